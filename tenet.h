@@ -1,0 +1,10 @@
+/* tenet.h - the umbrella header: the engine, layers, optimizers and data. */
+#ifndef TENET_H
+#define TENET_H
+
+#include "tensor/tensor.h"
+#include "nn/nn.h"
+#include "optim/optim.h"
+#include "data/data.h"
+
+#endif

@@ -1,0 +1,52 @@
+/* tensor/internal.h - what op implementations share; not installed. */
+#ifndef TENET_TENSOR_INTERNAL_H
+#define TENET_TENSOR_INTERNAL_H
+
+#include "tensor.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Abort with the op's name and the shapes of its inputs when `cond` fails.
+ * Use inside check functions: TN_REQUIRE(out, a->ndim == 2, "a must be 2-D"). */
+#define TN_REQUIRE(out, cond, ...)                                             \
+    do {                                                                       \
+        if (!(cond)) tn_misuse_node((out), __FILE__, __LINE__, __VA_ARGS__);   \
+    } while (0)
+
+_Noreturn void tn_misuse_node(const tn_tensor *out, const char *file, int line,
+                              const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+/* Set out's shape from a list of dims. */
+void tn_set_shape(tn_tensor *out, int ndim, const int *shape);
+
+/* Loops over this many elements or more run on all threads. */
+#define TN_PAR_MIN 32768
+
+/* ---------------------------------------------------------------- op table
+ * Every built-in op is one row here; each family file defines
+ * `const tn_op tn_op_<name>` and a missing definition is a link error.
+ * Each family keeps its own list. */
+#define TN_OPS_ELEMENTWISE(X) X(add)
+#define TN_OPS_ACTIVATION(X)
+#define TN_OPS_LINALG(X)
+#define TN_OPS_REDUCE(X)
+#define TN_OPS_SHAPE(X)
+#define TN_OPS_CONV(X)
+#define TN_OPS_NORM(X)
+#define TN_OPS_LOSS(X)
+
+#define TN_BUILTIN_OPS(X)                                                      \
+    TN_OPS_ELEMENTWISE(X) TN_OPS_ACTIVATION(X) TN_OPS_LINALG(X)                \
+    TN_OPS_REDUCE(X) TN_OPS_SHAPE(X) TN_OPS_CONV(X) TN_OPS_NORM(X)             \
+    TN_OPS_LOSS(X)
+
+#define TN_DECLARE_OP(name) extern const tn_op tn_op_##name;
+TN_BUILTIN_OPS(TN_DECLARE_OP)
+#undef TN_DECLARE_OP
+
+#endif

@@ -1,0 +1,2 @@
+/* tensor/ops_activation.c */
+#include "internal.h"

@@ -1,0 +1,2 @@
+/* tensor/ops_conv.c */
+#include "internal.h"

@@ -1,0 +1,2 @@
+/* tensor/ops_linalg.c */
+#include "internal.h"

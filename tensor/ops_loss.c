@@ -1,0 +1,2 @@
+/* tensor/ops_loss.c */
+#include "internal.h"

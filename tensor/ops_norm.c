@@ -1,0 +1,2 @@
+/* tensor/ops_norm.c */
+#include "internal.h"

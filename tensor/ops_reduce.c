@@ -1,0 +1,2 @@
+/* tensor/ops_reduce.c */
+#include "internal.h"

@@ -1,0 +1,2 @@
+/* tensor/ops_shape.c */
+#include "internal.h"
