@@ -31,11 +31,11 @@ void tn_set_shape(tn_tensor *out, int ndim, const int *shape);
  * Every built-in op is one row here; each family file defines
  * `const tn_op tn_op_<name>` and a missing definition is a link error.
  * Each family keeps its own list. */
-#define TN_OPS_ELEMENTWISE(X) X(add)
-#define TN_OPS_ACTIVATION(X)
-#define TN_OPS_LINALG(X)
-#define TN_OPS_REDUCE(X)
-#define TN_OPS_SHAPE(X)
+#define TN_OPS_ELEMENTWISE(X) X(add) X(sub) X(mul) X(div) X(scale) X(add_scalar) X(neg) X(exp) X(log) X(sqrt) X(square) X(abs) X(pow)
+#define TN_OPS_ACTIVATION(X) X(relu) X(leaky_relu) X(sigmoid) X(tanh) X(gelu) X(softmax) X(log_softmax)
+#define TN_OPS_LINALG(X) X(matmul) X(linear)
+#define TN_OPS_REDUCE(X) X(sum) X(mean) X(sum_axis) X(mean_axis) X(sum_squares) X(sum_abs)
+#define TN_OPS_SHAPE(X) X(reshape) X(flatten) X(transpose) X(permute) X(concat)
 #define TN_OPS_CONV(X)
 #define TN_OPS_NORM(X)
 #define TN_OPS_LOSS(X)

@@ -1,2 +1,207 @@
-/* tensor/ops_activation.c */
+/* tensor/ops_activation.c - element-wise activations, and softmax and
+ * log_softmax over the last dim (numerically stable: the row's max is
+ * subtracted before exponentiating). */
 #include "internal.h"
+
+#include <math.h>
+
+/* a (...) -> (...) */
+static void check_same(tn_tensor *out) { tn_set_shape(out, out->in[0]->ndim, out->in[0]->shape); }
+
+/* a (..., K) -> (..., K), K the last dim. */
+static void check_last_dim(tn_tensor *out)
+{
+    TN_REQUIRE(out, out->in[0]->ndim >= 1, "needs at least 1 dim (works over the last)");
+    check_same(out);
+}
+
+/* ---------------------------------------------------------- element-wise */
+
+/* y[i] = EXPR(x[i]) with `s` the op's scalar attribute (0 if none). */
+#define ACT_FORWARD(out, EXPR)                                                      \
+    do {                                                                            \
+        const float *x = (out)->in[0]->data;                                        \
+        float *y = (out)->data;                                                     \
+        size_t n = (out)->numel;                                                    \
+        float s = (out)->attr ? *(const float *)(out)->attr : 0.0f;                 \
+        (void)s;                                                                    \
+        _Pragma("omp parallel for if (n >= TN_PAR_MIN) schedule(static)")           \
+        for (size_t i = 0; i < n; i++) y[i] = (EXPR);                               \
+    } while (0)
+
+/* gx[i] += gy[i] * DYDX (using x[i], y[i], s); nothing when x needs no grad. */
+#define ACT_BACKWARD(g, out, DYDX)                                                  \
+    do {                                                                            \
+        float *gx = tn_grad((g), (out)->in[0]);                                     \
+        if (!gx) break;                                                             \
+        const float *x = (out)->in[0]->data, *y = (out)->data, *gy = (out)->grad;   \
+        size_t n = (out)->numel;                                                    \
+        float s = (out)->attr ? *(const float *)(out)->attr : 0.0f;                 \
+        (void)x, (void)y, (void)s;                                                  \
+        _Pragma("omp parallel for if (n >= TN_PAR_MIN) schedule(static)")           \
+        for (size_t i = 0; i < n; i++) gx[i] += gy[i] * (DYDX);                     \
+    } while (0)
+
+#define ACT_OP(name_, FWD, DYDX)                                                    \
+    static void name_##_forward(tn_graph *g, tn_tensor *out)                        \
+    {                                                                               \
+        (void)g;                                                                    \
+        ACT_FORWARD(out, FWD);                                                      \
+    }                                                                               \
+    static void name_##_backward(tn_graph *g, tn_tensor *out)                       \
+    {                                                                               \
+        ACT_BACKWARD(g, out, DYDX);                                                 \
+    }                                                                               \
+    const tn_op tn_op_##name_ = {.name = #name_, .check = check_same,               \
+                                 .forward = name_##_forward,                        \
+                                 .backward = name_##_backward};
+
+/* 1 / (1 + e^-x) without overflow for large |x|. */
+static inline float sigmoid1(float x)
+{
+    if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
+    float e = expf(x);
+    return e / (1.0f + e);
+}
+
+/* gelu(x) = x * Phi(x), Phi the standard normal CDF (PyTorch's default,
+ * approximate='none'); gelu'(x) = Phi(x) + x * phi(x). */
+#define TN_SQRT1_2 0.70710678118654752440f
+#define TN_INV_SQRT_2PI 0.39894228040143267794f
+
+static inline float gelu1(float x) { return 0.5f * x * (1.0f + erff(x * TN_SQRT1_2)); }
+
+static inline float gelu_grad(float x)
+{
+    return 0.5f * (1.0f + erff(x * TN_SQRT1_2)) + x * TN_INV_SQRT_2PI * expf(-0.5f * x * x);
+}
+
+/* Gradients at the kinks as in PyTorch: relu' (0) = 0, leaky_relu'(0) = slope. */
+ACT_OP(relu, x[i] > 0.0f ? x[i] : 0.0f, x[i] > 0.0f ? 1.0f : 0.0f)
+ACT_OP(leaky_relu, x[i] > 0.0f ? x[i] : s * x[i], x[i] > 0.0f ? 1.0f : s)
+ACT_OP(sigmoid, sigmoid1(x[i]), y[i] * (1.0f - y[i]))
+ACT_OP(tanh, tanhf(x[i]), 1.0f - y[i] * y[i])
+ACT_OP(gelu, gelu1(x[i]), gelu_grad(x[i]))
+
+tn_tensor *tn_relu(tn_graph *g, tn_tensor *a)
+{
+    return tn_op_apply(g, &tn_op_relu, 1, &a, NULL, 0);
+}
+
+tn_tensor *tn_leaky_relu(tn_graph *g, tn_tensor *a, float slope)
+{
+    return tn_op_apply(g, &tn_op_leaky_relu, 1, &a, &slope, sizeof slope);
+}
+
+tn_tensor *tn_sigmoid(tn_graph *g, tn_tensor *a)
+{
+    return tn_op_apply(g, &tn_op_sigmoid, 1, &a, NULL, 0);
+}
+
+tn_tensor *tn_tanh(tn_graph *g, tn_tensor *a)
+{
+    return tn_op_apply(g, &tn_op_tanh, 1, &a, NULL, 0);
+}
+
+tn_tensor *tn_gelu(tn_graph *g, tn_tensor *a)
+{
+    return tn_op_apply(g, &tn_op_gelu, 1, &a, NULL, 0);
+}
+
+/* ------------------------------------------------- softmax, log_softmax
+ * Rows of K = the last dim; each row independent, in parallel when large.
+ * The row's exponential sum is accumulated in double. */
+
+static void softmax_forward(tn_graph *g, tn_tensor *out)
+{
+    (void)g;
+    const tn_tensor *a = out->in[0];
+    size_t k = (size_t)a->shape[a->ndim - 1], rows = a->numel / k, n = a->numel;
+    const float *x = a->data;
+    float *y = out->data;
+#pragma omp parallel for if (n >= TN_PAR_MIN) schedule(static)
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * k;
+        float *yr = y + r * k;
+        float m = xr[0];
+        for (size_t j = 1; j < k; j++) m = xr[j] > m ? xr[j] : m;
+        double sum = 0.0;
+        for (size_t j = 0; j < k; j++) {
+            yr[j] = expf(xr[j] - m);
+            sum += yr[j];
+        }
+        float inv = (float)(1.0 / sum);
+        for (size_t j = 0; j < k; j++) yr[j] *= inv;
+    }
+}
+
+/* gx = y * (gy - sum_j gy_j y_j) per row. */
+static void softmax_backward(tn_graph *g, tn_tensor *out)
+{
+    float *gx = tn_grad(g, out->in[0]);
+    if (!gx) return;
+    size_t k = (size_t)out->shape[out->ndim - 1], rows = out->numel / k, n = out->numel;
+    const float *y = out->data, *gy = out->grad;
+#pragma omp parallel for if (n >= TN_PAR_MIN) schedule(static)
+    for (size_t r = 0; r < rows; r++) {
+        const float *yr = y + r * k, *gr = gy + r * k;
+        double dot = 0.0;
+        for (size_t j = 0; j < k; j++) dot += (double)gr[j] * yr[j];
+        float d = (float)dot;
+        for (size_t j = 0; j < k; j++) gx[r * k + j] += yr[j] * (gr[j] - d);
+    }
+}
+
+/* y = x - max - log(sum exp(x - max)) per row. */
+static void log_softmax_forward(tn_graph *g, tn_tensor *out)
+{
+    (void)g;
+    const tn_tensor *a = out->in[0];
+    size_t k = (size_t)a->shape[a->ndim - 1], rows = a->numel / k, n = a->numel;
+    const float *x = a->data;
+    float *y = out->data;
+#pragma omp parallel for if (n >= TN_PAR_MIN) schedule(static)
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * k;
+        float *yr = y + r * k;
+        float m = xr[0];
+        for (size_t j = 1; j < k; j++) m = xr[j] > m ? xr[j] : m;
+        double sum = 0.0;
+        for (size_t j = 0; j < k; j++) sum += expf(xr[j] - m);
+        float lse = m + (float)log(sum);
+        for (size_t j = 0; j < k; j++) yr[j] = xr[j] - lse;
+    }
+}
+
+/* gx = gy - exp(y) * sum_j gy_j per row. */
+static void log_softmax_backward(tn_graph *g, tn_tensor *out)
+{
+    float *gx = tn_grad(g, out->in[0]);
+    if (!gx) return;
+    size_t k = (size_t)out->shape[out->ndim - 1], rows = out->numel / k, n = out->numel;
+    const float *y = out->data, *gy = out->grad;
+#pragma omp parallel for if (n >= TN_PAR_MIN) schedule(static)
+    for (size_t r = 0; r < rows; r++) {
+        const float *yr = y + r * k, *gr = gy + r * k;
+        double sum = 0.0;
+        for (size_t j = 0; j < k; j++) sum += gr[j];
+        float s = (float)sum;
+        for (size_t j = 0; j < k; j++) gx[r * k + j] += gr[j] - expf(yr[j]) * s;
+    }
+}
+
+const tn_op tn_op_softmax = {.name = "softmax", .check = check_last_dim,
+                             .forward = softmax_forward, .backward = softmax_backward};
+const tn_op tn_op_log_softmax = {.name = "log_softmax", .check = check_last_dim,
+                                 .forward = log_softmax_forward,
+                                 .backward = log_softmax_backward};
+
+tn_tensor *tn_softmax(tn_graph *g, tn_tensor *a)
+{
+    return tn_op_apply(g, &tn_op_softmax, 1, &a, NULL, 0);
+}
+
+tn_tensor *tn_log_softmax(tn_graph *g, tn_tensor *a)
+{
+    return tn_op_apply(g, &tn_op_log_softmax, 1, &a, NULL, 0);
+}
