@@ -2,5 +2,213 @@
  * normalisation, dropout and the losses. */
 #include "gradcheck.h"
 
-const gc_case gc_cases_nn[1];
-const size_t gc_n_cases_nn = 0;
+#include <stddef.h>
+
+#define IN(lo_, hi_, ...) {.ndim = (int)(sizeof((int[]){__VA_ARGS__}) / sizeof(int)), \
+                           .shape = {__VA_ARGS__}, .lo = (lo_), .hi = (hi_)}
+#define IN_CONST(lo_, hi_, ...) {.ndim = (int)(sizeof((int[]){__VA_ARGS__}) / sizeof(int)), \
+                                 .shape = {__VA_ARGS__}, .lo = (lo_), .hi = (hi_), .no_grad = true}
+
+/* ------------------------------------------------------------------ conv */
+
+typedef struct conv_arg {
+    int stride, padding, dilation;
+    bool bias;
+} conv_arg;
+
+static tn_tensor *b_conv(tn_graph *g, tn_tensor **in, const void *arg)
+{
+    const conv_arg *a = arg;
+    return tn_conv2d(g, in[0], in[1], a->bias ? in[2] : NULL, a->stride, a->padding, a->dilation);
+}
+
+static const conv_arg conv_s1p0_bias = {.stride = 1, .padding = 0, .dilation = 1, .bias = true};
+static const conv_arg conv_s1p1 = {.stride = 1, .padding = 1, .dilation = 1};
+static const conv_arg conv_s2p1_bias = {.stride = 2, .padding = 1, .dilation = 1, .bias = true};
+static const conv_arg conv_s2p0 = {.stride = 2, .padding = 0, .dilation = 1};
+static const conv_arg conv_d2p2_bias = {.stride = 1, .padding = 2, .dilation = 2, .bias = true};
+static const conv_arg conv_s2p1d2 = {.stride = 2, .padding = 1, .dilation = 2};
+
+/* --------------------------------------------------------------- pooling
+ * Max pooling is only differentiable away from ties: the input is offset by a
+ * constant pattern of distinct values 0.05 apart, and drawn from a range far
+ * narrower than that, so no two values of a window come within the
+ * finite-difference step. */
+
+typedef struct pool_arg {
+    int kernel, stride, padding;
+} pool_arg;
+
+static tn_tensor *spread(tn_graph *g, tn_tensor *x)
+{
+    float off[512];
+    size_t n = x->numel;
+    for (size_t i = 0; i < n && i < 512; i++) off[i] = 0.05f * (float)((i * 37) % n);
+    return tn_add(g, x, tn_from_data(g, x->ndim, x->shape, off));
+}
+
+static tn_tensor *b_max_pool(tn_graph *g, tn_tensor **in, const void *arg)
+{
+    const pool_arg *a = arg;
+    return tn_max_pool2d(g, spread(g, in[0]), a->kernel, a->stride, a->padding);
+}
+
+static tn_tensor *b_avg_pool(tn_graph *g, tn_tensor **in, const void *arg)
+{
+    const pool_arg *a = arg;
+    return tn_avg_pool2d(g, in[0], a->kernel, a->stride, a->padding);
+}
+
+static tn_tensor *b_gap(tn_graph *g, tn_tensor **in, const void *arg)
+{
+    (void)arg;
+    return tn_global_avg_pool(g, in[0]);
+}
+
+static const pool_arg pool_k3s2p1 = {.kernel = 3, .stride = 2, .padding = 1};
+static const pool_arg pool_k2s2p0 = {.kernel = 2, .stride = 2, .padding = 0};
+static const pool_arg pool_k3s1p1 = {.kernel = 3, .stride = 1, .padding = 1};
+
+/* ------------------------------------------------------------ batch norm */
+
+typedef struct bn_arg {
+    bool gamma, beta, running;
+} bn_arg;
+
+/* in: x, then gamma and beta when used.  Running statistics, when used, are
+ * fixed constants made here (eval mode reads them; train mode updates them). */
+static tn_tensor *b_bn(tn_graph *g, tn_tensor **in, const void *arg)
+{
+    const bn_arg *a = arg;
+    int c = in[0]->shape[1], k = 1;
+    tn_tensor *gamma = a->gamma ? in[k++] : NULL, *beta = a->beta ? in[k++] : NULL;
+    tn_tensor *rm = NULL, *rv = NULL;
+    if (a->running) {
+        float m[16], v[16];
+        for (int i = 0; i < c && i < 16; i++) {
+            m[i] = 0.1f * (float)i - 0.2f;
+            v[i] = 0.5f + 0.25f * (float)i;
+        }
+        rm = tn_from_data(g, 1, (int[]){c}, m);
+        rv = tn_from_data(g, 1, (int[]){c}, v);
+    }
+    return tn_batch_norm(g, in[0], gamma, beta, rm, rv, 0.1f, 1e-5f);
+}
+
+static const bn_arg bn_affine = {.gamma = true, .beta = true};
+static const bn_arg bn_plain = {0};
+static const bn_arg bn_gamma_only = {.gamma = true};
+static const bn_arg bn_affine_running = {.gamma = true, .beta = true, .running = true};
+static const bn_arg bn_plain_running = {.running = true};
+
+/* --------------------------------------------------------------- dropout
+ * The rng is re-seeded on every build, so every pass draws the same mask. */
+
+static tn_tensor *b_dropout(tn_graph *g, tn_tensor **in, const void *arg)
+{
+    static tn_rng rng;
+    tn_rng_seed(&rng, 99, 3);
+    return tn_dropout(g, in[0], *(const float *)arg, &rng);
+}
+
+static const float dropout_p03 = 0.3f, dropout_p05 = 0.5f;
+
+/* ---------------------------------------------------------------- losses */
+
+static const int32_t labels5[] = {1, 0, 4, 2, 4, 3};
+
+static tn_tensor *b_ce(tn_graph *g, tn_tensor **in, const void *arg)
+{
+    return tn_cross_entropy(g, in[0], labels5, *(const float *)arg);
+}
+
+static tn_tensor *b_ce_soft(tn_graph *g, tn_tensor **in, const void *arg)
+{
+    (void)arg;
+    return tn_cross_entropy_soft(g, in[0], in[1]);
+}
+
+static tn_tensor *b_nll(tn_graph *g, tn_tensor **in, const void *arg)
+{
+    (void)arg;
+    return tn_nll_loss(g, in[0], labels5);
+}
+
+static tn_tensor *b_mse(tn_graph *g, tn_tensor **in, const void *arg)
+{
+    (void)arg;
+    return tn_mse_loss(g, in[0], in[1]);
+}
+
+static const float smooth0 = 0.0f, smooth01 = 0.1f;
+
+/* ----------------------------------------------------------------- table */
+
+const gc_case gc_cases_nn[] = {
+    {.name = "conv2d stride 1 pad 0 bias", .op = "conv2d", .build = b_conv,
+     .arg = &conv_s1p0_bias, .n_in = 3,
+     .in = {IN(-1, 1, 2, 3, 5, 5), IN(-1, 1, 4, 3, 3, 3), IN(-1, 1, 4)}},
+    {.name = "conv2d stride 1 pad 1 no bias", .op = "conv2d", .build = b_conv,
+     .arg = &conv_s1p1, .n_in = 2, .in = {IN(-1, 1, 2, 2, 5, 4), IN(-1, 1, 3, 2, 3, 3)}},
+    {.name = "conv2d stride 2 pad 1 bias", .op = "conv2d", .build = b_conv,
+     .arg = &conv_s2p1_bias, .n_in = 3,
+     .in = {IN(-1, 1, 2, 3, 6, 5), IN(-1, 1, 2, 3, 3, 3), IN(-1, 1, 2)}},
+    {.name = "conv2d stride 2 pad 0 batch 1", .op = "conv2d", .build = b_conv,
+     .arg = &conv_s2p0, .n_in = 2, .in = {IN(-1, 1, 1, 2, 7, 7), IN(-1, 1, 3, 2, 3, 3)}},
+    {.name = "conv2d dilation 2 pad 2 bias", .op = "conv2d", .build = b_conv,
+     .arg = &conv_d2p2_bias, .n_in = 3,
+     .in = {IN(-1, 1, 2, 2, 6, 7), IN(-1, 1, 2, 2, 3, 3), IN(-1, 1, 2)}},
+    {.name = "conv2d 2x1 kernel stride 2 pad 1 dilation 2", .op = "conv2d", .build = b_conv,
+     .arg = &conv_s2p1d2, .n_in = 2, .in = {IN(-1, 1, 2, 2, 6, 5), IN(-1, 1, 3, 2, 2, 1)}},
+
+    {.name = "max_pool2d k3 s2 p1", .op = "max_pool2d", .build = b_max_pool,
+     .arg = &pool_k3s2p1, .n_in = 1, .in = {IN(-0.01f, 0.01f, 2, 2, 7, 6)}},
+    {.name = "max_pool2d k2 s2 p0", .op = "max_pool2d", .build = b_max_pool,
+     .arg = &pool_k2s2p0, .n_in = 1, .in = {IN(-0.01f, 0.01f, 1, 3, 4, 6)}},
+    {.name = "max_pool2d k3 s1 p1", .op = "max_pool2d", .build = b_max_pool,
+     .arg = &pool_k3s1p1, .n_in = 1, .in = {IN(-0.01f, 0.01f, 2, 1, 5, 5)}},
+    {.name = "avg_pool2d k3 s2 p1", .op = "avg_pool2d", .build = b_avg_pool,
+     .arg = &pool_k3s2p1, .n_in = 1, .in = {IN(-1, 1, 2, 2, 7, 6)}},
+    {.name = "avg_pool2d k2 s2 p0", .op = "avg_pool2d", .build = b_avg_pool,
+     .arg = &pool_k2s2p0, .n_in = 1, .in = {IN(-1, 1, 1, 3, 4, 6)}},
+    {.name = "avg_pool2d k3 s1 p1", .op = "avg_pool2d", .build = b_avg_pool,
+     .arg = &pool_k3s1p1, .n_in = 1, .in = {IN(-1, 1, 2, 1, 5, 5)}},
+    {.name = "global_avg_pool", .op = "global_avg_pool", .build = b_gap, .n_in = 1,
+     .in = {IN(-1, 1, 2, 3, 4, 5)}},
+
+    {.name = "batch_norm train 2-D affine", .op = "batch_norm", .build = b_bn,
+     .arg = &bn_affine, .n_in = 3, .in = {IN(-1, 2, 6, 4), IN(0.5f, 1.5f, 4), IN(-1, 1, 4)}},
+    {.name = "batch_norm train 2-D no affine", .op = "batch_norm", .build = b_bn,
+     .arg = &bn_plain, .n_in = 1, .in = {IN(-1, 2, 6, 4)}},
+    {.name = "batch_norm train 4-D affine, running stats updated", .op = "batch_norm",
+     .build = b_bn, .arg = &bn_affine_running, .n_in = 3,
+     .in = {IN(-1, 2, 3, 2, 3, 3), IN(0.5f, 1.5f, 2), IN(-1, 1, 2)}},
+    {.name = "batch_norm train 4-D no affine", .op = "batch_norm", .build = b_bn,
+     .arg = &bn_plain, .n_in = 1, .in = {IN(-1, 2, 3, 2, 3, 3)}},
+    {.name = "batch_norm train 4-D gamma only", .op = "batch_norm", .build = b_bn,
+     .arg = &bn_gamma_only, .n_in = 2, .in = {IN(-1, 2, 2, 3, 2, 2), IN(0.5f, 1.5f, 3)}},
+    {.name = "batch_norm eval 4-D affine", .op = "batch_norm", .build = b_bn,
+     .arg = &bn_affine_running, .n_in = 3, .eval = true,
+     .in = {IN(-1, 2, 3, 2, 3, 3), IN(0.5f, 1.5f, 2), IN(-1, 1, 2)}},
+    {.name = "batch_norm eval 2-D no affine", .op = "batch_norm", .build = b_bn,
+     .arg = &bn_plain_running, .n_in = 1, .eval = true, .in = {IN(-1, 2, 5, 3)}},
+
+    {.name = "dropout p 0.3 2-D", .op = "dropout", .build = b_dropout, .arg = &dropout_p03,
+     .n_in = 1, .in = {IN(-1, 1, 4, 5)}},
+    {.name = "dropout p 0.5 4-D", .op = "dropout", .build = b_dropout, .arg = &dropout_p05,
+     .n_in = 1, .in = {IN(-1, 1, 2, 3, 2, 2)}},
+
+    {.name = "cross_entropy smoothing 0", .op = "cross_entropy", .build = b_ce,
+     .arg = &smooth0, .n_in = 1, .in = {IN(-2, 2, 6, 5)}},
+    {.name = "cross_entropy smoothing 0.1", .op = "cross_entropy", .build = b_ce,
+     .arg = &smooth01, .n_in = 1, .in = {IN(-2, 2, 6, 5)}},
+    {.name = "cross_entropy_soft, both inputs", .op = "cross_entropy_soft", .build = b_ce_soft,
+     .n_in = 2, .in = {IN(-2, 2, 3, 4), IN(0, 1, 3, 4)}},
+    {.name = "cross_entropy_soft, constant targets", .op = "cross_entropy_soft",
+     .build = b_ce_soft, .n_in = 2, .in = {IN(-2, 2, 4, 3), IN_CONST(0, 1, 4, 3)}},
+    {.name = "nll_loss", .op = "nll_loss", .build = b_nll, .n_in = 1,
+     .in = {IN(-3, 0, 6, 5)}},
+    {.name = "mse_loss", .op = "mse_loss", .build = b_mse, .n_in = 2,
+     .in = {IN(-1, 1, 3, 4), IN(-1, 1, 3, 4)}},
+};
+const size_t gc_n_cases_nn = sizeof gc_cases_nn / sizeof gc_cases_nn[0];
