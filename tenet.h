@@ -3,6 +3,7 @@
 #define TENET_H
 
 #include "tensor/tensor.h"
+#include "tensor/safetensors.h"
 #include "nn/nn.h"
 #include "optim/optim.h"
 #include "data/data.h"

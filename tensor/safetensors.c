@@ -1,0 +1,1146 @@
+/* tensor/safetensors.c - read and write named float32 arrays in the
+ * safetensors format (see safetensors.h).
+ *
+ * Reader: the whole file is read and validated before anything is returned:
+ * the header length against the file size, the header with a small strict
+ * JSON parser (objects, strings with escapes, arrays of non-negative
+ * integers; nothing else is expected in a safetensors header), dtype "F32"
+ * only, rank <= TN_MAX_DIMS, numel * 4 == end - begin, offsets inside the
+ * data and not overlapping, unique names.  Gaps between tensors are allowed.
+ *
+ * Writer: tensors sorted by name (as the reference implementation orders
+ * tensors of one dtype), data in that order, the header padded with spaces
+ * to a multiple of 8 bytes; written to a temporary file beside the target,
+ * flushed and fsync'ed, then renamed over it. */
+#include "safetensors.h"
+
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The reference implementation refuses headers above 100 MB. */
+#define ST_MAX_HEADER ((uint64_t)100000000)
+
+static bool host_is_little_endian(void)
+{
+    const uint16_t one = 1;
+    unsigned char b;
+    memcpy(&b, &one, 1);
+    return b == 1;
+}
+
+static void swap32(void *p, size_t n)
+{
+    unsigned char *b = p;
+    for (size_t i = 0; i < n; i++, b += 4) {
+        unsigned char t0 = b[0], t1 = b[1];
+        b[0] = b[3];
+        b[1] = b[2];
+        b[2] = t1;
+        b[3] = t0;
+    }
+}
+
+/* ================================================================ writer */
+
+typedef struct st_item {
+    char *name;
+    int ndim;
+    int shape[TN_MAX_DIMS];
+    size_t numel;
+    const float *data;
+} st_item;
+
+typedef struct st_meta {
+    char *key, *value;
+} st_meta;
+
+struct tn_st_writer {
+    st_item *items;
+    size_t count, cap;
+    st_meta *meta;
+    size_t n_meta, cap_meta;
+};
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *c = malloc(n);
+    if (c) memcpy(c, s, n);
+    return c;
+}
+
+tn_st_writer *tn_st_writer_new(void)
+{
+    tn_st_writer *w = calloc(1, sizeof *w);
+    if (!w) tn_error_set(TN_ERR_NOMEM, "tenet: tn_st_writer_new: out of memory");
+    return w;
+}
+
+void tn_st_writer_free(tn_st_writer *w)
+{
+    if (!w) return;
+    for (size_t i = 0; i < w->count; i++) free(w->items[i].name);
+    for (size_t i = 0; i < w->n_meta; i++) {
+        free(w->meta[i].key);
+        free(w->meta[i].value);
+    }
+    free(w->items);
+    free(w->meta);
+    free(w);
+}
+
+tn_status tn_st_add(tn_st_writer *w, const char *name, int ndim, const int *shape,
+                    const float *data)
+{
+    if (!w || !name) tn_misuse("tn_st_add", "writer and name are required");
+    if (ndim < 0 || ndim > TN_MAX_DIMS)
+        tn_misuse("tn_st_add", "'%s': rank %d is not in 0..%d", name, ndim, TN_MAX_DIMS);
+    if (ndim > 0 && !shape) tn_misuse("tn_st_add", "'%s': shape is NULL", name);
+    for (int i = 0; i < ndim; i++)
+        if (shape[i] < 0) tn_misuse("tn_st_add", "'%s': dim %d is %d", name, i, shape[i]);
+    size_t numel = tn_shape_numel(ndim, shape);
+    if (numel > 0 && !data) tn_misuse("tn_st_add", "'%s': data is NULL", name);
+    if (!*name || strcmp(name, "__metadata__") == 0)
+        return tn_error_set(TN_ERR_ARG, "tenet: tn_st_add: '%s' is not a valid tensor name",
+                            name);
+    for (size_t i = 0; i < w->count; i++)
+        if (strcmp(w->items[i].name, name) == 0)
+            return tn_error_set(TN_ERR_ARG, "tenet: tn_st_add: tensor '%.200s' added twice",
+                                name);
+    if (w->count == w->cap) {
+        size_t cap = w->cap ? 2 * w->cap : 64;
+        st_item *items = realloc(w->items, cap * sizeof *items);
+        if (!items) return tn_error_set(TN_ERR_NOMEM, "tenet: tn_st_add: out of memory");
+        w->items = items;
+        w->cap = cap;
+    }
+    st_item *it = &w->items[w->count];
+    if (!(it->name = dup_str(name)))
+        return tn_error_set(TN_ERR_NOMEM, "tenet: tn_st_add: out of memory");
+    it->ndim = ndim;
+    for (int i = 0; i < ndim; i++) it->shape[i] = shape[i];
+    it->numel = numel;
+    it->data = data;
+    w->count++;
+    return TN_OK;
+}
+
+tn_status tn_st_add_meta(tn_st_writer *w, const char *key, const char *value)
+{
+    if (!w || !key || !value) tn_misuse("tn_st_add_meta", "writer, key and value are required");
+    char *v = dup_str(value);
+    if (!v) return tn_error_set(TN_ERR_NOMEM, "tenet: tn_st_add_meta: out of memory");
+    for (size_t i = 0; i < w->n_meta; i++)
+        if (strcmp(w->meta[i].key, key) == 0) {
+            free(w->meta[i].value);
+            w->meta[i].value = v;
+            return TN_OK;
+        }
+    if (w->n_meta == w->cap_meta) {
+        size_t cap = w->cap_meta ? 2 * w->cap_meta : 8;
+        st_meta *m = realloc(w->meta, cap * sizeof *m);
+        if (!m) {
+            free(v);
+            return tn_error_set(TN_ERR_NOMEM, "tenet: tn_st_add_meta: out of memory");
+        }
+        w->meta = m;
+        w->cap_meta = cap;
+    }
+    char *k = dup_str(key);
+    if (!k) {
+        free(v);
+        return tn_error_set(TN_ERR_NOMEM, "tenet: tn_st_add_meta: out of memory");
+    }
+    w->meta[w->n_meta].key = k;
+    w->meta[w->n_meta].value = v;
+    w->n_meta++;
+    return TN_OK;
+}
+
+/* A growable byte buffer; `failed` is sticky. */
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+    bool failed;
+} sbuf;
+
+static void sb_put(sbuf *b, const char *s, size_t n)
+{
+    if (b->failed) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->failed = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
+
+static void sb_fmt_u(sbuf *b, unsigned long long v)
+{
+    char tmp[32];
+    int n = snprintf(tmp, sizeof tmp, "%llu", v);
+    sb_put(b, tmp, (size_t)n);
+}
+
+/* A JSON string literal with the escapes JSON requires. */
+static void sb_json_str(sbuf *b, const char *s)
+{
+    sb_put(b, "\"", 1);
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        char esc[8];
+        switch (*c) {
+        case '"': sb_put(b, "\\\"", 2); break;
+        case '\\': sb_put(b, "\\\\", 2); break;
+        case '\n': sb_put(b, "\\n", 2); break;
+        case '\r': sb_put(b, "\\r", 2); break;
+        case '\t': sb_put(b, "\\t", 2); break;
+        case '\b': sb_put(b, "\\b", 2); break;
+        case '\f': sb_put(b, "\\f", 2); break;
+        default:
+            if (*c < 0x20) {
+                snprintf(esc, sizeof esc, "\\u%04x", *c);
+                sb_put(b, esc, 6);
+            } else {
+                sb_put(b, (const char *)c, 1);
+            }
+        }
+    }
+    sb_put(b, "\"", 1);
+}
+
+static int cmp_item_ptr(const void *a, const void *b)
+{
+    return strcmp((*(const st_item *const *)a)->name, (*(const st_item *const *)b)->name);
+}
+
+static int cmp_meta(const void *a, const void *b)
+{
+    return strcmp(((const st_meta *)a)->key, ((const st_meta *)b)->key);
+}
+
+static bool write_all(int fd, const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    while (n > 0) {
+        ssize_t k = write(fd, c, n);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
+        c += k;
+        n -= (size_t)k;
+    }
+    return true;
+}
+
+static bool write_floats(int fd, const float *x, size_t n)
+{
+    if (host_is_little_endian()) return write_all(fd, x, n * sizeof(float));
+    float tmp[1024];
+    while (n > 0) {
+        size_t k = n < 1024 ? n : 1024;
+        memcpy(tmp, x, k * sizeof(float));
+        swap32(tmp, k);
+        if (!write_all(fd, tmp, k * sizeof(float))) return false;
+        x += k;
+        n -= k;
+    }
+    return true;
+}
+
+tn_status tn_st_save(const tn_st_writer *w, const char *path)
+{
+    if (!w || !path) tn_misuse("tn_st_save", "writer and path are required");
+
+    /* Header: metadata first, then tensors sorted by name. */
+    const st_item **order = malloc((w->count ? w->count : 1) * sizeof *order);
+    st_meta *meta = malloc((w->n_meta ? w->n_meta : 1) * sizeof *meta);
+    if (!order || !meta) {
+        free(order);
+        free(meta);
+        return tn_error_set(TN_ERR_NOMEM, "tenet: tn_st_save: '%s': out of memory", path);
+    }
+    for (size_t i = 0; i < w->count; i++) order[i] = &w->items[i];
+    qsort(order, w->count, sizeof *order, cmp_item_ptr);
+    if (w->n_meta) memcpy(meta, w->meta, w->n_meta * sizeof *meta);
+    qsort(meta, w->n_meta, sizeof *meta, cmp_meta);
+
+    sbuf h = {0};
+    sb_str(&h, "{");
+    bool first = true;
+    if (w->n_meta) {
+        sb_str(&h, "\"__metadata__\":{");
+        for (size_t i = 0; i < w->n_meta; i++) {
+            if (i) sb_str(&h, ",");
+            sb_json_str(&h, meta[i].key);
+            sb_str(&h, ":");
+            sb_json_str(&h, meta[i].value);
+        }
+        sb_str(&h, "}");
+        first = false;
+    }
+    size_t offset = 0;
+    for (size_t i = 0; i < w->count; i++) {
+        const st_item *it = order[i];
+        if (!first) sb_str(&h, ",");
+        first = false;
+        sb_json_str(&h, it->name);
+        sb_str(&h, ":{\"dtype\":\"F32\",\"shape\":[");
+        for (int d = 0; d < it->ndim; d++) {
+            if (d) sb_str(&h, ",");
+            sb_fmt_u(&h, (unsigned long long)it->shape[d]);
+        }
+        sb_str(&h, "],\"data_offsets\":[");
+        sb_fmt_u(&h, offset);
+        sb_str(&h, ",");
+        offset += it->numel * sizeof(float);
+        sb_fmt_u(&h, offset);
+        sb_str(&h, "]}");
+    }
+    sb_str(&h, "}");
+    while (!h.failed && h.len % 8 != 0) sb_str(&h, " ");
+    free(meta);
+    if (h.failed) {
+        free(order);
+        free(h.p);
+        return tn_error_set(TN_ERR_NOMEM, "tenet: tn_st_save: '%s': out of memory", path);
+    }
+
+    /* Temporary file beside the target, so that rename() is atomic. */
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 16);
+    if (!tmp) {
+        free(order);
+        free(h.p);
+        return tn_error_set(TN_ERR_NOMEM, "tenet: tn_st_save: '%s': out of memory", path);
+    }
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
+    tn_status st = TN_OK;
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        st = tn_error_set(TN_ERR_IO, "tenet: cannot create a temporary file for '%s': %s", path,
+                          strerror(errno));
+        free(order);
+        free(h.p);
+        free(tmp);
+        return st;
+    }
+    (void)fchmod(fd, 0644);
+
+    unsigned char len8[8];
+    uint64_t hl = h.len;
+    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)(hl >> (8 * i));
+    bool ok = write_all(fd, len8, 8) && write_all(fd, h.p, h.len);
+    for (size_t i = 0; ok && i < w->count; i++) ok = write_floats(fd, order[i]->data, order[i]->numel);
+    int err = ok ? 0 : errno;
+    if (ok && fsync(fd) != 0) {
+        ok = false;
+        err = errno;
+    }
+    if (close(fd) != 0 && ok) {
+        ok = false;
+        err = errno;
+    }
+    if (ok && rename(tmp, path) != 0) {
+        ok = false;
+        err = errno;
+    }
+    if (!ok) {
+        unlink(tmp);
+        st = tn_error_set(TN_ERR_IO, "tenet: cannot write '%s': %s", path, strerror(err));
+    } else {
+        /* Make the rename itself durable; a failure here loses nothing. */
+        char *dir = dup_str(path);
+        if (dir) {
+            char *slash = strrchr(dir, '/');
+            if (slash == dir) slash[1] = '\0';
+            else if (slash) *slash = '\0';
+            int dfd = open(slash ? dir : ".", O_RDONLY);
+            if (dfd >= 0) {
+                (void)fsync(dfd);
+                close(dfd);
+            }
+            free(dir);
+        }
+    }
+    free(order);
+    free(h.p);
+    free(tmp);
+    return st;
+}
+
+/* ================================================================ reader */
+
+struct tn_st_file {
+    tn_st_entry *entries; /* sorted by name */
+    size_t count, cap;
+    st_meta *meta;
+    size_t n_meta, cap_meta;
+    float *data; /* the data section, aligned */
+    size_t data_len; /* bytes */
+    char *path;      /* for messages */
+};
+
+void tn_st_close(tn_st_file *f)
+{
+    if (!f) return;
+    for (size_t i = 0; i < f->count; i++) free((char *)f->entries[i].name);
+    for (size_t i = 0; i < f->n_meta; i++) {
+        free(f->meta[i].key);
+        free(f->meta[i].value);
+    }
+    free(f->entries);
+    free(f->meta);
+    free(f->data);
+    free(f->path);
+    free(f);
+}
+
+size_t tn_st_count(const tn_st_file *f) { return f->count; }
+
+const tn_st_entry *tn_st_at(const tn_st_file *f, size_t i)
+{
+    if (i >= f->count) tn_misuse("tn_st_at", "index %zu, file has %zu tensors", i, f->count);
+    return &f->entries[i];
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+    return strcmp(((const tn_st_entry *)a)->name, ((const tn_st_entry *)b)->name);
+}
+
+const tn_st_entry *tn_st_find(const tn_st_file *f, const char *name)
+{
+    if (!f->count) return NULL;
+    tn_st_entry key = {.name = name};
+    return bsearch(&key, f->entries, f->count, sizeof key, cmp_entry);
+}
+
+const char *tn_st_meta(const tn_st_file *f, const char *key)
+{
+    for (size_t i = 0; i < f->n_meta; i++)
+        if (strcmp(f->meta[i].key, key) == 0) return f->meta[i].value;
+    return NULL;
+}
+
+/* ---------------------------------------------------------- JSON parsing */
+
+typedef struct jp {
+    const char *p, *end;
+    const char *path; /* for messages */
+    tn_status status;
+} jp;
+
+static bool jp_fail(jp *j, tn_status st, const char *fmt, const char *a, const char *b)
+{
+    if (j->status == TN_OK) {
+        char what[512];
+        snprintf(what, sizeof what, fmt, a ? a : "", b ? b : "");
+        j->status = tn_error_set(st, "tenet: '%s': bad safetensors header: %s", j->path, what);
+    }
+    return false;
+}
+
+/* Describe the position for messages: "at byte 123". */
+static const char *jp_where(jp *j, const char *start, char *buf, size_t size)
+{
+    snprintf(buf, size, "at byte %zu of the header", (size_t)(j->p - start));
+    return buf;
+}
+
+static void jp_ws(jp *j)
+{
+    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+        j->p++;
+}
+
+static bool jp_expect(jp *j, char c)
+{
+    jp_ws(j);
+    if (j->p < j->end && *j->p == c) {
+        j->p++;
+        return true;
+    }
+    return false;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+static bool jp_hex4(jp *j, unsigned *out)
+{
+    if (j->end - j->p < 4) return false;
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        int h = hexval(j->p[i]);
+        if (h < 0) return false;
+        v = v * 16 + (unsigned)h;
+    }
+    j->p += 4;
+    *out = v;
+    return true;
+}
+
+/* Length of the valid UTF-8 sequence at s (s < end), or 0. */
+static size_t utf8_len(const unsigned char *s, const unsigned char *end)
+{
+    unsigned c = s[0];
+    size_t n;
+    unsigned min;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) n = 2, min = 0x80;
+    else if (c >= 0xE0 && c <= 0xEF) n = 3, min = 0x800;
+    else if (c >= 0xF0 && c <= 0xF4) n = 4, min = 0x10000;
+    else return 0;
+    if ((size_t)(end - s) < n) return 0;
+    unsigned cp = c & (0x7F >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return n;
+}
+
+/* Parse a JSON string into a malloc'ed C string (no embedded NULs). */
+static char *jp_string(jp *j, const char *start)
+{
+    char where[64];
+    jp_ws(j);
+    if (j->p >= j->end || *j->p != '"') {
+        jp_fail(j, TN_ERR_FORMAT, "expected a string %s%s", jp_where(j, start, where, sizeof where), "");
+        return NULL;
+    }
+    j->p++;
+    sbuf b = {0};
+    sb_put(&b, "", 0);
+    for (;;) {
+        if (j->p >= j->end) {
+            free(b.p);
+            jp_fail(j, TN_ERR_FORMAT, "unterminated string%s%s", "", "");
+            return NULL;
+        }
+        unsigned char c = (unsigned char)*j->p;
+        if (c == '"') {
+            j->p++;
+            break;
+        }
+        if (c < 0x20) {
+            free(b.p);
+            jp_fail(j, TN_ERR_FORMAT, "control character in a string %s%s",
+                    jp_where(j, start, where, sizeof where), "");
+            return NULL;
+        }
+        if (c != '\\') {
+            size_t n = utf8_len((const unsigned char *)j->p, (const unsigned char *)j->end);
+            if (!n) {
+                free(b.p);
+                jp_fail(j, TN_ERR_FORMAT, "invalid UTF-8 in a string %s%s",
+                        jp_where(j, start, where, sizeof where), "");
+                return NULL;
+            }
+            sb_put(&b, j->p, n);
+            j->p += n;
+            continue;
+        }
+        j->p++;
+        if (j->p >= j->end) continue; /* reported as unterminated */
+        char e = *j->p++;
+        char out[4];
+        switch (e) {
+        case '"': sb_put(&b, "\"", 1); break;
+        case '\\': sb_put(&b, "\\", 1); break;
+        case '/': sb_put(&b, "/", 1); break;
+        case 'b': sb_put(&b, "\b", 1); break;
+        case 'f': sb_put(&b, "\f", 1); break;
+        case 'n': sb_put(&b, "\n", 1); break;
+        case 'r': sb_put(&b, "\r", 1); break;
+        case 't': sb_put(&b, "\t", 1); break;
+        case 'u': {
+            unsigned cp, lo;
+            bool ok = jp_hex4(j, &cp);
+            if (ok && cp >= 0xD800 && cp <= 0xDBFF) {
+                ok = j->end - j->p >= 2 && j->p[0] == '\\' && j->p[1] == 'u';
+                if (ok) j->p += 2;
+                ok = ok && jp_hex4(j, &lo) && lo >= 0xDC00 && lo <= 0xDFFF;
+                if (ok) cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            } else if (ok && cp >= 0xDC00 && cp <= 0xDFFF) {
+                ok = false;
+            }
+            if (!ok || cp == 0) {
+                free(b.p);
+                jp_fail(j, TN_ERR_FORMAT, "bad \\u escape in a string %s%s",
+                        jp_where(j, start, where, sizeof where), "");
+                return NULL;
+            }
+            size_t n;
+            if (cp < 0x80) {
+                out[0] = (char)cp;
+                n = 1;
+            } else if (cp < 0x800) {
+                out[0] = (char)(0xC0 | (cp >> 6));
+                out[1] = (char)(0x80 | (cp & 0x3F));
+                n = 2;
+            } else if (cp < 0x10000) {
+                out[0] = (char)(0xE0 | (cp >> 12));
+                out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                out[2] = (char)(0x80 | (cp & 0x3F));
+                n = 3;
+            } else {
+                out[0] = (char)(0xF0 | (cp >> 18));
+                out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+                out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                out[3] = (char)(0x80 | (cp & 0x3F));
+                n = 4;
+            }
+            sb_put(&b, out, n);
+            break;
+        }
+        default:
+            free(b.p);
+            jp_fail(j, TN_ERR_FORMAT, "bad escape in a string %s%s",
+                    jp_where(j, start, where, sizeof where), "");
+            return NULL;
+        }
+    }
+    if (b.failed) {
+        free(b.p);
+        jp_fail(j, TN_ERR_NOMEM, "out of memory%s%s", "", "");
+        return NULL;
+    }
+    return b.p;
+}
+
+/* A non-negative JSON integer (no sign, fraction or exponent), <= 2^53. */
+static bool jp_uint(jp *j, uint64_t *out)
+{
+    jp_ws(j);
+    const char *s = j->p;
+    uint64_t v = 0;
+    while (j->p < j->end && *j->p >= '0' && *j->p <= '9') {
+        v = v * 10 + (uint64_t)(*j->p - '0');
+        j->p++;
+        if (v > ((uint64_t)1 << 53)) return false;
+    }
+    size_t n = (size_t)(j->p - s);
+    if (n == 0 || (n > 1 && s[0] == '0')) return false;
+    if (j->p < j->end && (*j->p == '.' || *j->p == 'e' || *j->p == 'E')) return false;
+    *out = v;
+    return true;
+}
+
+/* [int, int, ...] with at most max_n items; *n receives the count. */
+static bool jp_uint_array(jp *j, uint64_t *vals, int max_n, int *n)
+{
+    *n = 0;
+    if (!jp_expect(j, '[')) return false;
+    if (jp_expect(j, ']')) return true;
+    for (;;) {
+        if (*n >= max_n) return false;
+        if (!jp_uint(j, &vals[*n])) return false;
+        (*n)++;
+        if (jp_expect(j, ']')) return true;
+        if (!jp_expect(j, ',')) return false;
+    }
+}
+
+/* Entry being parsed, before it is committed to the file. */
+typedef struct raw_entry {
+    int ndim;
+    uint64_t shape[TN_MAX_DIMS];
+    uint64_t begin, end;
+} raw_entry;
+
+static bool parse_entry(jp *j, const char *start, const char *name, raw_entry *e)
+{
+    char where[64];
+    bool have_dtype = false, have_shape = false, have_offsets = false;
+    if (!jp_expect(j, '{'))
+        return jp_fail(j, TN_ERR_FORMAT, "tensor '%.200s': expected an object %s", name,
+                       jp_where(j, start, where, sizeof where));
+    if (jp_expect(j, '}'))
+        return jp_fail(j, TN_ERR_FORMAT, "tensor '%.200s': empty entry%s", name, "");
+    for (;;) {
+        char *key = jp_string(j, start);
+        if (!key) return false;
+        if (!jp_expect(j, ':')) {
+            free(key);
+            return jp_fail(j, TN_ERR_FORMAT, "tensor '%.200s': expected ':' %s", name,
+                           jp_where(j, start, where, sizeof where));
+        }
+        bool ok = true;
+        if (strcmp(key, "dtype") == 0 && !have_dtype) {
+            have_dtype = true;
+            char *dt = jp_string(j, start);
+            if (!dt) ok = false;
+            else if (strcmp(dt, "F32") != 0) {
+                char msg[64];
+                snprintf(msg, sizeof msg, "%.40s", dt);
+                free(dt);
+                free(key);
+                return jp_fail(j, TN_ERR_FORMAT,
+                               "tensor '%.200s': unsupported dtype \"%s\" (only F32 is supported)",
+                               name, msg);
+            }
+            free(dt);
+        } else if (strcmp(key, "shape") == 0 && !have_shape) {
+            have_shape = true;
+            int n;
+            if (!jp_uint_array(j, e->shape, TN_MAX_DIMS, &n)) {
+                free(key);
+                return jp_fail(j, TN_ERR_FORMAT,
+                               "tensor '%.200s': shape must be a list of at most 4 "
+                               "non-negative integers %s",
+                               name, jp_where(j, start, where, sizeof where));
+            }
+            e->ndim = n;
+        } else if (strcmp(key, "data_offsets") == 0 && !have_offsets) {
+            have_offsets = true;
+            uint64_t v[2];
+            int n;
+            if (!jp_uint_array(j, v, 2, &n) || n != 2) {
+                free(key);
+                return jp_fail(j, TN_ERR_FORMAT,
+                               "tensor '%.200s': data_offsets must be [begin, end] %s", name,
+                               jp_where(j, start, where, sizeof where));
+            }
+            e->begin = v[0];
+            e->end = v[1];
+        } else {
+            char k[64];
+            snprintf(k, sizeof k, "%.40s", key);
+            free(key);
+            return jp_fail(j, TN_ERR_FORMAT, "tensor '%.200s': unexpected or repeated key \"%s\"",
+                           name, k);
+        }
+        free(key);
+        if (!ok) return false;
+        if (jp_expect(j, '}')) break;
+        if (!jp_expect(j, ','))
+            return jp_fail(j, TN_ERR_FORMAT, "tensor '%.200s': expected ',' or '}' %s", name,
+                           jp_where(j, start, where, sizeof where));
+    }
+    if (!have_dtype || !have_shape || !have_offsets)
+        return jp_fail(j, TN_ERR_FORMAT, "tensor '%.200s': missing %s", name,
+                       !have_dtype ? "dtype" : !have_shape ? "shape" : "data_offsets");
+    return true;
+}
+
+static bool parse_metadata(jp *j, const char *start, tn_st_file *f)
+{
+    char where[64];
+    if (f->meta)
+        return jp_fail(j, TN_ERR_FORMAT, "__metadata__ appears twice%s%s", "", "");
+    if (!jp_expect(j, '{'))
+        return jp_fail(j, TN_ERR_FORMAT, "__metadata__ must be an object %s%s",
+                       jp_where(j, start, where, sizeof where), "");
+    f->meta = malloc(sizeof *f->meta); /* marks "seen" even when empty */
+    f->cap_meta = f->meta ? 1 : 0;
+    if (!f->meta) return jp_fail(j, TN_ERR_NOMEM, "out of memory%s%s", "", "");
+    if (jp_expect(j, '}')) return true;
+    for (;;) {
+        char *key = jp_string(j, start);
+        if (!key) return false;
+        if (!jp_expect(j, ':')) {
+            free(key);
+            return jp_fail(j, TN_ERR_FORMAT, "__metadata__: expected ':' %s%s",
+                           jp_where(j, start, where, sizeof where), "");
+        }
+        char *val = jp_string(j, start);
+        if (!val) {
+            char k[64];
+            snprintf(k, sizeof k, "%.40s", key);
+            free(key);
+            j->status = TN_OK; /* replace the generic message */
+            return jp_fail(j, TN_ERR_FORMAT, "__metadata__: the value of \"%s\" must be a string%s",
+                           k, "");
+        }
+        for (size_t i = 0; i < f->n_meta; i++)
+            if (strcmp(f->meta[i].key, key) == 0) {
+                char k[64];
+                snprintf(k, sizeof k, "%.40s", key);
+                free(key);
+                free(val);
+                return jp_fail(j, TN_ERR_FORMAT, "__metadata__: key \"%s\" appears twice%s", k, "");
+            }
+        if (f->n_meta == f->cap_meta) {
+            size_t cap = 2 * f->cap_meta;
+            st_meta *m = realloc(f->meta, cap * sizeof *m);
+            if (!m) {
+                free(key);
+                free(val);
+                return jp_fail(j, TN_ERR_NOMEM, "out of memory%s%s", "", "");
+            }
+            f->meta = m;
+            f->cap_meta = cap;
+        }
+        f->meta[f->n_meta].key = key;
+        f->meta[f->n_meta].value = val;
+        f->n_meta++;
+        if (jp_expect(j, '}')) return true;
+        if (!jp_expect(j, ','))
+            return jp_fail(j, TN_ERR_FORMAT, "__metadata__: expected ',' or '}' %s%s",
+                           jp_where(j, start, where, sizeof where), "");
+    }
+}
+
+typedef struct span {
+    uint64_t begin, end;
+    size_t index;
+} span;
+
+static int cmp_span(const void *a, const void *b)
+{
+    const span *x = a, *y = b;
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    if (x->end != y->end) return x->end < y->end ? -1 : 1;
+    return 0;
+}
+
+/* Parse the header; fill f->entries with names and shapes, and f->spans
+ * (offsets) in the same order. */
+static bool parse_header(jp *j, tn_st_file *f, span **spans_out, uint64_t data_len)
+{
+    const char *start = j->p;
+    char where[64];
+    span *spans = NULL;
+    size_t cap_spans = 0;
+    *spans_out = NULL;
+    if (!jp_expect(j, '{'))
+        return jp_fail(j, TN_ERR_FORMAT, "the header is not a JSON object%s%s", "", "");
+    if (!jp_expect(j, '}')) {
+        for (;;) {
+            char *name = jp_string(j, start);
+            if (!name) break;
+            if (!jp_expect(j, ':')) {
+                free(name);
+                jp_fail(j, TN_ERR_FORMAT, "expected ':' %s%s", jp_where(j, start, where, sizeof where), "");
+                break;
+            }
+            if (strcmp(name, "__metadata__") == 0) {
+                free(name);
+                if (!parse_metadata(j, start, f)) break;
+            } else {
+                raw_entry e = {0};
+                if (!*name) {
+                    free(name);
+                    jp_fail(j, TN_ERR_FORMAT, "a tensor has an empty name%s%s", "", "");
+                    break;
+                }
+                if (!parse_entry(j, start, name, &e)) {
+                    free(name);
+                    break;
+                }
+                /* Shape, size and offsets. */
+                uint64_t numel = 1;
+                bool big = false;
+                for (int d = 0; d < e.ndim; d++) {
+                    if (e.shape[d] > (uint64_t)INT_MAX) big = true;
+                    else if (e.shape[d] && numel > (((uint64_t)1 << 62) / e.shape[d])) big = true;
+                    else numel *= e.shape[d];
+                }
+                char msg[200];
+                bool bad = true;
+                if (big)
+                    snprintf(msg, sizeof msg, "shape is too large");
+                else if (e.end < e.begin)
+                    snprintf(msg, sizeof msg, "data_offsets [%llu, %llu] end before they begin",
+                             (unsigned long long)e.begin, (unsigned long long)e.end);
+                else if (e.end - e.begin != numel * 4)
+                    snprintf(msg, sizeof msg,
+                             "shape has %llu elements (%llu bytes) but data_offsets [%llu, %llu] "
+                             "span %llu bytes",
+                             (unsigned long long)numel, (unsigned long long)(numel * 4),
+                             (unsigned long long)e.begin, (unsigned long long)e.end,
+                             (unsigned long long)(e.end - e.begin));
+                else if (e.end > data_len)
+                    snprintf(msg, sizeof msg,
+                             "data_offsets [%llu, %llu] run past the end of the data (%llu bytes)",
+                             (unsigned long long)e.begin, (unsigned long long)e.end,
+                             (unsigned long long)data_len);
+                else if (e.begin % 4 != 0)
+                    snprintf(msg, sizeof msg, "data_offsets begin %llu is not a multiple of 4",
+                             (unsigned long long)e.begin);
+                else
+                    bad = false;
+                if (bad) {
+                    jp_fail(j, TN_ERR_FORMAT, "tensor '%.200s': %s", name, msg);
+                    free(name);
+                    break;
+                }
+                if (f->count == f->cap) {
+                    size_t cap = f->cap ? 2 * f->cap : 64;
+                    tn_st_entry *en = realloc(f->entries, cap * sizeof *en);
+                    if (en) f->entries = en;
+                    span *sp = realloc(spans, cap * sizeof *sp);
+                    if (sp) spans = sp;
+                    if (!en || !sp) {
+                        free(name);
+                        jp_fail(j, TN_ERR_NOMEM, "out of memory%s%s", "", "");
+                        break;
+                    }
+                    f->cap = cap_spans = cap;
+                }
+                tn_st_entry *en = &f->entries[f->count];
+                memset(en, 0, sizeof *en);
+                en->name = name;
+                en->ndim = e.ndim;
+                for (int d = 0; d < e.ndim; d++) en->shape[d] = (int)e.shape[d];
+                en->numel = (size_t)numel;
+                spans[f->count].begin = e.begin;
+                spans[f->count].end = e.end;
+                spans[f->count].index = f->count;
+                f->count++;
+            }
+            if (jp_expect(j, '}')) {
+                jp_ws(j);
+                if (j->p != j->end)
+                    jp_fail(j, TN_ERR_FORMAT, "unexpected text after the header object %s%s",
+                            jp_where(j, start, where, sizeof where), "");
+                break;
+            }
+            if (!jp_expect(j, ',')) {
+                jp_fail(j, TN_ERR_FORMAT, "expected ',' or '}' %s%s",
+                        jp_where(j, start, where, sizeof where), "");
+                break;
+            }
+        }
+    } else {
+        jp_ws(j);
+        if (j->p != j->end)
+            jp_fail(j, TN_ERR_FORMAT, "unexpected text after the header object %s%s",
+                    jp_where(j, start, where, sizeof where), "");
+    }
+    (void)cap_spans;
+    *spans_out = spans;
+    return j->status == TN_OK;
+}
+
+static tn_status read_fail(FILE *fp, tn_st_file *f, char *header, span *spans, tn_status st)
+{
+    if (fp) fclose(fp);
+    tn_st_close(f);
+    free(header);
+    free(spans);
+    return st;
+}
+
+tn_status tn_st_open(const char *path, tn_st_file **out)
+{
+    if (!path || !out) tn_misuse("tn_st_open", "path and out are required");
+    *out = NULL;
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return tn_error_set(TN_ERR_IO, "tenet: cannot open '%s': %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        fclose(fp);
+        return tn_error_set(TN_ERR_IO, "tenet: '%s' is not a regular file", path);
+    }
+    uint64_t size = (uint64_t)sb.st_size;
+    tn_st_file *f = calloc(1, sizeof *f);
+    if (f && !(f->path = dup_str(path))) {
+        free(f);
+        f = NULL;
+    }
+    if (!f) {
+        fclose(fp);
+        return tn_error_set(TN_ERR_NOMEM, "tenet: tn_st_open: '%s': out of memory", path);
+    }
+    unsigned char len8[8];
+    if (size < 8 || fread(len8, 1, 8, fp) != 8)
+        return read_fail(fp, f, NULL, NULL,
+                         tn_error_set(TN_ERR_FORMAT,
+                                      "tenet: '%s': truncated: %llu bytes, too short for the "
+                                      "8-byte header length",
+                                      path, (unsigned long long)size));
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--) hl = (hl << 8) | len8[i];
+    if (hl > size - 8)
+        return read_fail(fp, f, NULL, NULL,
+                         tn_error_set(TN_ERR_FORMAT,
+                                      "tenet: '%s': header length %llu exceeds the %llu bytes "
+                                      "that follow it (truncated or not a safetensors file)",
+                                      path, (unsigned long long)hl,
+                                      (unsigned long long)(size - 8)));
+    if (hl > ST_MAX_HEADER)
+        return read_fail(fp, f, NULL, NULL,
+                         tn_error_set(TN_ERR_FORMAT,
+                                      "tenet: '%s': header length %llu is over the %llu-byte limit",
+                                      path, (unsigned long long)hl,
+                                      (unsigned long long)ST_MAX_HEADER));
+    if (hl < 2)
+        return read_fail(fp, f, NULL, NULL,
+                         tn_error_set(TN_ERR_FORMAT, "tenet: '%s': header length %llu is too small",
+                                      path, (unsigned long long)hl));
+    char *header = malloc((size_t)hl);
+    if (!header)
+        return read_fail(fp, f, NULL, NULL,
+                         tn_error_set(TN_ERR_NOMEM, "tenet: '%s': out of memory for the header",
+                                      path));
+    if (fread(header, 1, (size_t)hl, fp) != (size_t)hl)
+        return read_fail(fp, f, header, NULL,
+                         tn_error_set(TN_ERR_IO, "tenet: '%s': cannot read the header", path));
+
+    uint64_t data_len = size - 8 - hl;
+    jp j = {.p = header, .end = header + hl, .path = path, .status = TN_OK};
+    span *spans = NULL;
+    if (!parse_header(&j, f, &spans, data_len))
+        return read_fail(fp, f, header, spans, j.status);
+    free(header);
+    header = NULL;
+
+    /* Unique names (sort by name; keep spans aligned through .index). */
+    size_t *where = malloc((f->count ? f->count : 1) * sizeof *where);
+    if (!where)
+        return read_fail(fp, f, NULL, spans,
+                         tn_error_set(TN_ERR_NOMEM, "tenet: '%s': out of memory", path));
+    /* Data section, aligned for floats. */
+    if (data_len > SIZE_MAX - 64) {
+        free(where);
+        return read_fail(fp, f, NULL, spans,
+                         tn_error_set(TN_ERR_NOMEM, "tenet: '%s': data too large", path));
+    }
+    f->data_len = (size_t)data_len;
+    f->data = aligned_alloc(64, ((size_t)data_len + 63) / 64 * 64 + 64);
+    if (!f->data) {
+        free(where);
+        return read_fail(fp, f, NULL, spans,
+                         tn_error_set(TN_ERR_NOMEM,
+                                      "tenet: '%s': out of memory for %llu bytes of data", path,
+                                      (unsigned long long)data_len));
+    }
+    if (data_len && fread(f->data, 1, (size_t)data_len, fp) != (size_t)data_len) {
+        free(where);
+        return read_fail(fp, f, NULL, spans,
+                         tn_error_set(TN_ERR_IO, "tenet: '%s': cannot read %llu bytes of data",
+                                      path, (unsigned long long)data_len));
+    }
+    fclose(fp);
+    fp = NULL;
+
+    /* Overlaps: sort the spans by offset. */
+    qsort(spans, f->count, sizeof *spans, cmp_span);
+    for (size_t i = 1; i < f->count; i++)
+        if (spans[i].begin < spans[i - 1].end) {
+            const char *a = f->entries[spans[i - 1].index].name;
+            const char *b = f->entries[spans[i].index].name;
+            free(where);
+            return read_fail(NULL, f, NULL, spans,
+                             tn_error_set(TN_ERR_FORMAT,
+                                          "tenet: '%s': tensors '%.200s' and '%.200s' overlap "
+                                          "in the data ([%llu, %llu] and [%llu, %llu])",
+                                          path, a, b, (unsigned long long)spans[i - 1].begin,
+                                          (unsigned long long)spans[i - 1].end,
+                                          (unsigned long long)spans[i].begin,
+                                          (unsigned long long)spans[i].end));
+        }
+    for (size_t i = 0; i < f->count; i++) where[spans[i].index] = (size_t)spans[i].begin;
+    free(spans);
+
+    for (size_t i = 0; i < f->count; i++) {
+        f->entries[i].data = (const float *)((const unsigned char *)f->data + where[i]);
+        if (!host_is_little_endian()) swap32((void *)f->entries[i].data, f->entries[i].numel);
+    }
+    free(where);
+    qsort(f->entries, f->count, sizeof *f->entries, cmp_entry);
+    for (size_t i = 1; i < f->count; i++)
+        if (strcmp(f->entries[i].name, f->entries[i - 1].name) == 0) {
+            tn_status st = tn_error_set(TN_ERR_FORMAT, "tenet: '%s': tensor '%.200s' appears twice",
+                                        path, f->entries[i].name);
+            return read_fail(NULL, f, NULL, NULL, st);
+        }
+    *out = f;
+    return TN_OK;
+}
+
+/* ------------------------------------------------------ typed read-back */
+
+static void shape_text(int ndim, const int *shape, char *buf, size_t size)
+{
+    size_t n = (size_t)snprintf(buf, size, "(");
+    for (int i = 0; i < ndim && n < size; i++)
+        n += (size_t)snprintf(buf + n, size - n, i ? ", %d" : "%d", shape[i]);
+    if (n < size) snprintf(buf + n, size - n, ")");
+}
+
+static tn_status check_entry(const tn_st_file *f, const char *name, int ndim, const int *shape,
+                             const tn_st_entry **out)
+{
+    const tn_st_entry *e = tn_st_find(f, name);
+    *out = e;
+    if (!e)
+        return tn_error_set(TN_ERR_FORMAT, "tenet: '%s': no tensor '%.200s'", f->path, name);
+    bool same = e->ndim == ndim;
+    for (int i = 0; same && i < ndim; i++) same = e->shape[i] == shape[i];
+    if (!same) {
+        char want[96], have[96];
+        shape_text(ndim, shape, want, sizeof want);
+        shape_text(e->ndim, e->shape, have, sizeof have);
+        return tn_error_set(TN_ERR_FORMAT,
+                            "tenet: '%s': tensor '%.200s' has shape %s, expected %s", f->path,
+                            name, have, want);
+    }
+    return TN_OK;
+}
+
+tn_status tn_st_read_into(const tn_st_file *f, const char *name, int ndim, const int *shape,
+                          float *dst)
+{
+    if (!f || !name || (ndim > 0 && !shape)) tn_misuse("tn_st_read_into", "file, name and shape are required");
+    const tn_st_entry *e;
+    tn_status st = check_entry(f, name, ndim, shape, &e);
+    if (st != TN_OK) return st;
+    if (e->numel) memcpy(dst, e->data, e->numel * sizeof(float));
+    return TN_OK;
+}
+
+tn_status tn_st_add_params(tn_st_writer *w, const tn_params *ps)
+{
+    if (!w || !ps) tn_misuse("tn_st_add_params", "writer and store are required");
+    for (size_t i = 0; i < tn_params_count(ps); i++) {
+        const tn_tensor *t = tn_params_at(ps, i);
+        tn_status st = tn_st_add(w, t->name, t->ndim, t->shape, t->data);
+        if (st != TN_OK) return st;
+    }
+    return TN_OK;
+}
+
+tn_status tn_st_load_params(const tn_st_file *f, tn_params *ps)
+{
+    if (!f || !ps) tn_misuse("tn_st_load_params", "file and store are required");
+    size_t n = tn_params_count(ps);
+    for (size_t i = 0; i < n; i++) {
+        const tn_tensor *t = tn_params_at(ps, i);
+        const tn_st_entry *e;
+        tn_status st = check_entry(f, t->name, t->ndim, t->shape, &e);
+        if (st != TN_OK) return st; /* nothing loaded yet */
+    }
+    for (size_t i = 0; i < n; i++) {
+        tn_tensor *t = tn_params_at(ps, i);
+        const tn_st_entry *e = tn_st_find(f, t->name);
+        memcpy(t->data, e->data, t->numel * sizeof(float));
+    }
+    return TN_OK;
+}
