@@ -1,0 +1,249 @@
+/* tests/tensor/test_fixtures.c - conv2d, batch norm, linear, cross-entropy
+ * and pooling against PyTorch references (tests/tensor/gen_fixtures.py,
+ * files in tests/fixtures/tensor/).
+ *
+ * Each tensor is compared by  max |a - b| / max(max |b|, 1e-30)  (relative
+ * to the reference's largest magnitude) and must stay <= 1e-5.  Backward
+ * runs on f = sum(out * R) with the fixture's fixed random R, through a tiny
+ * custom op, so no other op under test takes part. */
+#include "tensor/safetensors.h"
+#include "tensor/tensor.h"
+
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define FIXTURE_TOL 1e-5
+
+/* ------------------------------------------------------------ helpers */
+
+static tn_st_file *open_fixture(const char *name)
+{
+    const char *root = getenv("TENET_SOURCE_ROOT");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/fixtures/tensor/%s.safetensors", root ? root : ".",
+             name);
+    tn_st_file *f = NULL;
+    tn_status st = tn_st_open(path, &f);
+    cr_assert_eq(st, TN_OK, "%s: %s (run from the source root or set TENET_SOURCE_ROOT)", path,
+                 tn_error_message());
+    return f;
+}
+
+static const tn_st_entry *entry(const tn_st_file *f, const char *name)
+{
+    const tn_st_entry *e = tn_st_find(f, name);
+    cr_assert_not_null(e, "fixture tensor '%s' is missing", name);
+    return e;
+}
+
+static tn_tensor *load(tn_graph *g, const tn_st_file *f, const char *name, bool grad)
+{
+    const tn_st_entry *e = entry(f, name);
+    tn_tensor *t = tn_from_data(g, e->ndim, e->shape, e->data);
+    cr_assert_not_null(t);
+    return grad ? tn_requires_grad(g, t) : t;
+}
+
+static double meta_num(const tn_st_file *f, const char *key)
+{
+    const char *v = tn_st_meta(f, key);
+    cr_assert_not_null(v, "fixture metadata '%s' is missing", key);
+    return atof(v);
+}
+
+/* Compare got (numel floats) with the fixture's tensor `name`. */
+static void expect_close(const char *fx, const tn_st_file *f, const char *name, const float *got,
+                         size_t numel, double tol)
+{
+    const tn_st_entry *e = entry(f, name);
+    cr_assert_eq(e->numel, numel, "%s/%s: %zu elements, expected %zu", fx, name, numel, e->numel);
+    cr_assert_not_null(got, "%s/%s: no values (gradient did not flow)", fx, name);
+    double diff = 0.0, mag = 0.0;
+    size_t worst = 0;
+    for (size_t i = 0; i < numel; i++) {
+        double d = fabs((double)got[i] - e->data[i]);
+        if (!(d <= diff)) {
+            diff = d;
+            worst = i;
+        }
+        if (fabs(e->data[i]) > mag) mag = fabs(e->data[i]);
+    }
+    double rel = diff / (mag > 1e-30 ? mag : 1e-30);
+    cr_log_info("fixture %s/%s: relative error %.3g", fx, name, rel);
+    cr_expect(rel <= tol, "%s/%s: relative error %.3g > %.1g (element %zu: %.9g vs %.9g)", fx, name,
+              rel, tol, worst, (double)got[worst], (double)e->data[worst]);
+}
+
+/* f = sum(out * R): the fixed upstream gradient, as a custom op. */
+static void dot_check(tn_tensor *out)
+{
+    if (!tn_same_shape(out->in[0], out->in[1])) tn_misuse("fx_dot", "shapes differ");
+    out->ndim = 0;
+}
+
+static void dot_forward(tn_graph *g, tn_tensor *out)
+{
+    (void)g;
+    double s = 0.0;
+    for (size_t i = 0; i < out->in[0]->numel; i++)
+        s += (double)out->in[0]->data[i] * out->in[1]->data[i];
+    out->data[0] = (float)s;
+}
+
+static void dot_backward(tn_graph *g, tn_tensor *out)
+{
+    float *gx = tn_grad(g, out->in[0]);
+    if (gx)
+        for (size_t i = 0; i < out->in[0]->numel; i++) gx[i] += out->grad[0] * out->in[1]->data[i];
+}
+
+static const tn_op fx_dot = {.name = "fx_dot", .check = dot_check, .forward = dot_forward,
+                             .backward = dot_backward};
+
+static void backward_with(tn_graph *g, tn_tensor *out, tn_tensor *r)
+{
+    tn_tensor *f = tn_op_apply(g, &fx_dot, 2, (tn_tensor *[]){out, r}, NULL, 0);
+    cr_assert_not_null(f);
+    cr_assert_eq(tn_backward(g, f), TN_OK, "%s", tn_error_message());
+}
+
+/* ------------------------------------------------------------- conv2d */
+
+static void check_conv(const char *fx)
+{
+    tn_st_file *f = open_fixture(fx);
+    tn_graph *g = tn_graph_new();
+    bool bias = meta_num(f, "bias") != 0.0;
+    tn_tensor *x = load(g, f, "x", true), *w = load(g, f, "w", true);
+    tn_tensor *b = bias ? load(g, f, "b", true) : NULL;
+    tn_tensor *y = tn_conv2d(g, x, w, b, (int)meta_num(f, "stride"), (int)meta_num(f, "padding"),
+                             (int)meta_num(f, "dilation"));
+    cr_assert_not_null(y);
+    expect_close(fx, f, "out", y->data, y->numel, FIXTURE_TOL);
+    backward_with(g, y, load(g, f, "R", false));
+    expect_close(fx, f, "grad_x", x->grad, x->numel, FIXTURE_TOL);
+    expect_close(fx, f, "grad_w", w->grad, w->numel, FIXTURE_TOL);
+    if (bias) expect_close(fx, f, "grad_b", b->grad, b->numel, FIXTURE_TOL);
+    tn_graph_free(g);
+    tn_st_close(f);
+}
+
+Test(fixtures, conv2d_stride1_pad1_bias) { check_conv("conv2d_s1_p1_bias"); }
+Test(fixtures, conv2d_stride1_pad0_no_bias) { check_conv("conv2d_s1_p0_nobias"); }
+Test(fixtures, conv2d_stride2_pad1_bias) { check_conv("conv2d_s2_p1_bias"); }
+Test(fixtures, conv2d_stride2_pad0_no_bias) { check_conv("conv2d_s2_p0_nobias"); }
+Test(fixtures, conv2d_dilation2_pad2_bias) { check_conv("conv2d_d2_p2_bias"); }
+
+/* --------------------------------------------------------- batch norm */
+
+static void check_batch_norm(const char *fx)
+{
+    tn_st_file *f = open_fixture(fx);
+    tn_graph *g = tn_graph_new();
+    bool training = meta_num(f, "training") != 0.0;
+    tn_graph_set_training(g, training);
+    tn_tensor *x = load(g, f, "x", true), *gamma = load(g, f, "gamma", true);
+    tn_tensor *beta = load(g, f, "beta", true);
+    tn_tensor *rm = load(g, f, "running_mean", false), *rv = load(g, f, "running_var", false);
+    tn_tensor *y = tn_batch_norm(g, x, gamma, beta, rm, rv, (float)meta_num(f, "momentum"),
+                                 (float)meta_num(f, "eps"));
+    cr_assert_not_null(y);
+    expect_close(fx, f, "out", y->data, y->numel, FIXTURE_TOL);
+    expect_close(fx, f, "running_mean_after", rm->data, rm->numel, FIXTURE_TOL);
+    expect_close(fx, f, "running_var_after", rv->data, rv->numel, FIXTURE_TOL);
+    backward_with(g, y, load(g, f, "R", false));
+    expect_close(fx, f, "grad_x", x->grad, x->numel, FIXTURE_TOL);
+    expect_close(fx, f, "grad_gamma", gamma->grad, gamma->numel, FIXTURE_TOL);
+    expect_close(fx, f, "grad_beta", beta->grad, beta->numel, FIXTURE_TOL);
+    tn_graph_free(g);
+    tn_st_close(f);
+}
+
+Test(fixtures, batch_norm_train_4d) { check_batch_norm("batch_norm_train_4d"); }
+Test(fixtures, batch_norm_train_2d) { check_batch_norm("batch_norm_train_2d"); }
+Test(fixtures, batch_norm_eval_4d) { check_batch_norm("batch_norm_eval_4d"); }
+
+/* ------------------------------------------------------------- linear */
+
+Test(fixtures, linear)
+{
+    const char *fx = "linear";
+    tn_st_file *f = open_fixture(fx);
+    tn_graph *g = tn_graph_new();
+    tn_tensor *x = load(g, f, "x", true), *w = load(g, f, "w", true), *b = load(g, f, "b", true);
+    tn_tensor *y = tn_linear(g, x, w, b);
+    cr_assert_not_null(y);
+    expect_close(fx, f, "out", y->data, y->numel, FIXTURE_TOL);
+    backward_with(g, y, load(g, f, "R", false));
+    expect_close(fx, f, "grad_x", x->grad, x->numel, FIXTURE_TOL);
+    expect_close(fx, f, "grad_w", w->grad, w->numel, FIXTURE_TOL);
+    expect_close(fx, f, "grad_b", b->grad, b->numel, FIXTURE_TOL);
+    tn_graph_free(g);
+    tn_st_close(f);
+}
+
+/* ------------------------------------------------------ cross-entropy */
+
+static void check_cross_entropy(const char *fx)
+{
+    tn_st_file *f = open_fixture(fx);
+    tn_graph *g = tn_graph_new();
+    tn_tensor *z = load(g, f, "logits", true);
+    const tn_st_entry *le = entry(f, "labels");
+    cr_assert_eq(le->numel, (size_t)z->shape[0]);
+    int32_t labels[64];
+    cr_assert(le->numel <= 64);
+    for (size_t i = 0; i < le->numel; i++) labels[i] = (int32_t)le->data[i];
+    tn_tensor *loss = tn_cross_entropy(g, z, labels, (float)meta_num(f, "smoothing"));
+    cr_assert_not_null(loss);
+    expect_close(fx, f, "loss", loss->data, 1, FIXTURE_TOL);
+    cr_assert_eq(tn_backward(g, loss), TN_OK);
+    expect_close(fx, f, "grad_logits", z->grad, z->numel, FIXTURE_TOL);
+    tn_graph_free(g);
+    tn_st_close(f);
+}
+
+Test(fixtures, cross_entropy) { check_cross_entropy("cross_entropy"); }
+Test(fixtures, cross_entropy_label_smoothing) { check_cross_entropy("cross_entropy_smooth"); }
+
+Test(fixtures, cross_entropy_soft_targets)
+{
+    const char *fx = "cross_entropy_soft";
+    tn_st_file *f = open_fixture(fx);
+    tn_graph *g = tn_graph_new();
+    tn_tensor *z = load(g, f, "logits", true), *t = load(g, f, "targets", true);
+    tn_tensor *loss = tn_cross_entropy_soft(g, z, t);
+    cr_assert_not_null(loss);
+    expect_close(fx, f, "loss", loss->data, 1, FIXTURE_TOL);
+    cr_assert_eq(tn_backward(g, loss), TN_OK);
+    expect_close(fx, f, "grad_logits", z->grad, z->numel, FIXTURE_TOL);
+    expect_close(fx, f, "grad_targets", t->grad, t->numel, FIXTURE_TOL);
+    tn_graph_free(g);
+    tn_st_close(f);
+}
+
+/* ------------------------------------------------------------ pooling */
+
+static void check_pool(const char *fx, bool max)
+{
+    tn_st_file *f = open_fixture(fx);
+    tn_graph *g = tn_graph_new();
+    tn_tensor *x = load(g, f, "x", true);
+    int k = (int)meta_num(f, "kernel"), s = (int)meta_num(f, "stride"),
+        p = (int)meta_num(f, "padding");
+    tn_tensor *y = max ? tn_max_pool2d(g, x, k, s, p) : tn_avg_pool2d(g, x, k, s, p);
+    cr_assert_not_null(y);
+    expect_close(fx, f, "out", y->data, y->numel, FIXTURE_TOL);
+    backward_with(g, y, load(g, f, "R", false));
+    expect_close(fx, f, "grad_x", x->grad, x->numel, FIXTURE_TOL);
+    tn_graph_free(g);
+    tn_st_close(f);
+}
+
+Test(fixtures, max_pool2d_k3_s2_p1) { check_pool("max_pool2d_k3_s2_p1", true); }
+Test(fixtures, max_pool2d_k2_s2_p0) { check_pool("max_pool2d_k2_s2_p0", true); }
+Test(fixtures, avg_pool2d_k3_s2_p1) { check_pool("avg_pool2d_k3_s2_p1", false); }
+Test(fixtures, avg_pool2d_k2_s2_p0) { check_pool("avg_pool2d_k2_s2_p0", false); }
