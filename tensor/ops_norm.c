@@ -52,8 +52,8 @@ static void bn_check(tn_tensor *out)
     TN_REQUIRE(out, at->training || rm, "eval mode needs running_mean and running_var");
     TN_REQUIRE(out, !at->training || x->numel / (size_t)c > 1,
                "train mode needs more than 1 value per channel");
-    TN_REQUIRE(out, at->eps > 0.0f && at->momentum >= 0.0f && at->momentum <= 1.0f,
-               "eps %g must be > 0 and momentum %g in [0, 1]", (double)at->eps,
+    TN_REQUIRE(out, at->eps >= 0.0f && at->momentum >= 0.0f && at->momentum <= 1.0f,
+               "eps %g must be >= 0 and momentum %g in [0, 1]", (double)at->eps,
                (double)at->momentum);
     tn_set_shape(out, x->ndim, x->shape);
 }
