@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,57 @@ static const char *sniff(const uint8_t *buf, size_t size, const char *name)
     return NULL;
 }
 
+/* PNG chunk structure and CRCs (stb_image checks neither, so a damaged PNG
+ * could otherwise decode to garbage): every chunk inside the file, its CRC
+ * right, and an IEND chunk at the end. */
+static uint32_t crc_table[256];
+
+static void crc_table_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        crc_table[i] = c;
+    }
+}
+
+static uint32_t crc32_png(uint32_t crc, const uint8_t *p, size_t n)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, crc_table_init);
+    crc = ~crc;
+    for (size_t i = 0; i < n; i++) crc = crc_table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
+    return ~crc;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static tn_status png_check(const uint8_t *buf, size_t size, const char *name)
+{
+    size_t at = 8;
+    for (;;) {
+        if (size - at < 12)
+            return tn_error_set(TN_ERR_FORMAT, "%s: truncated PNG (no IEND chunk at the end)",
+                                name);
+        uint32_t len = be32(buf + at);
+        char type[5] = {0};
+        for (int i = 0; i < 4; i++)
+            type[i] = buf[at + 4 + i] >= 32 && buf[at + 4 + i] < 127 ? (char)buf[at + 4 + i] : '?';
+        if (len > size - at - 12)
+            return tn_error_set(TN_ERR_FORMAT,
+                                "%s: truncated PNG (chunk %s at byte %zu needs %u bytes)", name,
+                                type, at, len);
+        if (crc32_png(0, buf + at + 4, (size_t)len + 4) != be32(buf + at + 8 + len))
+            return tn_error_set(TN_ERR_FORMAT, "%s: corrupt PNG (CRC mismatch in chunk %s at byte %zu)",
+                                name, type, at);
+        at += 12 + (size_t)len;
+        if (memcmp(type, "IEND", 4) == 0) return TN_OK;
+    }
+}
+
 tn_status tn_image_decode(const uint8_t *buf, size_t size, const char *name, int channels,
                           int height, int width, tn_resize_mode resize, uint8_t *dst)
 {
@@ -103,6 +155,10 @@ tn_status tn_image_decode(const uint8_t *buf, size_t size, const char *name, int
                             "%s: not an image (the contents are not PNG, JPEG, BMP or TGA)",
                             name);
     if (size > INT_MAX) return tn_error_set(TN_ERR_FORMAT, "%s: file too large", name);
+    if (strcmp(fmt, "PNG") == 0) {
+        tn_status st = png_check(buf, size, name);
+        if (st != TN_OK) return st;
+    }
     int w, h, comp;
     if (!stbi_info_from_memory(buf, (int)size, &w, &h, &comp))
         return tn_error_set(TN_ERR_FORMAT, "%s: truncated or corrupt %s header (decoder: %s)",
