@@ -4,19 +4,25 @@
 #include "tensor/tensor.h"
 
 #include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <unistd.h>
 
-/* Resident set size in bytes, from /proc/self/statm (pages). */
+/* Resident set size in bytes, from /proc/self/statm (pages); read with
+ * open/read so the probe itself allocates nothing. */
 static size_t rss_bytes(void)
 {
-    FILE *f = fopen("/proc/self/statm", "r");
-    cr_assert_not_null(f, "cannot open /proc/self/statm");
+    char buf[256];
+    int fd = open("/proc/self/statm", O_RDONLY);
+    cr_assert_geq(fd, 0, "cannot open /proc/self/statm");
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    cr_assert_gt(n, 0, "cannot read /proc/self/statm");
+    buf[n] = '\0';
     unsigned long size = 0, resident = 0;
-    int n = fscanf(f, "%lu %lu", &size, &resident);
-    fclose(f);
-    cr_assert_eq(n, 2, "cannot parse /proc/self/statm");
+    cr_assert_eq(sscanf(buf, "%lu %lu", &size, &resident), 2, "cannot parse /proc/self/statm");
     return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
 }
 
@@ -24,6 +30,16 @@ static size_t rss_bytes(void)
  * a leak of one step's activations (~0.5 MiB here) would exceed it within a
  * few steps over 200. */
 #define RSS_SLACK ((size_t)1 << 20)
+
+/* AddressSanitizer keeps freed blocks in a quarantine (256 MiB by default),
+ * so an ASan build's RSS grows with any malloc/free pair made per step (a
+ * serial OpenMP region allocates its team, for one); there only the arena is
+ * checked.  (With ASAN_OPTIONS=quarantine_size_mb=0 the RSS is flat too.) */
+#if defined(__SANITIZE_ADDRESS__)
+#define CHECK_RSS 0
+#else
+#define CHECK_RSS 1
+#endif
 
 enum { BATCH = 8, CLASSES = 10, STEPS = 200 };
 
@@ -89,18 +105,20 @@ Test(memory, training_steps_are_flat)
     cr_assert_not_null(g);
     float *w = tn_params_values(m.ps), *gw = tn_params_grads(m.ps);
     const size_t n_params = tn_params_size(m.ps);
-    size_t high_water = 0, reserved = 0, rss = 0;
+    size_t high_water = 0, reserved = 0, rss = 0, rss_max = 0;
     float first_loss = 0.0f, last_loss = 0.0f;
     for (int step = 1; step <= STEPS; step++) {
         tn_graph_reset(g);
         tn_params_zero_grad(m.ps);
         tn_tensor *x = tn_from_data(g, 4, (int[]){BATCH, 3, 16, 16}, xs);
         tn_tensor *loss = net_loss(g, &m, x, labels, &rng);
-        cr_assert_not_null(loss, "step %d: %s", step, tn_error_message());
-        cr_assert_eq(tn_backward(g, loss), TN_OK, "step %d: %s", step, tn_error_message());
+        /* Criterion's assertions allocate: inside the loop, fail only. */
+        if (!loss || tn_backward(g, loss) != TN_OK)
+            cr_assert_fail("step %d: %s", step, tn_error_message());
         /* Plain SGD over the flat buffers (buffers have zero gradients). */
         for (size_t i = 0; i < n_params; i++) w[i] -= 0.1f * gw[i];
-        cr_assert(isfinite(loss->data[0]), "step %d: loss %g", step, (double)loss->data[0]);
+        if (!isfinite(loss->data[0]))
+            cr_assert_fail("step %d: loss %g", step, (double)loss->data[0]);
         if (step == 1) first_loss = loss->data[0];
         last_loss = loss->data[0];
 
@@ -109,17 +127,20 @@ Test(memory, training_steps_are_flat)
             reserved = tn_graph_arena_reserved(g);
             rss = rss_bytes();
         } else if (step > 2) {
-            cr_assert_eq(tn_graph_arena_high_water(g), high_water,
-                         "step %d: arena high water %zu, was %zu at step 2", step,
-                         tn_graph_arena_high_water(g), high_water);
-            cr_assert_eq(tn_graph_arena_reserved(g), reserved,
-                         "step %d: arena reserved %zu, was %zu at step 2", step,
-                         tn_graph_arena_reserved(g), reserved);
+            if (tn_graph_arena_high_water(g) != high_water)
+                cr_assert_fail("step %d: arena high water %zu, was %zu at step 2", step,
+                               tn_graph_arena_high_water(g), high_water);
+            if (tn_graph_arena_reserved(g) != reserved)
+                cr_assert_fail("step %d: arena reserved %zu, was %zu at step 2", step,
+                               tn_graph_arena_reserved(g), reserved);
             size_t now = rss_bytes();
-            cr_assert_leq(now, rss + RSS_SLACK, "step %d: RSS %zu bytes, was %zu at step 2",
-                          step, now, rss);
+            if (CHECK_RSS && now > rss + RSS_SLACK)
+                cr_assert_fail("step %d: RSS %zu bytes, was %zu at step 2", step, now, rss);
+            if (now > rss_max) rss_max = now;
         }
     }
+    cr_log_info("arena high water %zu, reserved %zu bytes; RSS %zu at step 2, at most %zu after",
+                high_water, reserved, rss, rss_max);
     /* The loop really trained (one fixed batch is overfitted). */
     cr_expect_lt(last_loss, 0.5f * first_loss, "loss %g -> %g", (double)first_loss,
                  (double)last_loss);
