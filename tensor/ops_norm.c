@@ -4,6 +4,50 @@
 
 #include <math.h>
 
+/* Sums in double, in four independent chains (not latency-bound). */
+static double sum_d(const float *x, size_t n)
+{
+    double s[4] = {0.0, 0.0, 0.0, 0.0};
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int k = 0; k < 4; k++) s[k] += x[i + k];
+    for (; i < n; i++) s[0] += x[i];
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+/* sum (x - mu)^2 */
+static double sum_sq_centered(const float *x, size_t n, double mu)
+{
+    double s[4] = {0.0, 0.0, 0.0, 0.0};
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int k = 0; k < 4; k++) {
+            double t = x[i + k] - mu;
+            s[k] += t * t;
+        }
+    for (; i < n; i++) s[0] += (x[i] - mu) * (x[i] - mu);
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+/* sum dy and sum dy * (x - mu), added to *sum_dy and *sum_dy_xc. */
+static void sums_dy(const float *dy, const float *x, size_t n, float mu, double *sum_dy,
+                    double *sum_dy_xc)
+{
+    double a[4] = {0.0, 0.0, 0.0, 0.0}, b[4] = {0.0, 0.0, 0.0, 0.0};
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int k = 0; k < 4; k++) {
+            a[k] += dy[i + k];
+            b[k] += (double)dy[i + k] * (double)(x[i + k] - mu);
+        }
+    for (; i < n; i++) {
+        a[0] += dy[i];
+        b[0] += (double)dy[i] * (double)(x[i] - mu);
+    }
+    *sum_dy += (a[0] + a[1]) + (a[2] + a[3]);
+    *sum_dy_xc += (b[0] + b[1]) + (b[2] + b[3]);
+}
+
 /* ------------------------------------------------------------ batch norm
  * x (N, C) or (N, C, H, W) is seen as (N, C, S) with S = H*W (or 1); the
  * statistics of channel c run over its N*S values. */
@@ -79,18 +123,11 @@ static void bn_forward(tn_graph *g, tn_tensor *out)
         if (at->training) {
             /* Two passes in double: the mean, then the centred sum of squares. */
             double sum = 0.0, sq = 0.0;
-            for (int n = 0; n < d.n; n++) {
-                const float *xp = x->data + (size_t)n * cs + (size_t)c * d.s;
-                for (size_t i = 0; i < d.s; i++) sum += xp[i];
-            }
+            for (int n = 0; n < d.n; n++)
+                sum += sum_d(x->data + (size_t)n * cs + (size_t)c * d.s, d.s);
             mean = sum / m;
-            for (int n = 0; n < d.n; n++) {
-                const float *xp = x->data + (size_t)n * cs + (size_t)c * d.s;
-                for (size_t i = 0; i < d.s; i++) {
-                    double t = xp[i] - mean;
-                    sq += t * t;
-                }
-            }
+            for (int n = 0; n < d.n; n++)
+                sq += sum_sq_centered(x->data + (size_t)n * cs + (size_t)c * d.s, d.s, mean);
             invstd = 1.0 / sqrt(sq / m + (double)at->eps);
             if (rm) {
                 double mom = at->momentum;
@@ -133,14 +170,9 @@ static void bn_backward(tn_graph *g, tn_tensor *out)
     for (int c = 0; c < d.c; c++) {
         const float mu = at->mean[c], is = at->invstd[c];
         double sum_dy = 0.0, sum_dy_xc = 0.0; /* xc = x - mean */
-        for (int n = 0; n < d.n; n++) {
-            const float *xp = x->data + (size_t)n * cs + (size_t)c * d.s;
-            const float *gp = gy + (size_t)n * cs + (size_t)c * d.s;
-            for (size_t i = 0; i < d.s; i++) {
-                sum_dy += gp[i];
-                sum_dy_xc += (double)gp[i] * (double)(xp[i] - mu);
-            }
-        }
+        for (int n = 0; n < d.n; n++)
+            sums_dy(gy + (size_t)n * cs + (size_t)c * d.s,
+                    x->data + (size_t)n * cs + (size_t)c * d.s, d.s, mu, &sum_dy, &sum_dy_xc);
         if (ggamma) ggamma[c] += (float)(sum_dy_xc * is);
         if (gbeta) gbeta[c] += (float)sum_dy;
         if (!gx) continue;
