@@ -73,7 +73,8 @@ static int run_shape(const shape *s, int reps, timing *out)
     double tf[MAX_REPS], tb[MAX_REPS], tg[MAX_REPS];
     for (int r = -1; r < reps; r++) { /* r = -1: warm-up */
         tn_graph_reset(g);
-        tn_tensor *x = tn_requires_grad(g, tn_from_data(g, 4, (int[]){BATCH, s->c, s->hw, s->hw}, xd));
+        tn_tensor *x = tn_from_data(g, 4, (int[]){BATCH, s->c, s->hw, s->hw}, xd);
+        tn_requires_grad(g, x);
         tn_tensor *w = tn_requires_grad(g, tn_from_data(g, 4, (int[]){s->o, s->c, K, K}, wd));
         tn_tensor *b = tn_requires_grad(g, tn_zeros(g, 1, (int[]){s->o}));
         double t0 = now_s();

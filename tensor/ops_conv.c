@@ -274,7 +274,8 @@ static void pool_check(tn_tensor *out)
                         at->padding <= at->kernel / 2,
                "kernel %d, stride %d, padding %d: need kernel, stride >= 1 and "
                "0 <= padding <= kernel / 2", at->kernel, at->stride, at->padding);
-    int oh = x->shape[2] + 2 * at->padding - at->kernel, ow = x->shape[3] + 2 * at->padding - at->kernel;
+    int oh = x->shape[2] + 2 * at->padding - at->kernel;
+    int ow = x->shape[3] + 2 * at->padding - at->kernel;
     TN_REQUIRE(out, oh >= 0 && ow >= 0, "kernel %d does not fit the padded input",
                at->kernel);
     tn_set_shape(out, 4, (int[]){x->shape[0], x->shape[1], oh / at->stride + 1,

@@ -28,7 +28,8 @@ static int32_t *labels_copy(tn_graph *g, const char *op, const tn_tensor *x,
     char buf[64];
     if (!x) tn_misuse(op, "input is NULL");
     if (!labels) tn_misuse(op, "labels is NULL");
-    if (x->ndim != 2) tn_misuse(op, "input must be (N, K), got %s", tn_shape_str(x, buf, sizeof buf));
+    if (x->ndim != 2)
+        tn_misuse(op, "input must be (N, K), got %s", tn_shape_str(x, buf, sizeof buf));
     int32_t *copy = tn_graph_alloc(g, (size_t)x->shape[0] * sizeof(int32_t));
     if (copy) memcpy(copy, labels, (size_t)x->shape[0] * sizeof(int32_t));
     return copy;

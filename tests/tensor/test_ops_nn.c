@@ -57,8 +57,10 @@ static void check_conv_direct(conv_case cc, int threads)
     tn_rng rng;
     tn_rng_seed(&rng, 5, 5);
     tn_graph *g = tn_graph_new();
-    tn_tensor *x = tn_requires_grad(g, tn_uniform(g, 4, (int[]){cc.n, cc.c, cc.h, cc.w}, -1, 1, &rng));
-    tn_tensor *w = tn_requires_grad(g, tn_uniform(g, 4, (int[]){cc.o, cc.c, cc.k, cc.k}, -1, 1, &rng));
+    tn_tensor *x = tn_uniform(g, 4, (int[]){cc.n, cc.c, cc.h, cc.w}, -1, 1, &rng);
+    tn_tensor *w = tn_uniform(g, 4, (int[]){cc.o, cc.c, cc.k, cc.k}, -1, 1, &rng);
+    tn_requires_grad(g, x);
+    tn_requires_grad(g, w);
     tn_tensor *b = tn_requires_grad(g, tn_uniform(g, 1, (int[]){cc.o}, -1, 1, &rng));
     tn_tensor *y = tn_conv2d(g, x, w, b, cc.stride, cc.pad, cc.dil);
     cr_assert_not_null(y);
