@@ -1,5 +1,341 @@
-/* nn/nn.h */
+/* nn/nn.h - layers, initialisers, a sequential container, CIFAR ResNets and
+ * checkpoints, built from the ops of tensor/tensor.h.
+ *
+ * A layer is a small struct of parameter views (tn_tensor pointers into a
+ * tn_params store) with an _init and a _forward:
+ *
+ *     tn_nn_conv2d conv;                 // weight (16, 3, 3, 3)
+ *     tn_nn_conv2d_init(&conv, ps, "conv1", 3, 16, 3, 1, 1, false, rng);
+ *     tn_tensor *y = tn_nn_conv2d_forward(g, &conv, x);
+ *
+ * Parameter names are PyTorch's state_dict names (`<name>.weight`,
+ * `<name>.bias`, `<name>.running_mean`, ...), so a tenet checkpoint loads
+ * into the equivalent PyTorch module and back (scripts/safetensors_to_torch.py).
+ * Biases, batch-norm gamma/beta and other parameters of fewer than 2 dims get
+ * TN_NO_DECAY from the store; running statistics are TN_BUFFER.
+ *
+ * num_batches_tracked: PyTorch's batch norm keeps an int64 counter that only
+ * matters when momentum=None (cumulative averaging).  tenet's batch norm uses
+ * a fixed momentum, so the store has no such tensor and tenet checkpoints do
+ * not contain it; loading ignores tensors the store does not have (so a file
+ * written from a PyTorch state_dict with tests/safetensors_io.py, where the
+ * counter becomes an F32 scalar, loads), and the PyTorch side loads tenet
+ * files with strict=False or sets the counters to zero.
+ *
+ * Every layer struct starts with a tn_nn_layer, so any layer (the library's
+ * or a user's) can be chained in a tn_nn_seq; the plain _forward calls are
+ * the same code without the indirection.
+ *
+ * Train/eval mode (batch norm, dropout) is the graph's flag:
+ * tn_graph_set_training(). */
 #ifndef TENET_NN_H
 #define TENET_NN_H
+
+#include "../tensor/safetensors.h"
 #include "../tensor/tensor.h"
+
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Longest parameter name the builders produce (prefix + suffix). */
+#define TN_NN_NAME_MAX 256
+
+/* ----------------------------------------------------------- initialisers
+ * All draw from an explicit tn_rng: the same seed gives the same model.
+ * Fans follow PyTorch: w (out, in) -> fan_in = in, fan_out = out;
+ * w (O, C, KH, KW) -> fan_in = C*KH*KW, fan_out = O*KH*KW; a (C) tensor has
+ * fan_in = fan_out = C. */
+
+void tn_nn_fans(const tn_tensor *w, int *fan_in, int *fan_out);
+/* Gain of an activation for Kaiming init: relu sqrt(2), leaky_relu with
+ * slope a sqrt(2 / (1 + a^2)), linear/identity 1. */
+float tn_nn_gain_leaky_relu(float a);
+
+void tn_nn_init_zeros(tn_tensor *t);
+void tn_nn_init_ones(tn_tensor *t);
+void tn_nn_init_constant(tn_tensor *t, float value);
+void tn_nn_init_uniform(tn_tensor *t, float lo, float hi, tn_rng *rng);
+void tn_nn_init_normal(tn_tensor *t, float mean, float std, tn_rng *rng);
+/* U(-b, b), b = gain * sqrt(3 / fan) with gain = sqrt(2 / (1 + a^2)).
+ * a = sqrt(5) with fan_in is PyTorch's default for Linear and Conv2d
+ * weights, which works out to b = 1 / sqrt(fan_in). */
+void tn_nn_init_kaiming_uniform(tn_tensor *w, float a, bool fan_out, tn_rng *rng);
+/* N(0, std^2), std = gain / sqrt(fan), gain = sqrt(2 / (1 + a^2)); a = 0
+ * and fan_out is the ResNet papers' (and torchvision's) conv init. */
+void tn_nn_init_kaiming_normal(tn_tensor *w, float a, bool fan_out, tn_rng *rng);
+/* U(-b, b), b = gain * sqrt(6 / (fan_in + fan_out)). */
+void tn_nn_init_xavier_uniform(tn_tensor *w, float gain, tn_rng *rng);
+/* N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out)). */
+void tn_nn_init_xavier_normal(tn_tensor *w, float gain, tn_rng *rng);
+/* PyTorch's default for a Linear/Conv2d: weight kaiming_uniform(a = sqrt(5)),
+ * bias (may be NULL) U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
+void tn_nn_init_torch_default(tn_tensor *w, tn_tensor *b, tn_rng *rng);
+
+/* How a builder initialises its conv and linear weights. */
+typedef enum tn_nn_init_kind {
+    TN_NN_INIT_TORCH_DEFAULT = 0,   /* kaiming_uniform(a=sqrt(5)), bias +-1/sqrt(fan_in) */
+    TN_NN_INIT_KAIMING_NORMAL_FAN_OUT, /* N(0, 2/fan_out), bias 0 (He et al.) */
+    TN_NN_INIT_KAIMING_NORMAL_FAN_IN,  /* N(0, 2/fan_in), bias 0 */
+    TN_NN_INIT_XAVIER_UNIFORM,      /* bias 0 */
+    TN_NN_INIT_XAVIER_NORMAL,       /* bias 0 */
+} tn_nn_init_kind;
+
+/* Initialise a weight (and bias, may be NULL) with one of the schemes. */
+void tn_nn_init_apply(tn_nn_init_kind kind, tn_tensor *w, tn_tensor *b, tn_rng *rng);
+
+/* ----------------------------------------------------------------- layers */
+
+typedef struct tn_nn_layer tn_nn_layer;
+
+/* The head of every layer struct. */
+struct tn_nn_layer {
+    const char *kind; /* "conv2d", "relu", ... (for printing) */
+    /* x -> y; `self` is the layer struct (its first member is this head). */
+    tn_tensor *(*forward)(tn_graph *g, tn_nn_layer *self, tn_tensor *x);
+    /* Frees what the layer allocated (not the struct); NULL if nothing. */
+    void (*destroy)(tn_nn_layer *self);
+};
+
+/* Parameter-adding calls return TN_OK, or TN_ERR_NOMEM / TN_ERR_ARG (a name
+ * longer than TN_NN_NAME_MAX) with a message; nothing else can go wrong. */
+
+/* Linear: x (N, in) -> (N, out).  weight (out, in), bias (out). */
+typedef struct tn_nn_linear {
+    tn_nn_layer base;
+    tn_tensor *weight, *bias; /* bias NULL when disabled */
+    int in, out;
+} tn_nn_linear;
+tn_status tn_nn_linear_init(tn_nn_linear *l, tn_params *ps, const char *name, int in, int out,
+                            bool bias, tn_rng *rng);
+tn_tensor *tn_nn_linear_forward(tn_graph *g, const tn_nn_linear *l, tn_tensor *x);
+
+/* Conv2d: x (N, C, H, W) -> (N, O, OH, OW).  weight (O, C, K, K), bias (O). */
+typedef struct tn_nn_conv2d {
+    tn_nn_layer base;
+    tn_tensor *weight, *bias; /* bias NULL when disabled */
+    int in, out, kernel, stride, padding, dilation;
+} tn_nn_conv2d;
+tn_status tn_nn_conv2d_init(tn_nn_conv2d *c, tn_params *ps, const char *name, int in, int out,
+                            int kernel, int stride, int padding, bool bias, tn_rng *rng);
+tn_tensor *tn_nn_conv2d_forward(tn_graph *g, const tn_nn_conv2d *c, tn_tensor *x);
+
+/* Batch norm over (N, C) (BatchNorm1d) or (N, C, H, W) (BatchNorm2d):
+ * weight/bias (C) = gamma/beta (1 and 0; NULL when not affine),
+ * running_mean/running_var (C) buffers (0 and 1).  momentum 0.1, eps 1e-5
+ * as PyTorch; change the fields after init if needed. */
+typedef struct tn_nn_batch_norm {
+    tn_nn_layer base;
+    tn_tensor *weight, *bias;
+    tn_tensor *running_mean, *running_var;
+    int channels;
+    float momentum, eps;
+} tn_nn_batch_norm;
+tn_status tn_nn_batch_norm_init(tn_nn_batch_norm *bn, tn_params *ps, const char *name,
+                                int channels, bool affine);
+tn_tensor *tn_nn_batch_norm_forward(tn_graph *g, const tn_nn_batch_norm *bn, tn_tensor *x);
+
+/* Dropout with probability p (train mode only); draws from *rng, which must
+ * outlive the layer. */
+typedef struct tn_nn_dropout {
+    tn_nn_layer base;
+    float p;
+    tn_rng *rng;
+} tn_nn_dropout;
+void tn_nn_dropout_init(tn_nn_dropout *d, float p, tn_rng *rng);
+tn_tensor *tn_nn_dropout_forward(tn_graph *g, const tn_nn_dropout *d, tn_tensor *x);
+
+/* Element-wise activations (softmax/log_softmax: over the last dim). */
+typedef enum tn_nn_act_kind {
+    TN_NN_ACT_RELU,
+    TN_NN_ACT_LEAKY_RELU, /* slope in `param` */
+    TN_NN_ACT_SIGMOID,
+    TN_NN_ACT_TANH,
+    TN_NN_ACT_GELU,
+    TN_NN_ACT_SOFTMAX,
+    TN_NN_ACT_LOG_SOFTMAX,
+    TN_NN_ACT_IDENTITY,
+} tn_nn_act_kind;
+typedef struct tn_nn_act {
+    tn_nn_layer base;
+    tn_nn_act_kind act;
+    float param;
+} tn_nn_act;
+void tn_nn_act_init(tn_nn_act *a, tn_nn_act_kind act, float param);
+tn_tensor *tn_nn_act_forward(tn_graph *g, const tn_nn_act *a, tn_tensor *x);
+/* The same, as a function of a kind. */
+tn_tensor *tn_nn_activate(tn_graph *g, tn_nn_act_kind act, float param, tn_tensor *x);
+
+/* Pooling, x (N, C, H, W): max/avg (kernel, stride, padding) -> (N, C, OH, OW);
+ * global average -> (N, C). */
+typedef enum tn_nn_pool_kind {
+    TN_NN_POOL_MAX,
+    TN_NN_POOL_AVG,
+    TN_NN_POOL_GLOBAL_AVG,
+} tn_nn_pool_kind;
+typedef struct tn_nn_pool {
+    tn_nn_layer base;
+    tn_nn_pool_kind pool;
+    int kernel, stride, padding;
+} tn_nn_pool;
+/* stride 0 means stride = kernel (PyTorch's default). */
+void tn_nn_pool_init(tn_nn_pool *p, tn_nn_pool_kind pool, int kernel, int stride, int padding);
+tn_tensor *tn_nn_pool_forward(tn_graph *g, const tn_nn_pool *p, tn_tensor *x);
+
+/* Flatten: (N, ...) -> (N, rest), a view. */
+typedef struct tn_nn_flatten {
+    tn_nn_layer base;
+} tn_nn_flatten;
+void tn_nn_flatten_init(tn_nn_flatten *f);
+
+/* Run any layer through its head. */
+static inline tn_tensor *tn_nn_layer_forward(tn_graph *g, tn_nn_layer *layer, tn_tensor *x)
+{
+    return layer->forward(g, layer, x);
+}
+
+/* ------------------------------------------------------------- sequential
+ * An owning list of layers named like PyTorch's nn.Sequential: the i-th
+ * layer's parameters are "<prefix>.<i>.weight" (or "<i>.weight" with an
+ * empty prefix), and layers without parameters take an index too.
+ *
+ *     tn_nn_seq *net = tn_nn_seq_new(ps, "", &rng);
+ *     tn_nn_seq_conv2d(net, 3, 16, 3, 1, 1, false);   // 0.weight
+ *     tn_nn_seq_batch_norm(net, 16);                  // 1.weight, 1.bias, 1.running_*
+ *     tn_nn_seq_act(net, TN_NN_ACT_RELU, 0);          // 2
+ *     tn_nn_seq_pool(net, TN_NN_POOL_GLOBAL_AVG, 0, 0, 0);
+ *     tn_nn_seq_linear(net, 16, 10, true);            // 4.weight, 4.bias
+ *     if (tn_nn_seq_status(net) != TN_OK) ...          // one check after building
+ *     tn_tensor *logits = tn_nn_seq_forward(g, net, x);
+ *
+ * Adding functions return the new layer (NULL after an error, which is
+ * sticky and reported by tn_nn_seq_status()). */
+typedef struct tn_nn_seq tn_nn_seq;
+
+tn_nn_seq *tn_nn_seq_new(tn_params *ps, const char *prefix, tn_rng *rng); /* NULL: no memory */
+void tn_nn_seq_free(tn_nn_seq *s);
+tn_status tn_nn_seq_status(const tn_nn_seq *s);
+size_t tn_nn_seq_len(const tn_nn_seq *s);
+tn_nn_layer *tn_nn_seq_at(const tn_nn_seq *s, size_t i);
+tn_tensor *tn_nn_seq_forward(tn_graph *g, const tn_nn_seq *s, tn_tensor *x);
+
+/* The name the next layer gets ("<prefix>.<index>"), for user layers that
+ * add parameters; the params store and rng of the container. */
+const char *tn_nn_seq_next_name(const tn_nn_seq *s);
+tn_params *tn_nn_seq_params(const tn_nn_seq *s);
+tn_rng *tn_nn_seq_rng(const tn_nn_seq *s);
+/* Append a user layer allocated with malloc (its first member a tn_nn_layer);
+ * the container takes ownership (destroy, then free).  On error the layer is
+ * destroyed and freed too. */
+tn_nn_layer *tn_nn_seq_push(tn_nn_seq *s, tn_nn_layer *layer);
+
+tn_nn_linear *tn_nn_seq_linear(tn_nn_seq *s, int in, int out, bool bias);
+tn_nn_conv2d *tn_nn_seq_conv2d(tn_nn_seq *s, int in, int out, int kernel, int stride, int padding,
+                               bool bias);
+tn_nn_batch_norm *tn_nn_seq_batch_norm(tn_nn_seq *s, int channels);
+tn_nn_dropout *tn_nn_seq_dropout(tn_nn_seq *s, float p);
+tn_nn_act *tn_nn_seq_act(tn_nn_seq *s, tn_nn_act_kind act, float param);
+tn_nn_pool *tn_nn_seq_pool(tn_nn_seq *s, tn_nn_pool_kind pool, int kernel, int stride,
+                           int padding);
+tn_nn_flatten *tn_nn_seq_flatten(tn_nn_seq *s);
+
+/* ------------------------------------------------------------ CIFAR ResNets
+ * He et al. 2016, "Deep Residual Learning for Image Recognition", section
+ * 4.2: depth 6n+2 (20, 32, 44, 56, 110, ...), a 3x3 stem of `width` filters,
+ * three stages of n basic blocks with width, 2 width, 4 width channels
+ * (the second and third start with stride 2), global average pooling and a
+ * linear classifier.  Names follow the common PyTorch CIFAR implementation
+ * (tests/nn/torch_resnet.py): conv1, bn1, layer{1,2,3}.{i}.conv1/bn1/conv2/
+ * bn2, layer{2,3}.0.shortcut.0 (conv) / .shortcut.1 (bn), linear.
+ *
+ * Variants:
+ *   TN_RESNET_BN      the original (post-activation) block:
+ *                     relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)).
+ *   TN_RESNET_PREACT  He et al. 2016b, "Identity Mappings in Deep Residual
+ *                     Networks": conv2(relu(bn2(conv1(relu(bn1(x)))))) +
+ *                     shortcut, then a final bn_final + relu before pooling;
+ *                     option B projects relu(bn1(x)) with a 1x1 conv (no BN).
+ *   TN_RESNET_NO_BN   no normalisation (Fixup / SkipInit style, Zhang et al.
+ *                     2019, De & Smith 2020): convs with biases, each block's
+ *                     residual branch ends in a learnable scalar `scale`
+ *                     (init 1), conv2 of every block starts at zero and conv1
+ *                     is scaled by L^(-1/2) (L = number of blocks), and the
+ *                     classifier starts at zero; the network starts as the
+ *                     identity-shortcut path and the residual branches grow
+ *                     in, so the signal's variance does not explode with
+ *                     depth.  option B's projection is a 1x1 conv with bias.
+ *
+ * Shortcuts when the shape changes (stride 2, channels doubled):
+ *   TN_RESNET_SHORTCUT_A  identity on x[:, :, ::2, ::2] with the channels
+ *                         zero-padded (planes/4 on each side), no parameters;
+ *   TN_RESNET_SHORTCUT_B  1x1 conv (stride 2) + BN projection. */
+typedef enum tn_resnet_variant {
+    TN_RESNET_BN = 0,
+    TN_RESNET_PREACT,
+    TN_RESNET_NO_BN,
+} tn_resnet_variant;
+
+typedef enum tn_resnet_shortcut {
+    TN_RESNET_SHORTCUT_A = 0,
+    TN_RESNET_SHORTCUT_B,
+} tn_resnet_shortcut;
+
+typedef struct tn_resnet_config {
+    int depth;                   /* 6n + 2, n >= 1 */
+    int num_classes;             /* > 0; 0 means 10 */
+    int width;                   /* stem/first-stage channels; 0 means 16 (even for A) */
+    int in_channels;             /* 0 means 3 */
+    tn_resnet_variant variant;
+    tn_resnet_shortcut shortcut;
+    tn_nn_init_kind init;        /* convs and linear (not used by NO_BN's zero inits) */
+    bool zero_init_residual;     /* BN variants: gamma of each block's last BN = 0 */
+} tn_resnet_config;
+
+typedef struct tn_resnet_block {
+    int in_planes, planes, stride;
+    bool project;                 /* shape changes: a shortcut A or B */
+    tn_nn_conv2d conv1, conv2;
+    tn_nn_batch_norm bn1, bn2;    /* BN and PREACT */
+    tn_nn_conv2d shortcut_conv;   /* option B */
+    tn_nn_batch_norm shortcut_bn; /* option B, BN variant */
+    tn_tensor *scale;             /* NO_BN: (1) */
+} tn_resnet_block;
+
+typedef struct tn_resnet {
+    tn_resnet_config cfg;
+    int blocks_per_stage;
+    tn_nn_conv2d conv1;
+    tn_nn_batch_norm bn1;         /* BN variant */
+    tn_nn_batch_norm bn_final;    /* PREACT */
+    int n_blocks;
+    tn_resnet_block *blocks;      /* 3 * blocks_per_stage */
+    tn_nn_linear linear;
+} tn_resnet;
+
+/* Build into ps (names as above); TN_ERR_ARG for a bad configuration. */
+tn_status tn_resnet_new(tn_resnet **out, tn_params *ps, const tn_resnet_config *cfg,
+                        tn_rng *rng);
+void tn_resnet_free(tn_resnet *net);
+/* x (N, in_channels, H, W) -> logits (N, num_classes). */
+tn_tensor *tn_resnet_forward(tn_graph *g, const tn_resnet *net, tn_tensor *x);
+
+/* The option-A shortcut as an op: x (N, C, H, W) -> (N, C + 2 pad,
+ * ceil(H / stride), ceil(W / stride)), x[:, :, ::stride, ::stride] with `pad`
+ * zero channels before and after. */
+tn_tensor *tn_nn_shortcut_a(tn_graph *g, tn_tensor *x, int stride, int pad);
+
+/* ------------------------------------------------------------- checkpoints
+ * A model's store (parameters and buffers) as one safetensors file, with
+ * optional metadata pairs (keys[i], values[i]), written atomically.  Loading
+ * requires every tensor of the store, with its shape, and loads nothing
+ * otherwise; extra tensors in the file are ignored. */
+tn_status tn_nn_save(const tn_params *ps, const char *path, int n_meta, const char *const *keys,
+                     const char *const *values);
+tn_status tn_nn_load(tn_params *ps, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

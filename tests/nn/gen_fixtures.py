@@ -4,11 +4,23 @@ tests/fixtures/nn/ (run from anywhere with /usr/bin/python3, PyTorch 1.13).
 
   torch_state.safetensors   a small PyTorch model's state_dict written on the
                             Python side (checkpoint interoperability test)
+  resnet20_{A,B}.safetensors
+                            golden ResNet-20 (tests/nn/torch_resnet.py, option
+                            A and B shortcuts): weights from the deterministic
+                            fill (det_fill, reproduced by the C test, so they are
+                            not stored; metadata "init:<name>" = offset scale),
+                            running statistics after 4 train-mode forwards
+                            (stored under their names), a batch "input" (8, 3,
+                            32, 32) and "labels" (8), train-mode "logits_train",
+                            "loss" and "grad.<name>" of every parameter,
+                            "after.<buffer>" running statistics after that
+                            forward, then eval-mode "logits_eval".
 """
 import os
 import sys
 
 import torch
+import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -17,6 +29,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, HERE)
 
 from safetensors_io import write_safetensors  # noqa: E402
+from torch_resnet import CifarResNet, det_fill, det_init_spec, n_params  # noqa: E402
 
 
 def state_dict_f32(model):
@@ -43,13 +56,61 @@ def gen_torch_state():
     sd["exact.ramp"] = torch.arange(24, dtype=torch.float32).reshape(2, 3, 4) * 0.25 - 1.0
     sd["exact.scalar"] = torch.tensor(-2.5)
     sd['odd "name"\\ caf\u00e9'] = torch.tensor([1.0, 2.0])
+    # The model's output in eval mode on a fixed input: tests/nn/test_layers.c
+    # rebuilds it as a tn_nn_seq, loads this file and compares.
+    model.eval()
+    x = torch.randn(3, 3, 2, 2)
+    sd["io.input"] = x
+    with torch.no_grad():
+        sd["io.output"] = model(x)
     meta = {"format": "pt", "producer": "tests/nn/gen_fixtures.py"}
     for k, v in sd.items():  # float64 sums, for the C side to check
         meta["sum:" + k] = repr(float(v.double().sum()))
     write_safetensors(os.path.join(OUT, "torch_state.safetensors"), sd, meta)
 
 
+def gen_resnet20(option, expected_params):
+    torch.manual_seed(0)
+    model = CifarResNet(20, shortcut=option)
+    assert n_params(model) == expected_params, n_params(model)
+    meta = {"depth": "20", "shortcut": option, "variant": "bn", "batch": "8"}
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            off, sc = det_init_spec(name, tuple(p.shape))
+            p.copy_(torch.from_numpy(det_fill(name, tuple(p.shape), off, sc)))
+            meta["init:" + name] = "%r %r" % (off, sc)
+    gen = torch.Generator().manual_seed(7)
+    model.train()
+    with torch.no_grad():  # non-trivial running statistics
+        for _ in range(4):
+            model(torch.randn(8, 3, 32, 32, generator=gen) * 1.5 + 0.2)
+    out = {k: v.clone() for k, v in model.state_dict().items()
+           if k.endswith("running_mean") or k.endswith("running_var")}
+    x = torch.randn(8, 3, 32, 32, generator=gen)
+    labels = torch.randint(0, 10, (8,), generator=gen)
+    logits = model(x)
+    loss = F.cross_entropy(logits, labels)
+    loss.backward()
+    for name, p in model.named_parameters():
+        out["grad." + name] = p.grad.clone()
+    for k, v in model.state_dict().items():
+        if k.endswith("running_mean") or k.endswith("running_var"):
+            out["after." + k] = v.clone()
+    model.eval()
+    with torch.no_grad():
+        out["logits_eval"] = model(x)
+    out["input"] = x
+    out["labels"] = labels.float()
+    out["logits_train"] = logits.detach()
+    out["loss"] = loss.detach()
+    meta["loss"] = repr(float(loss))
+    write_safetensors(os.path.join(OUT, "resnet20_%s.safetensors" % option), out, meta)
+
+
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
+    torch.set_num_threads(1)
     gen_torch_state()
+    gen_resnet20("A", 269722)
+    gen_resnet20("B", 272474)
     print("wrote", OUT)
