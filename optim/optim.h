@@ -1,5 +1,240 @@
-/* optim/optim.h */
+/* optim/optim.h - optimizers, regularisation modes, learning-rate schedules,
+ * gradient clipping and optimizer checkpoints over a tn_params store.
+ *
+ * A training loop picks an optimizer, a regularisation mode per parameter
+ * group and a schedule in a few lines:
+ *
+ *   tn_optim_config cfg = tn_optim_sgd(0.1);      // PyTorch's defaults, lr 0.1
+ *   cfg.momentum = 0.9;
+ *   cfg.reg = TN_REG_COUPLED;                     // PyTorch's weight_decay
+ *   cfg.lambda = 5e-4;
+ *   tn_optim *opt = tn_optim_new(ps, &cfg);       // group 0: every TN_PARAM
+ *   tn_optim_group_add(opt, &(tn_optim_group){    // the head: its own lr,
+ *       .prefix = "fc.", .lr = 0.01, .reg = TN_REG_NONE});   // no decay
+ *   tn_sched sched = tn_sched_cosine(total_steps, 0.0);
+ *   sched.warmup = 500;                           // linear warm-up, any schedule
+ *
+ *   for (int64_t t = tn_optim_steps(opt); t < total_steps; t++) {
+ *       tn_graph_reset(g);
+ *       tn_params_zero_grad(ps);
+ *       tn_tensor *loss = model_loss(g, ...);
+ *       tn_tensor *penalty = tn_optim_penalty(opt, g);  // L1/L2-in-the-loss groups
+ *       if (tn_backward(g, tn_add(g, loss, penalty)) != TN_OK) break;
+ *       tn_clip_grad_norm(ps, 5.0f);
+ *       tn_optim_step(opt, tn_sched_lr(&sched, cfg.lr, (double)t));
+ *   }
+ *
+ * Presets: tn_optim_sgdw (SGD + decay scaled by the schedule, the AdamW
+ * paper's SGDW), tn_optim_adamw_torch (PyTorch's AdamW: decay by lr_t·λ),
+ * tn_optim_adamw_paper (the paper's AdamW: decay by η_t·λ), tn_optim_adamprox
+ * (proximal L2).  Every optimizer takes every mode.
+ *
+ * Notation: α = cfg.lr the base learning rate, lr_t the learning rate passed
+ * to tn_optim_step() (a group with base lr α_g uses lr_t·α_g/α), η_t = lr_t/α
+ * the schedule multiplier, λ a group's coefficient, t the step count from 1.
+ * The update rules are PyTorch 1.13's, operation for operation in float32
+ * (see ../shared/docs/optim-reference.md). */
 #ifndef TENET_OPTIM_H
 #define TENET_OPTIM_H
+
+#include "../tensor/safetensors.h"
 #include "../tensor/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tn_optim tn_optim;
+
+typedef enum tn_optim_kind {
+    TN_OPTIM_SGD,      /* momentum, dampening, Nesterov */
+    TN_OPTIM_ADAGRAD,  /* lr_decay, initial_accumulator_value */
+    TN_OPTIM_ADADELTA, /* rho */
+    TN_OPTIM_RMSPROP,  /* alpha, momentum, centered */
+    TN_OPTIM_ADAM,     /* beta1, beta2, amsgrad */
+    TN_OPTIM_NADAM,    /* beta1, beta2, momentum_decay */
+    TN_OPTIM_RADAM,    /* beta1, beta2 */
+    TN_OPTIM_ADAMAX,   /* beta1, beta2 */
+} tn_optim_kind;
+
+/* Regularisation of a group; λ is the group's `lambda`. */
+typedef enum tn_reg {
+    TN_REG_NONE,
+    TN_REG_L2,       /* (λ/2)·Σw² added to the loss: tn_optim_penalty() */
+    TN_REG_L1,       /* λ·Σ|w| added to the loss (subgradient 0 at 0) */
+    TN_REG_COUPLED,  /* g += λ·w inside the optimizer: PyTorch's weight_decay;
+                        equals TN_REG_L2 */
+    TN_REG_DECOUPLED,           /* w ← w·(1 − lr_t·λ) before the step: PyTorch's AdamW */
+    TN_REG_DECOUPLED_SCHEDULED, /* w ← w·(1 − η_t·λ) before the step: the AdamW
+                                   paper's SGDW/AdamW (λ_paper = α·λ_torch) */
+    TN_REG_PROX_L2,  /* w ← (w − step)/(1 + η_t·λ): AdamProx, for any optimizer */
+    TN_REG_PROX_L1,  /* w ← sign(w)·max(|w| − η_t·λ, 0) after the step */
+} tn_reg;
+
+/* Hyper-parameters.  tn_optim_defaults() fills PyTorch's defaults; fields
+ * an optimizer does not use are ignored. */
+typedef struct tn_optim_config {
+    tn_optim_kind kind;
+    double lr;        /* base learning rate α (PyTorch's SGD has none: 0.01 here) */
+    double momentum;  /* SGD, RMSprop: 0 */
+    double dampening; /* SGD: 0 */
+    bool nesterov;    /* SGD: false (needs momentum > 0, dampening 0) */
+    double beta1;     /* Adam family: 0.9 */
+    double beta2;     /* Adam family: 0.999 */
+    bool amsgrad;     /* Adam: false */
+    double eps;       /* 1e-8; Adagrad 1e-10, Adadelta 1e-6 */
+    double alpha;     /* RMSprop: 0.99 */
+    bool centered;    /* RMSprop: false */
+    double rho;       /* Adadelta: 0.9 */
+    double lr_decay;  /* Adagrad: 0 */
+    double initial_accumulator_value; /* Adagrad: 0 */
+    double momentum_decay;            /* NAdam: 4e-3 */
+    tn_reg reg;       /* regularisation of the default group (group 0) */
+    double lambda;    /* its coefficient */
+} tn_optim_config;
+
+/* PyTorch's defaults for `kind` (lr: Adagrad/RMSprop/SGD 1e-2, Adadelta 1,
+ * Adam/RAdam 1e-3, NAdam/Adamax 2e-3), no regularisation. */
+tn_optim_config tn_optim_defaults(tn_optim_kind kind);
+tn_optim_config tn_optim_sgd(double lr);
+tn_optim_config tn_optim_adam(double lr);
+/* SGD with momentum and decay w ← w·(1 − η_t·λ) (the AdamW paper's SGDW). */
+tn_optim_config tn_optim_sgdw(double lr, double momentum, double lambda);
+/* Adam + decay by lr_t·λ: torch.optim.AdamW (its default λ is 0.01). */
+tn_optim_config tn_optim_adamw_torch(double lr, double lambda);
+/* Adam + decay by η_t·λ: the AdamW paper's convention. */
+tn_optim_config tn_optim_adamw_paper(double lr, double lambda);
+/* Adam + proximal L2: w ← (w − step)/(1 + η_t·λ). */
+tn_optim_config tn_optim_adamprox(double lr, double lambda);
+
+/* An optimizer over the TN_PARAM tensors of `ps` (TN_BUFFER tensors are
+ * never touched), with one group (index 0) holding them all with cfg's lr,
+ * reg and lambda.  Its state is flat arrays the length of the store, zeroed
+ * (Adagrad's sum: initial_accumulator_value).  NULL, with a message, if an
+ * option is invalid or memory runs out.  Build the model first. */
+tn_optim *tn_optim_new(tn_params *ps, const tn_optim_config *cfg);
+void tn_optim_free(tn_optim *o);
+const tn_optim_config *tn_optim_config_of(const tn_optim *o);
+
+/* ------------------------------------------------------------- groups */
+
+typedef struct tn_optim_group {
+    const char *prefix;  /* select tensors whose name starts with this (NULL, "": all) */
+    unsigned flags;      /* ... and that have all these flags (0: any) */
+    double lr;           /* the group's base lr α_g (0: the optimizer's α) */
+    tn_reg reg;          /* regularisation mode */
+    double lambda;       /* its coefficient λ >= 0 */
+    bool decay_no_decay; /* regularise TN_NO_DECAY tensors too (default: never) */
+} tn_optim_group;
+
+/* Add a group: the selected parameters leave their group for this one (the
+ * last group that selects a tensor owns it).  Returns the group's index, or
+ * -1 with a message if it selects nothing or an option is invalid. */
+int tn_optim_group_add(tn_optim *o, const tn_optim_group *spec);
+size_t tn_optim_group_count(const tn_optim *o);
+/* lr, reg, lambda and decay_no_decay may be changed between steps (say a
+ * normalized λ per restart period); prefix and flags are not re-read. */
+tn_optim_group *tn_optim_group_at(tn_optim *o, size_t i);
+/* The group of parameter `i` of the store (SIZE_MAX for a TN_BUFFER). */
+size_t tn_optim_group_of(const tn_optim *o, size_t i);
+
+/* --------------------------------------------------------------- step */
+
+/* One step with learning rate lr_t (for the base lr α; a group with base lr
+ * α_g uses lr_t·α_g/α), reading the gradients in the store. */
+void tn_optim_step(tn_optim *o, double lr);
+/* Steps taken so far (the t of the next step is this + 1). */
+int64_t tn_optim_steps(const tn_optim *o);
+/* Set SGD/RMSprop momentum or the Adam family's β1 (one-cycle's cycling). */
+void tn_optim_set_momentum(tn_optim *o, double momentum);
+
+/* The loss penalty of the groups in TN_REG_L2 / TN_REG_L1 mode:
+ * Σ_groups (λ/2)·Σw² or λ·Σ|w| over their decayed tensors, as graph ops
+ * (tn_sum_squares, tn_sum_abs, tn_scale, tn_add), 0-dim; a 0-dim zero when
+ * no group is in those modes.  NULL only if the graph is poisoned. */
+tn_tensor *tn_optim_penalty(const tn_optim *o, tn_graph *g);
+
+/* Scale the gradients of every TN_PARAM tensor so that their global L2 norm
+ * is at most max_norm (torch.nn.utils.clip_grad_norm_: coefficient
+ * max_norm/(norm + 1e-6), clamped to 1); returns the norm before clipping. */
+float tn_clip_grad_norm(tn_params *ps, float max_norm);
+
+/* ---------------------------------------------------------- checkpoint */
+
+/* Add every state buffer (per parameter, as "<prefix><buffer>.<param name>"),
+ * the step count and the hyper-parameters of the optimizer and its groups
+ * (metadata) to a writer; the buffers are referenced until tn_st_save(). */
+tn_status tn_optim_save(const tn_optim *o, tn_st_writer *w, const char *prefix);
+/* Restore what tn_optim_save() wrote, after checking that the optimizer,
+ * its hyper-parameters and groups match; nothing changes on error. */
+tn_status tn_optim_load(tn_optim *o, const tn_st_file *f, const char *prefix);
+
+/* ------------------------------------------------------ decay helpers */
+
+/* Normalized weight decay λ = λ_norm·sqrt(b/(B·T)): b the batch size, B the
+ * number of training points, T the epochs of the run or restart period. */
+double tn_decay_normalized(double lambda_norm, double batch, double n_train, double epochs);
+/* Between PyTorch's AdamW convention (decay lr_t·λ_torch) and the paper's
+ * (decay η_t·λ_paper): λ_paper = α·λ_torch. */
+double tn_decay_paper_from_torch(double lr0, double lambda_torch);
+double tn_decay_torch_from_paper(double lr0, double lambda_paper);
+
+/* ----------------------------------------------------------- schedules
+ * A schedule is a value; tn_sched_lr() is a pure function of it and of the
+ * step t (a double: fractional epochs for warm restarts stepped per batch).
+ * The closed forms equal PyTorch's lr_scheduler (to ~1e-15, their chainable
+ * forms round differently). */
+
+#define TN_SCHED_MAX_MILESTONES 16
+
+typedef enum tn_sched_kind {
+    TN_SCHED_CONSTANT,
+    TN_SCHED_STEP,             /* α·γ^⌊t/step_size⌋ */
+    TN_SCHED_MULTISTEP,        /* α·γ^(milestones <= t) */
+    TN_SCHED_LINEAR,           /* α·(s + (e − s)·min(T, t)/T) */
+    TN_SCHED_EXPONENTIAL,      /* α·γ^t */
+    TN_SCHED_COSINE,           /* η_min + (α − η_min)(1 + cos(π·t/T_max))/2 */
+    TN_SCHED_COSINE_RESTARTS,  /* cosine within periods T_0, T_0·T_mult, ... */
+    TN_SCHED_ONE_CYCLE,        /* α/div → α over pct·total, cos down to α/div/final_div */
+} tn_sched_kind;
+
+typedef struct tn_sched {
+    tn_sched_kind kind;
+    double gamma;                 /* step, multistep, exponential */
+    int step_size;                /* step */
+    int n_milestones;             /* multistep, milestones ascending */
+    int milestones[TN_SCHED_MAX_MILESTONES];
+    double start_factor, end_factor; /* linear (1/3, 1) */
+    int total_iters;                 /* linear (5) */
+    double t_max;                 /* cosine */
+    double eta_min;               /* cosine, cosine restarts (absolute lr) */
+    int t_0, t_mult;              /* cosine restarts */
+    int total_steps;              /* one-cycle; its α is max_lr */
+    double pct_start;             /* one-cycle: 0.3 */
+    double div_factor;            /* one-cycle: 25 */
+    double final_div_factor;      /* one-cycle: 1e4 */
+    double base_momentum, max_momentum; /* one-cycle: 0.85, 0.95 */
+    double warmup;                /* linear warm-up over this many steps: × min(1, (t+1)/w) */
+} tn_sched;
+
+tn_sched tn_sched_constant(void);
+tn_sched tn_sched_step(int step_size, double gamma);
+tn_sched tn_sched_multistep(int n, const int *milestones, double gamma);
+tn_sched tn_sched_linear(double start_factor, double end_factor, int total_iters);
+tn_sched tn_sched_exponential(double gamma);
+tn_sched tn_sched_cosine(double t_max, double eta_min);
+tn_sched tn_sched_cosine_restarts(int t_0, int t_mult, double eta_min);
+tn_sched tn_sched_one_cycle(int total_steps); /* PyTorch's defaults, cos, two phases */
+
+/* The learning rate at step t (t = 0 for the first step) for base lr α. */
+double tn_sched_lr(const tn_sched *s, double lr0, double t);
+/* One-cycle's momentum at step t (max → base → max); `other` for the rest. */
+double tn_sched_momentum(const tn_sched *s, double t, double other);
+/* The length of the period that contains t: T_i for warm restarts, T_max
+ * for cosine, total_steps for one-cycle, 0 otherwise (for normalized λ). */
+double tn_sched_period(const tn_sched *s, double t);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -1,0 +1,637 @@
+/* optim/optim.c - the optimizer object: hyper-parameters, parameter groups
+ * with their regularisation modes, flat state buffers, the step (one loop
+ * over the store's parameter segments calling a kernel), the loss penalty,
+ * gradient clipping and checkpoints. */
+#include "internal.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_STATE 3
+
+struct tn_optim {
+    tn_params *ps;
+    tn_optim_config cfg;
+    int64_t t;          /* steps taken */
+    float mu_product;   /* NAdam: Π μ_1..μ_t, float32 as in PyTorch */
+    size_t size;        /* floats in the store when the optimizer was made */
+
+    int n_state;
+    const char *state_name[MAX_STATE];
+    float *state[MAX_STATE]; /* each `size` floats, laid out like the store */
+
+    tn_optim_group *groups;
+    size_t n_groups, cap_groups;
+    size_t *group_of; /* per store tensor; SIZE_MAX for buffers */
+    size_t n_tensors;
+};
+
+/* ------------------------------------------------------------ configs */
+
+tn_optim_config tn_optim_defaults(tn_optim_kind kind)
+{
+    tn_optim_config c = {.kind = kind, .lr = 1e-2, .beta1 = 0.9, .beta2 = 0.999,
+                         .eps = 1e-8, .alpha = 0.99, .rho = 0.9,
+                         .momentum_decay = 4e-3, .reg = TN_REG_NONE};
+    switch (kind) {
+    case TN_OPTIM_SGD: case TN_OPTIM_RMSPROP: break;
+    case TN_OPTIM_ADAGRAD: c.eps = 1e-10; break;
+    case TN_OPTIM_ADADELTA: c.lr = 1.0; c.eps = 1e-6; break;
+    case TN_OPTIM_ADAM: case TN_OPTIM_RADAM: c.lr = 1e-3; break;
+    case TN_OPTIM_NADAM: case TN_OPTIM_ADAMAX: c.lr = 2e-3; break;
+    default: tn_misuse("tn_optim_defaults", "unknown optimizer kind %d", (int)kind);
+    }
+    return c;
+}
+
+tn_optim_config tn_optim_sgd(double lr)
+{
+    tn_optim_config c = tn_optim_defaults(TN_OPTIM_SGD);
+    c.lr = lr;
+    return c;
+}
+
+tn_optim_config tn_optim_adam(double lr)
+{
+    tn_optim_config c = tn_optim_defaults(TN_OPTIM_ADAM);
+    c.lr = lr;
+    return c;
+}
+
+tn_optim_config tn_optim_sgdw(double lr, double momentum, double lambda)
+{
+    tn_optim_config c = tn_optim_sgd(lr);
+    c.momentum = momentum;
+    c.reg = TN_REG_DECOUPLED_SCHEDULED;
+    c.lambda = lambda;
+    return c;
+}
+
+tn_optim_config tn_optim_adamw_torch(double lr, double lambda)
+{
+    tn_optim_config c = tn_optim_adam(lr);
+    c.reg = TN_REG_DECOUPLED;
+    c.lambda = lambda;
+    return c;
+}
+
+tn_optim_config tn_optim_adamw_paper(double lr, double lambda)
+{
+    tn_optim_config c = tn_optim_adam(lr);
+    c.reg = TN_REG_DECOUPLED_SCHEDULED;
+    c.lambda = lambda;
+    return c;
+}
+
+tn_optim_config tn_optim_adamprox(double lr, double lambda)
+{
+    tn_optim_config c = tn_optim_adam(lr);
+    c.reg = TN_REG_PROX_L2;
+    c.lambda = lambda;
+    return c;
+}
+
+static const char *kind_name(tn_optim_kind k)
+{
+    static const char *const names[] = {"sgd", "adagrad", "adadelta", "rmsprop",
+                                        "adam", "nadam", "radam", "adamax"};
+    return (unsigned)k < sizeof names / sizeof *names ? names[k] : "?";
+}
+
+static const char *reg_name(tn_reg r)
+{
+    static const char *const names[] = {"none", "l2", "l1", "coupled", "decoupled",
+                                        "decoupled_scheduled", "prox_l2", "prox_l1"};
+    return (unsigned)r < sizeof names / sizeof *names ? names[r] : "?";
+}
+
+static tn_status check_reg(const char *who, tn_reg reg, double lambda)
+{
+    if ((unsigned)reg > TN_REG_PROX_L1)
+        return tn_error_set(TN_ERR_ARG, "tenet: %s: unknown regularisation mode %d", who, (int)reg);
+    if (!(lambda >= 0.0) || isinf(lambda))
+        return tn_error_set(TN_ERR_ARG, "tenet: %s: lambda must be finite and >= 0, got %g", who,
+                            lambda);
+    return TN_OK;
+}
+
+#define BAD(...) tn_error_set(TN_ERR_ARG, "tenet: tn_optim_new: " __VA_ARGS__)
+
+static tn_status check_config(const tn_optim_config *c)
+{
+    if ((unsigned)c->kind > TN_OPTIM_ADAMAX) return BAD("unknown optimizer kind %d", (int)c->kind);
+    if (!(c->lr >= 0.0) || isinf(c->lr)) return BAD("lr must be finite and >= 0, got %g", c->lr);
+    if (!(c->eps >= 0.0)) return BAD("eps must be >= 0, got %g", c->eps);
+    switch (c->kind) {
+    case TN_OPTIM_SGD:
+        if (!(c->momentum >= 0.0)) return BAD("SGD momentum must be >= 0, got %g", c->momentum);
+        if (c->nesterov && (c->momentum <= 0.0 || c->dampening != 0.0))
+            return BAD("Nesterov momentum needs momentum > 0 and dampening 0 (got %g, %g)",
+                       c->momentum, c->dampening);
+        break;
+    case TN_OPTIM_ADAGRAD:
+        if (!(c->lr_decay >= 0.0)) return BAD("Adagrad lr_decay must be >= 0, got %g", c->lr_decay);
+        if (!(c->initial_accumulator_value >= 0.0))
+            return BAD("Adagrad initial_accumulator_value must be >= 0, got %g",
+                       c->initial_accumulator_value);
+        break;
+    case TN_OPTIM_ADADELTA:
+        if (!(c->rho >= 0.0 && c->rho <= 1.0)) return BAD("Adadelta rho must be in [0, 1], got %g", c->rho);
+        break;
+    case TN_OPTIM_RMSPROP:
+        if (!(c->alpha >= 0.0)) return BAD("RMSprop alpha must be >= 0, got %g", c->alpha);
+        if (!(c->momentum >= 0.0)) return BAD("RMSprop momentum must be >= 0, got %g", c->momentum);
+        break;
+    default:
+        if (!(c->beta1 >= 0.0 && c->beta1 < 1.0)) return BAD("beta1 must be in [0, 1), got %g", c->beta1);
+        if (!(c->beta2 >= 0.0 && c->beta2 < 1.0)) return BAD("beta2 must be in [0, 1), got %g", c->beta2);
+        if (c->kind == TN_OPTIM_NADAM && !(c->momentum_decay >= 0.0))
+            return BAD("NAdam momentum_decay must be >= 0, got %g", c->momentum_decay);
+        break;
+    }
+    return check_reg("tn_optim_new", c->reg, c->lambda);
+}
+
+#undef BAD
+
+/* The state buffers of an optimizer, named as PyTorch's state keys. */
+static void state_layout(tn_optim *o)
+{
+    const tn_optim_config *c = &o->cfg;
+    int k = 0;
+#define ADD(name) o->state_name[k++] = name
+    switch (c->kind) {
+    case TN_OPTIM_SGD:
+        if (c->momentum != 0.0) ADD("momentum_buffer");
+        break;
+    case TN_OPTIM_ADAGRAD: ADD("sum"); break;
+    case TN_OPTIM_ADADELTA: ADD("square_avg"); ADD("acc_delta"); break;
+    case TN_OPTIM_RMSPROP:
+        ADD("square_avg");
+        if (c->momentum > 0.0) ADD("momentum_buffer");
+        if (c->centered) ADD("grad_avg");
+        break;
+    case TN_OPTIM_ADAM:
+        ADD("exp_avg"); ADD("exp_avg_sq");
+        if (c->amsgrad) ADD("max_exp_avg_sq");
+        break;
+    case TN_OPTIM_NADAM: case TN_OPTIM_RADAM: ADD("exp_avg"); ADD("exp_avg_sq"); break;
+    case TN_OPTIM_ADAMAX: ADD("exp_avg"); ADD("exp_inf"); break;
+    }
+#undef ADD
+    o->n_state = k;
+}
+
+tn_optim *tn_optim_new(tn_params *ps, const tn_optim_config *cfg)
+{
+    if (!ps || !cfg) tn_misuse("tn_optim_new", "a parameter store and a config are required");
+    if (check_config(cfg) != TN_OK) return NULL;
+    tn_optim *o = calloc(1, sizeof *o);
+    if (!o) goto nomem;
+    o->ps = ps;
+    o->cfg = *cfg;
+    o->mu_product = 1.0f;
+    o->size = tn_params_size(ps);
+    o->n_tensors = tn_params_count(ps);
+    state_layout(o);
+    for (int k = 0; k < o->n_state; k++) {
+        o->state[k] = calloc(o->size ? o->size : 1, sizeof(float));
+        if (!o->state[k]) goto nomem;
+    }
+    if (cfg->kind == TN_OPTIM_ADAGRAD && cfg->initial_accumulator_value != 0.0) {
+        float v = (float)cfg->initial_accumulator_value;
+        for (size_t j = 0; j < o->size; j++) o->state[0][j] = v;
+    }
+    o->group_of = malloc((o->n_tensors ? o->n_tensors : 1) * sizeof *o->group_of);
+    o->groups = malloc(4 * sizeof *o->groups);
+    if (!o->group_of || !o->groups) goto nomem;
+    o->cap_groups = 4;
+    o->n_groups = 1;
+    o->groups[0] = (tn_optim_group){.prefix = NULL, .flags = 0, .lr = cfg->lr,
+                                    .reg = cfg->reg, .lambda = cfg->lambda};
+    for (size_t i = 0; i < o->n_tensors; i++)
+        o->group_of[i] = (tn_params_flags(ps, i) & TN_PARAM) ? 0 : SIZE_MAX;
+    return o;
+nomem:
+    tn_optim_free(o);
+    tn_error_set(TN_ERR_NOMEM, "tenet: tn_optim_new: out of memory");
+    return NULL;
+}
+
+void tn_optim_free(tn_optim *o)
+{
+    if (!o) return;
+    for (int k = 0; k < o->n_state; k++) free(o->state[k]);
+    for (size_t i = 0; i < o->n_groups; i++) free((char *)o->groups[i].prefix);
+    free(o->groups);
+    free(o->group_of);
+    free(o);
+}
+
+const tn_optim_config *tn_optim_config_of(const tn_optim *o) { return &o->cfg; }
+int64_t tn_optim_steps(const tn_optim *o) { return o->t; }
+
+void tn_optim_set_momentum(tn_optim *o, double momentum)
+{
+    switch (o->cfg.kind) {
+    case TN_OPTIM_SGD: case TN_OPTIM_RMSPROP:
+        if ((momentum != 0.0) != (o->cfg.momentum != 0.0))
+            tn_misuse("tn_optim_set_momentum",
+                      "momentum %g: the optimizer was made with momentum %g (a momentum buffer "
+                      "exists only if it was made with momentum != 0)",
+                      momentum, o->cfg.momentum);
+        o->cfg.momentum = momentum;
+        break;
+    case TN_OPTIM_ADAGRAD: case TN_OPTIM_ADADELTA:
+        tn_misuse("tn_optim_set_momentum", "%s has no momentum", kind_name(o->cfg.kind));
+    default: o->cfg.beta1 = momentum; break;
+    }
+}
+
+/* ------------------------------------------------------------- groups */
+
+static bool selects(const tn_optim_group *s, const char *name, unsigned flags)
+{
+    if (s->prefix && strncmp(name, s->prefix, strlen(s->prefix)) != 0) return false;
+    return (flags & s->flags) == s->flags;
+}
+
+int tn_optim_group_add(tn_optim *o, const tn_optim_group *spec)
+{
+    if (!o || !spec) tn_misuse("tn_optim_group_add", "optimizer and group are required");
+    if (check_reg("tn_optim_group_add", spec->reg, spec->lambda) != TN_OK) return -1;
+    if (!(spec->lr >= 0.0) || isinf(spec->lr)) {
+        tn_error_set(TN_ERR_ARG, "tenet: tn_optim_group_add: lr must be finite and >= 0, got %g",
+                     spec->lr);
+        return -1;
+    }
+    size_t hits = 0;
+    for (size_t i = 0; i < o->n_tensors; i++)
+        if (o->group_of[i] != SIZE_MAX && selects(spec, tn_params_at(o->ps, i)->name,
+                                                  tn_params_flags(o->ps, i)))
+            hits++;
+    if (hits == 0) {
+        tn_error_set(TN_ERR_ARG,
+                     "tenet: tn_optim_group_add: the group (prefix '%s', flags 0x%x) selects no "
+                     "parameter",
+                     spec->prefix ? spec->prefix : "", spec->flags);
+        return -1;
+    }
+    if (o->n_groups == o->cap_groups) {
+        tn_optim_group *gs = realloc(o->groups, 2 * o->cap_groups * sizeof *gs);
+        if (!gs) goto nomem;
+        o->groups = gs;
+        o->cap_groups *= 2;
+    }
+    tn_optim_group g = *spec;
+    if (g.lr == 0.0) g.lr = o->cfg.lr;
+    if (spec->prefix) {
+        char *p = malloc(strlen(spec->prefix) + 1);
+        if (!p) goto nomem;
+        strcpy(p, spec->prefix);
+        g.prefix = p;
+    }
+    size_t gi = o->n_groups++;
+    o->groups[gi] = g;
+    for (size_t i = 0; i < o->n_tensors; i++)
+        if (o->group_of[i] != SIZE_MAX &&
+            selects(spec, tn_params_at(o->ps, i)->name, tn_params_flags(o->ps, i)))
+            o->group_of[i] = gi;
+    return (int)gi;
+nomem:
+    tn_error_set(TN_ERR_NOMEM, "tenet: tn_optim_group_add: out of memory");
+    return -1;
+}
+
+size_t tn_optim_group_count(const tn_optim *o) { return o->n_groups; }
+
+tn_optim_group *tn_optim_group_at(tn_optim *o, size_t i)
+{
+    if (i >= o->n_groups)
+        tn_misuse("tn_optim_group_at", "group %zu, the optimizer has %zu", i, o->n_groups);
+    return &o->groups[i];
+}
+
+size_t tn_optim_group_of(const tn_optim *o, size_t i)
+{
+    if (i >= o->n_tensors)
+        tn_misuse("tn_optim_group_of", "tensor %zu, the optimizer knows %zu", i, o->n_tensors);
+    return o->group_of[i];
+}
+
+/* Does group g regularise tensor i? */
+static bool decays(const tn_optim *o, const tn_optim_group *g, size_t i)
+{
+    if (g->reg == TN_REG_NONE || g->lambda == 0.0) return false;
+    return g->decay_no_decay || !(tn_params_flags(o->ps, i) & TN_NO_DECAY);
+}
+
+/* --------------------------------------------------------------- step */
+
+static void check_store(const tn_optim *o, const char *who)
+{
+    if (tn_params_size(o->ps) != o->size || tn_params_count(o->ps) != o->n_tensors)
+        tn_misuse(who,
+                  "the parameter store changed after tn_optim_new (%zu tensors, %zu floats; "
+                  "now %zu, %zu): build the model first",
+                  o->n_tensors, o->size, tn_params_count(o->ps), tn_params_size(o->ps));
+}
+
+static void run_kernel(const tn_optim *o, size_t n, float *w, const float *g, size_t off,
+                       float wd, double lr)
+{
+    const tn_optim_config *h = &o->cfg;
+    float *s[MAX_STATE] = {NULL, NULL, NULL};
+    for (int k = 0; k < o->n_state; k++) s[k] = o->state[k] + off;
+    switch (h->kind) {
+    case TN_OPTIM_SGD: tn_kernel_sgd(n, w, g, s[0], h, wd, lr, o->t); break;
+    case TN_OPTIM_ADAGRAD: tn_kernel_adagrad(n, w, g, s[0], h, wd, lr, o->t); break;
+    case TN_OPTIM_ADADELTA: tn_kernel_adadelta(n, w, g, s[0], s[1], h, wd, lr, o->t); break;
+    case TN_OPTIM_RMSPROP: {
+        float *buf = h->momentum > 0.0 ? s[1] : NULL;
+        float *gavg = h->centered ? (buf ? s[2] : s[1]) : NULL;
+        tn_kernel_rmsprop(n, w, g, s[0], gavg, buf, h, wd, lr, o->t);
+        break;
+    }
+    case TN_OPTIM_ADAM: tn_kernel_adam(n, w, g, s[0], s[1], s[2], h, wd, lr, o->t); break;
+    case TN_OPTIM_NADAM:
+        tn_kernel_nadam(n, w, g, s[0], s[1], h, wd, lr, o->t, o->mu_product);
+        break;
+    case TN_OPTIM_RADAM: tn_kernel_radam(n, w, g, s[0], s[1], h, wd, lr, o->t); break;
+    case TN_OPTIM_ADAMAX: tn_kernel_adamax(n, w, g, s[0], s[1], h, wd, lr, o->t); break;
+    }
+}
+
+static void scale(float *w, size_t n, float c)
+{
+#pragma omp parallel for if (n >= TN_OPTIM_PAR_MIN) schedule(static)
+    for (size_t i = 0; i < n; i++) w[i] = w[i] * c;
+}
+
+void tn_optim_step(tn_optim *o, double lr)
+{
+    if (!o) tn_misuse("tn_optim_step", "optimizer is NULL");
+    check_store(o, "tn_optim_step");
+    if (!(lr >= 0.0) || isinf(lr)) tn_misuse("tn_optim_step", "lr %g is not finite and >= 0", lr);
+    o->t++;
+    if (o->cfg.kind == TN_OPTIM_NADAM) o->mu_product = o->mu_product * (float)tn_nadam_mu(&o->cfg, o->t);
+    const double base = o->cfg.lr;
+    const double eta = base > 0.0 ? lr / base : 0.0; /* the schedule multiplier η_t */
+    float *values = tn_params_values(o->ps);
+    const float *grads = tn_params_grads(o->ps);
+    for (size_t i = 0; i < o->n_tensors; i++) {
+        if (o->group_of[i] == SIZE_MAX) continue;
+        const tn_optim_group *grp = &o->groups[o->group_of[i]];
+        /* The group's lr_t = lr_t·α_g/α (exactly lr_t when α_g = α). */
+        const double glr = grp->lr == base ? lr : (base > 0.0 ? lr * (grp->lr / base) : 0.0);
+        const size_t off = tn_params_offset(o->ps, i), n = tn_params_at(o->ps, i)->numel;
+        float *w = values + off;
+        const float *g = grads + off;
+        const tn_reg reg = decays(o, grp, i) ? grp->reg : TN_REG_NONE;
+        const double lam = grp->lambda;
+        if (reg == TN_REG_DECOUPLED) scale(w, n, (float)(1.0 - glr * lam));
+        if (reg == TN_REG_DECOUPLED_SCHEDULED) scale(w, n, (float)(1.0 - eta * lam));
+        run_kernel(o, n, w, g, off, reg == TN_REG_COUPLED ? (float)lam : 0.0f, glr);
+        if (reg == TN_REG_PROX_L2) {
+            const float d = (float)(1.0 + eta * lam);
+#pragma omp parallel for if (n >= TN_OPTIM_PAR_MIN) schedule(static)
+            for (size_t j = 0; j < n; j++) w[j] = w[j] / d;
+        } else if (reg == TN_REG_PROX_L1) {
+            const float th = (float)(eta * lam);
+#pragma omp parallel for if (n >= TN_OPTIM_PAR_MIN) schedule(static)
+            for (size_t j = 0; j < n; j++) {
+                float a = fabsf(w[j]) - th;
+                w[j] = a > 0.0f ? copysignf(a, w[j]) : 0.0f;
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------ penalty */
+
+tn_tensor *tn_optim_penalty(const tn_optim *o, tn_graph *g)
+{
+    if (!o || !g) tn_misuse("tn_optim_penalty", "optimizer and graph are required");
+    check_store(o, "tn_optim_penalty");
+    tn_tensor *total = NULL;
+    for (size_t gi = 0; gi < o->n_groups; gi++) {
+        const tn_optim_group *grp = &o->groups[gi];
+        if (grp->reg != TN_REG_L2 && grp->reg != TN_REG_L1) continue;
+        tn_tensor *sum = NULL;
+        for (size_t i = 0; i < o->n_tensors; i++) {
+            if (o->group_of[i] != gi || !decays(o, grp, i)) continue;
+            tn_tensor *p = tn_params_at(o->ps, i);
+            tn_tensor *s = grp->reg == TN_REG_L2 ? tn_sum_squares(g, p) : tn_sum_abs(g, p);
+            sum = sum ? tn_add(g, sum, s) : s;
+            if (!sum) return NULL;
+        }
+        if (!sum) continue;
+        tn_tensor *term = tn_scale(g, sum, (float)(grp->reg == TN_REG_L2 ? grp->lambda / 2.0
+                                                                          : grp->lambda));
+        total = total ? tn_add(g, total, term) : term;
+        if (!total) return NULL;
+    }
+    return total ? total : tn_zeros(g, 0, NULL);
+}
+
+/* ----------------------------------------------------------- clipping */
+
+float tn_clip_grad_norm(tn_params *ps, float max_norm)
+{
+    if (!ps) tn_misuse("tn_clip_grad_norm", "store is NULL");
+    float *grads = tn_params_grads(ps);
+    /* torch.norm of the stacked per-tensor norms, each a float32. */
+    double total_sq = 0.0;
+    for (size_t i = 0; i < tn_params_count(ps); i++) {
+        if (!(tn_params_flags(ps, i) & TN_PARAM)) continue;
+        const float *g = grads + tn_params_offset(ps, i);
+        size_t n = tn_params_at(ps, i)->numel;
+        double s = 0.0;
+        for (size_t j = 0; j < n; j++) s += (double)g[j] * g[j];
+        float norm = (float)sqrt(s);
+        total_sq += (double)norm * norm;
+    }
+    const float total = (float)sqrt(total_sq);
+    float coef = max_norm / (total + 1e-6f);
+    if (coef > 1.0f) coef = 1.0f; /* NaN stays NaN, as torch.clamp */
+    if (coef != 1.0f)
+        for (size_t i = 0; i < tn_params_count(ps); i++) {
+            if (!(tn_params_flags(ps, i) & TN_PARAM)) continue;
+            scale(grads + tn_params_offset(ps, i), tn_params_at(ps, i)->numel, coef);
+        }
+    return total;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+double tn_decay_normalized(double lambda_norm, double batch, double n_train, double epochs)
+{
+    if (!(batch > 0.0 && n_train > 0.0 && epochs > 0.0))
+        tn_misuse("tn_decay_normalized", "batch %g, n_train %g and epochs %g must be > 0", batch,
+                  n_train, epochs);
+    return lambda_norm * sqrt(batch / (n_train * epochs));
+}
+
+double tn_decay_paper_from_torch(double lr0, double lambda_torch) { return lr0 * lambda_torch; }
+
+double tn_decay_torch_from_paper(double lr0, double lambda_paper)
+{
+    if (!(lr0 > 0.0)) tn_misuse("tn_decay_torch_from_paper", "lr0 %g must be > 0", lr0);
+    return lambda_paper / lr0;
+}
+
+/* ---------------------------------------------------------- checkpoint */
+
+/* "kind=adam lr=0.001 ..." with every field, exact (%.17g). */
+static void describe_config(const tn_optim_config *c, char *buf, size_t size)
+{
+    snprintf(buf, size,
+             "kind=%s lr=%.17g momentum=%.17g dampening=%.17g nesterov=%d beta1=%.17g "
+             "beta2=%.17g amsgrad=%d eps=%.17g alpha=%.17g centered=%d rho=%.17g "
+             "lr_decay=%.17g initial_accumulator_value=%.17g momentum_decay=%.17g",
+             kind_name(c->kind), c->lr, c->momentum, c->dampening, (int)c->nesterov, c->beta1,
+             c->beta2, (int)c->amsgrad, c->eps, c->alpha, (int)c->centered, c->rho, c->lr_decay,
+             c->initial_accumulator_value, c->momentum_decay);
+}
+
+static void describe_group(const tn_optim_group *g, char *buf, size_t size)
+{
+    snprintf(buf, size, "prefix=%s flags=0x%x lr=%.17g reg=%s lambda=%.17g decay_no_decay=%d",
+             g->prefix ? g->prefix : "", g->flags, g->lr, reg_name(g->reg), g->lambda,
+             (int)g->decay_no_decay);
+}
+
+static bool key(char *buf, size_t size, const char *prefix, const char *a, const char *b)
+{
+    int n = snprintf(buf, size, "%s%s%s%s", prefix, a, b ? "." : "", b ? b : "");
+    return n >= 0 && (size_t)n < size;
+}
+
+#define KEY_MAX 512
+#define DESC_MAX 1024
+
+tn_status tn_optim_save(const tn_optim *o, tn_st_writer *w, const char *prefix)
+{
+    if (!o || !w) tn_misuse("tn_optim_save", "optimizer and writer are required");
+    check_store(o, "tn_optim_save");
+    if (!prefix) prefix = "";
+    char k[KEY_MAX], d[DESC_MAX];
+    tn_status st;
+    for (int s = 0; s < o->n_state; s++)
+        for (size_t i = 0; i < o->n_tensors; i++) {
+            if (o->group_of[i] == SIZE_MAX) continue;
+            const tn_tensor *p = tn_params_at(o->ps, i);
+            if (!key(k, sizeof k, prefix, o->state_name[s], p->name))
+                return tn_error_set(TN_ERR_ARG, "tenet: tn_optim_save: name too long: '%s'",
+                                    p->name);
+            st = tn_st_add(w, k, p->ndim, p->shape, o->state[s] + tn_params_offset(o->ps, i));
+            if (st != TN_OK) return st;
+        }
+    snprintf(d, sizeof d, "%" PRId64, o->t);
+    if (!key(k, sizeof k, prefix, "step", NULL) || (st = tn_st_add_meta(w, k, d)) != TN_OK)
+        return st ? st : tn_error_set(TN_ERR_ARG, "tenet: tn_optim_save: prefix too long");
+    snprintf(d, sizeof d, "%.9g", (double)o->mu_product);
+    key(k, sizeof k, prefix, "mu_product", NULL);
+    if ((st = tn_st_add_meta(w, k, d)) != TN_OK) return st;
+    describe_config(&o->cfg, d, sizeof d);
+    key(k, sizeof k, prefix, "config", NULL);
+    if ((st = tn_st_add_meta(w, k, d)) != TN_OK) return st;
+    snprintf(d, sizeof d, "%zu", o->n_groups);
+    key(k, sizeof k, prefix, "groups", NULL);
+    if ((st = tn_st_add_meta(w, k, d)) != TN_OK) return st;
+    for (size_t gi = 0; gi < o->n_groups; gi++) {
+        char idx[32];
+        snprintf(idx, sizeof idx, "%zu", gi);
+        describe_group(&o->groups[gi], d, sizeof d);
+        key(k, sizeof k, prefix, "group", idx);
+        if ((st = tn_st_add_meta(w, k, d)) != TN_OK) return st;
+    }
+    return TN_OK;
+}
+
+/* The metadata `name` must read `want`. */
+static tn_status expect_meta(const tn_st_file *f, const char *prefix, const char *name,
+                             const char *idx, const char *want)
+{
+    char k[KEY_MAX];
+    key(k, sizeof k, prefix, name, idx);
+    const char *got = tn_st_meta(f, k);
+    if (!got)
+        return tn_error_set(TN_ERR_FORMAT, "tenet: tn_optim_load: the checkpoint has no '%s'", k);
+    if (strcmp(got, want) != 0)
+        return tn_error_set(TN_ERR_ARG,
+                            "tenet: tn_optim_load: '%s' differs: the checkpoint has \"%s\", this "
+                            "optimizer \"%s\"",
+                            k, got, want);
+    return TN_OK;
+}
+
+tn_status tn_optim_load(tn_optim *o, const tn_st_file *f, const char *prefix)
+{
+    if (!o || !f) tn_misuse("tn_optim_load", "optimizer and file are required");
+    check_store(o, "tn_optim_load");
+    if (!prefix) prefix = "";
+    char k[KEY_MAX], d[DESC_MAX];
+    tn_status st;
+    describe_config(&o->cfg, d, sizeof d);
+    if ((st = expect_meta(f, prefix, "config", NULL, d)) != TN_OK) return st;
+    snprintf(d, sizeof d, "%zu", o->n_groups);
+    if ((st = expect_meta(f, prefix, "groups", NULL, d)) != TN_OK) return st;
+    for (size_t gi = 0; gi < o->n_groups; gi++) {
+        char idx[32];
+        snprintf(idx, sizeof idx, "%zu", gi);
+        describe_group(&o->groups[gi], d, sizeof d);
+        if ((st = expect_meta(f, prefix, "group", idx, d)) != TN_OK) return st;
+    }
+    /* The step count and NAdam's product. */
+    key(k, sizeof k, prefix, "step", NULL);
+    const char *s = tn_st_meta(f, k);
+    char *end = NULL;
+    long long t = s ? strtoll(s, &end, 10) : -1;
+    if (!s || end == s || *end || t < 0)
+        return tn_error_set(TN_ERR_FORMAT, "tenet: tn_optim_load: '%s' is missing or not a step "
+                            "count", k);
+    key(k, sizeof k, prefix, "mu_product", NULL);
+    s = tn_st_meta(f, k);
+    float mu = s ? strtof(s, &end) : 0.0f;
+    if (!s || end == s || *end)
+        return tn_error_set(TN_ERR_FORMAT, "tenet: tn_optim_load: '%s' is missing or not a number",
+                            k);
+    /* Every buffer present with its parameter's shape before anything is copied. */
+    for (int pass = 0; pass < 2; pass++)
+        for (int b = 0; b < o->n_state; b++)
+            for (size_t i = 0; i < o->n_tensors; i++) {
+                if (o->group_of[i] == SIZE_MAX) continue;
+                const tn_tensor *p = tn_params_at(o->ps, i);
+                if (!key(k, sizeof k, prefix, o->state_name[b], p->name))
+                    return tn_error_set(TN_ERR_ARG, "tenet: tn_optim_load: name too long: '%s'",
+                                        p->name);
+                const tn_st_entry *e = tn_st_find(f, k);
+                if (pass == 1) {
+                    memcpy(o->state[b] + tn_params_offset(o->ps, i), e->data,
+                           p->numel * sizeof(float));
+                    continue;
+                }
+                if (!e)
+                    return tn_error_set(TN_ERR_FORMAT,
+                                        "tenet: tn_optim_load: the checkpoint has no '%s'", k);
+                bool same = e->ndim == p->ndim;
+                for (int j = 0; same && j < p->ndim; j++) same = e->shape[j] == p->shape[j];
+                if (!same) {
+                    char a[64], want[64];
+                    tn_shape_str(p, want, sizeof want);
+                    tn_tensor tmp = {.ndim = e->ndim};
+                    memcpy(tmp.shape, e->shape, sizeof tmp.shape);
+                    tn_shape_str(&tmp, a, sizeof a);
+                    return tn_error_set(TN_ERR_FORMAT,
+                                        "tenet: tn_optim_load: '%s' has shape %s, the parameter %s",
+                                        k, a, want);
+                }
+            }
+    o->t = (int64_t)t;
+    o->mu_product = mu;
+    return TN_OK;
+}
