@@ -56,7 +56,7 @@ static int compare_named(const tn_dataset *ds, const tn_st_file *fx, const char 
     return maxd;
 }
 
-Test(folder, shared_cifar10_matches_pil, .timeout = 300)
+Test(folder, shared_cifar10_matches_pil)
 {
     const char *root = shared_cifar10();
     if (!root) cr_skip_test("no shared CIFAR-10 folder");

@@ -148,7 +148,7 @@ Test(loader, epoch_covers_every_sample_once_in_new_order)
     tn_dataset_free(ds);
 }
 
-Test(loader, deterministic_across_thread_timing_and_threads, .timeout = 120)
+Test(loader, deterministic_across_thread_timing_and_threads)
 {
     tn_dataset *ds = random_dataset(70, 3, 12, 12, 10, 2);
     tn_loader_options o = full_options(2024);
