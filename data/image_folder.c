@@ -425,7 +425,8 @@ static tn_dataset *cache_read(const char *path, const char *root, const listing 
         hd.endian != CACHE_ENDIAN)
         goto fail;
     if (hd.n != l->n_files || hd.c != c || hd.n_classes != l->n_classes || hd.resize != resize ||
-        hd.h < 1 || hd.w < 1 || (want_h && hd.h != want_h) || (want_w && hd.w != want_w))
+        hd.h < 1 || hd.w < 1 || (long)hd.h * hd.w > MAX_PIXELS || (want_h && hd.h != want_h) ||
+        (want_w && hd.w != want_w))
         goto fail;
     if (hd.fingerprint != options_key(l, c, hd.h, hd.w, resize, want_h, want_w)) goto fail;
     size_t nb = names_blob(root, l, NULL);
