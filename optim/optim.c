@@ -14,8 +14,9 @@
 
 struct tn_optim {
     tn_params *ps;
-    tn_optim_config cfg;
-    int64_t t;          /* steps taken */
+    tn_optim_config cfg; /* as made: checked when a checkpoint is loaded */
+    double momentum;     /* current momentum (SGD, RMSprop) or β1 (Adam family) */
+    int64_t t;           /* steps taken */
     float mu_product;   /* NAdam: Π μ_1..μ_t, float32 as in PyTorch */
     size_t size;        /* floats in the store when the optimizer was made */
 
@@ -157,6 +158,12 @@ static tn_status check_config(const tn_optim_config *c)
 
 #undef BAD
 
+static bool uses_beta1(tn_optim_kind k)
+{
+    return k == TN_OPTIM_ADAM || k == TN_OPTIM_NADAM || k == TN_OPTIM_RADAM ||
+           k == TN_OPTIM_ADAMAX;
+}
+
 /* The state buffers of an optimizer, named as PyTorch's state keys. */
 static void state_layout(tn_optim *o)
 {
@@ -193,6 +200,7 @@ tn_optim *tn_optim_new(tn_params *ps, const tn_optim_config *cfg)
     if (!o) goto nomem;
     o->ps = ps;
     o->cfg = *cfg;
+    o->momentum = uses_beta1(cfg->kind) ? cfg->beta1 : cfg->momentum;
     o->mu_product = 1.0f;
     o->size = tn_params_size(ps);
     o->n_tensors = tn_params_count(ps);
@@ -236,19 +244,22 @@ int64_t tn_optim_steps(const tn_optim *o) { return o->t; }
 
 void tn_optim_set_momentum(tn_optim *o, double momentum)
 {
+    const char *who = "tn_optim_set_momentum";
     switch (o->cfg.kind) {
     case TN_OPTIM_SGD: case TN_OPTIM_RMSPROP:
-        if ((momentum != 0.0) != (o->cfg.momentum != 0.0))
-            tn_misuse("tn_optim_set_momentum",
+        if (!(momentum >= 0.0) || (momentum != 0.0) != (o->cfg.momentum != 0.0))
+            tn_misuse(who,
                       "momentum %g: the optimizer was made with momentum %g (a momentum buffer "
                       "exists only if it was made with momentum != 0)",
                       momentum, o->cfg.momentum);
-        o->cfg.momentum = momentum;
         break;
     case TN_OPTIM_ADAGRAD: case TN_OPTIM_ADADELTA:
-        tn_misuse("tn_optim_set_momentum", "%s has no momentum", kind_name(o->cfg.kind));
-    default: o->cfg.beta1 = momentum; break;
+        tn_misuse(who, "%s has no momentum", kind_name(o->cfg.kind));
+    default:
+        if (!(momentum >= 0.0 && momentum < 1.0)) tn_misuse(who, "beta1 %g is not in [0, 1)", momentum);
+        break;
     }
+    o->momentum = momentum;
 }
 
 /* ------------------------------------------------------------- groups */
@@ -340,10 +351,9 @@ static void check_store(const tn_optim *o, const char *who)
                   o->n_tensors, o->size, tn_params_count(o->ps), tn_params_size(o->ps));
 }
 
-static void run_kernel(const tn_optim *o, size_t n, float *w, const float *g, size_t off,
-                       float wd, double lr)
+static void run_kernel(const tn_optim *o, const tn_optim_config *h, size_t n, float *w,
+                       const float *g, size_t off, float wd, double lr)
 {
-    const tn_optim_config *h = &o->cfg;
     float *s[MAX_STATE] = {NULL, NULL, NULL};
     for (int k = 0; k < o->n_state; k++) s[k] = o->state[k] + off;
     switch (h->kind) {
@@ -376,8 +386,12 @@ void tn_optim_step(tn_optim *o, double lr)
     if (!o) tn_misuse("tn_optim_step", "optimizer is NULL");
     check_store(o, "tn_optim_step");
     if (!(lr >= 0.0) || isinf(lr)) tn_misuse("tn_optim_step", "lr %g is not finite and >= 0", lr);
+    /* The hyper-parameters of this step: the config with the current momentum. */
+    tn_optim_config h = o->cfg;
+    if (uses_beta1(h.kind)) h.beta1 = o->momentum;
+    else h.momentum = o->momentum;
     o->t++;
-    if (o->cfg.kind == TN_OPTIM_NADAM) o->mu_product = o->mu_product * (float)tn_nadam_mu(&o->cfg, o->t);
+    if (h.kind == TN_OPTIM_NADAM) o->mu_product = o->mu_product * (float)tn_nadam_mu(&h, o->t);
     const double base = o->cfg.lr;
     const double eta = base > 0.0 ? lr / base : 0.0; /* the schedule multiplier η_t */
     float *values = tn_params_values(o->ps);
@@ -394,7 +408,7 @@ void tn_optim_step(tn_optim *o, double lr)
         const double lam = grp->lambda;
         if (reg == TN_REG_DECOUPLED) scale(w, n, (float)(1.0 - glr * lam));
         if (reg == TN_REG_DECOUPLED_SCHEDULED) scale(w, n, (float)(1.0 - eta * lam));
-        run_kernel(o, n, w, g, off, reg == TN_REG_COUPLED ? (float)lam : 0.0f, glr);
+        run_kernel(o, &h, n, w, g, off, reg == TN_REG_COUPLED ? (float)lam : 0.0f, glr);
         if (reg == TN_REG_PROX_L2) {
             const float d = (float)(1.0 + eta * lam);
 #pragma omp parallel for if (n >= TN_OPTIM_PAR_MIN) schedule(static)
@@ -536,6 +550,9 @@ tn_status tn_optim_save(const tn_optim *o, tn_st_writer *w, const char *prefix)
     snprintf(d, sizeof d, "%.9g", (double)o->mu_product);
     key(k, sizeof k, prefix, "mu_product", NULL);
     if ((st = tn_st_add_meta(w, k, d)) != TN_OK) return st;
+    snprintf(d, sizeof d, "%.17g", o->momentum);
+    key(k, sizeof k, prefix, "momentum", NULL);
+    if ((st = tn_st_add_meta(w, k, d)) != TN_OK) return st;
     describe_config(&o->cfg, d, sizeof d);
     key(k, sizeof k, prefix, "config", NULL);
     if ((st = tn_st_add_meta(w, k, d)) != TN_OK) return st;
@@ -600,6 +617,12 @@ tn_status tn_optim_load(tn_optim *o, const tn_st_file *f, const char *prefix)
     if (!s || end == s || *end)
         return tn_error_set(TN_ERR_FORMAT, "tenet: tn_optim_load: '%s' is missing or not a number",
                             k);
+    key(k, sizeof k, prefix, "momentum", NULL);
+    s = tn_st_meta(f, k);
+    double momentum = s ? strtod(s, &end) : -1.0;
+    if (!s || end == s || *end || !(momentum >= 0.0))
+        return tn_error_set(TN_ERR_FORMAT, "tenet: tn_optim_load: '%s' is missing or not a "
+                            "momentum", k);
     /* Every buffer present with its parameter's shape before anything is copied. */
     for (int pass = 0; pass < 2; pass++)
         for (int b = 0; b < o->n_state; b++)
@@ -633,5 +656,6 @@ tn_status tn_optim_load(tn_optim *o, const tn_st_file *f, const char *prefix)
             }
     o->t = (int64_t)t;
     o->mu_product = mu;
+    o->momentum = momentum;
     return TN_OK;
 }

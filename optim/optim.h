@@ -114,6 +114,7 @@ tn_optim_config tn_optim_adamprox(double lr, double lambda);
  * option is invalid or memory runs out.  Build the model first. */
 tn_optim *tn_optim_new(tn_params *ps, const tn_optim_config *cfg);
 void tn_optim_free(tn_optim *o);
+/* The config as made (tn_optim_set_momentum() does not change it). */
 const tn_optim_config *tn_optim_config_of(const tn_optim *o);
 
 /* ------------------------------------------------------------- groups */
@@ -145,7 +146,9 @@ size_t tn_optim_group_of(const tn_optim *o, size_t i);
 void tn_optim_step(tn_optim *o, double lr);
 /* Steps taken so far (the t of the next step is this + 1). */
 int64_t tn_optim_steps(const tn_optim *o);
-/* Set SGD/RMSprop momentum or the Adam family's β1 (one-cycle's cycling). */
+/* Set SGD/RMSprop momentum or the Adam family's β1 for the next steps
+ * (one-cycle's cycling); saved by checkpoints, but not part of the config
+ * they check. */
 void tn_optim_set_momentum(tn_optim *o, double momentum);
 
 /* The loss penalty of the groups in TN_REG_L2 / TN_REG_L1 mode:
@@ -161,9 +164,11 @@ float tn_clip_grad_norm(tn_params *ps, float max_norm);
 
 /* ---------------------------------------------------------- checkpoint */
 
-/* Add every state buffer (per parameter, as "<prefix><buffer>.<param name>"),
- * the step count and the hyper-parameters of the optimizer and its groups
- * (metadata) to a writer; the buffers are referenced until tn_st_save(). */
+/* Add every state buffer (per parameter, as "<prefix><buffer>.<param name>",
+ * buffers named as PyTorch's state keys: exp_avg, momentum_buffer, ...) and,
+ * as metadata, the step count (the schedule's step), the current momentum,
+ * and the hyper-parameters of the optimizer and its groups to a writer; the
+ * buffers are referenced until tn_st_save(). */
 tn_status tn_optim_save(const tn_optim *o, tn_st_writer *w, const char *prefix);
 /* Restore what tn_optim_save() wrote, after checking that the optimizer,
  * its hyper-parameters and groups match; nothing changes on error. */
