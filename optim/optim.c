@@ -24,7 +24,8 @@ struct tn_optim {
     const char *state_name[MAX_STATE];
     float *state[MAX_STATE]; /* each `size` floats, laid out like the store */
 
-    tn_optim_group *groups;
+    tn_optim_group *groups; /* current settings, changeable between steps */
+    tn_optim_group *made;   /* as added (owning the prefix copies): checked on load */
     size_t n_groups, cap_groups;
     size_t *group_of; /* per store tensor; SIZE_MAX for buffers */
     size_t n_tensors;
@@ -215,11 +216,13 @@ tn_optim *tn_optim_new(tn_params *ps, const tn_optim_config *cfg)
     }
     o->group_of = malloc((o->n_tensors ? o->n_tensors : 1) * sizeof *o->group_of);
     o->groups = malloc(4 * sizeof *o->groups);
-    if (!o->group_of || !o->groups) goto nomem;
+    o->made = malloc(4 * sizeof *o->made);
+    if (!o->group_of || !o->groups || !o->made) goto nomem;
     o->cap_groups = 4;
     o->n_groups = 1;
     o->groups[0] = (tn_optim_group){.prefix = NULL, .flags = 0, .lr = cfg->lr,
                                     .reg = cfg->reg, .lambda = cfg->lambda};
+    o->made[0] = o->groups[0];
     for (size_t i = 0; i < o->n_tensors; i++)
         o->group_of[i] = (tn_params_flags(ps, i) & TN_PARAM) ? 0 : SIZE_MAX;
     return o;
@@ -233,8 +236,9 @@ void tn_optim_free(tn_optim *o)
 {
     if (!o) return;
     for (int k = 0; k < o->n_state; k++) free(o->state[k]);
-    for (size_t i = 0; i < o->n_groups; i++) free((char *)o->groups[i].prefix);
+    for (size_t i = 0; i < o->n_groups; i++) free((char *)o->made[i].prefix);
     free(o->groups);
+    free(o->made);
     free(o->group_of);
     free(o);
 }
@@ -293,8 +297,10 @@ int tn_optim_group_add(tn_optim *o, const tn_optim_group *spec)
     }
     if (o->n_groups == o->cap_groups) {
         tn_optim_group *gs = realloc(o->groups, 2 * o->cap_groups * sizeof *gs);
-        if (!gs) goto nomem;
-        o->groups = gs;
+        if (gs) o->groups = gs;
+        tn_optim_group *ms = realloc(o->made, 2 * o->cap_groups * sizeof *ms);
+        if (ms) o->made = ms;
+        if (!gs || !ms) goto nomem;
         o->cap_groups *= 2;
     }
     tn_optim_group g = *spec;
@@ -306,7 +312,7 @@ int tn_optim_group_add(tn_optim *o, const tn_optim_group *spec)
         g.prefix = p;
     }
     size_t gi = o->n_groups++;
-    o->groups[gi] = g;
+    o->groups[gi] = o->made[gi] = g;
     for (size_t i = 0; i < o->n_tensors; i++)
         if (o->group_of[i] != SIZE_MAX &&
             selects(spec, tn_params_at(o->ps, i)->name, tn_params_flags(o->ps, i)))
@@ -518,6 +524,29 @@ static void describe_group(const tn_optim_group *g, char *buf, size_t size)
              (int)g->decay_no_decay);
 }
 
+/* The settings that may change between steps, saved and restored. */
+static void describe_now(const tn_optim_group *g, char *buf, size_t size)
+{
+    snprintf(buf, size, "lr=%.17g reg=%s lambda=%.17g decay_no_decay=%d", g->lr, reg_name(g->reg),
+             g->lambda, (int)g->decay_no_decay);
+}
+
+static bool parse_now(const char *s, tn_optim_group *g)
+{
+    char reg[32];
+    int dnd, n = 0;
+    if (sscanf(s, "lr=%lf reg=%31s lambda=%lf decay_no_decay=%d%n", &g->lr, reg, &g->lambda, &dnd,
+               &n) != 4 || s[n] != '\0')
+        return false;
+    for (int r = TN_REG_NONE; r <= TN_REG_PROX_L1; r++)
+        if (strcmp(reg, reg_name((tn_reg)r)) == 0) {
+            g->reg = (tn_reg)r;
+            g->decay_no_decay = dnd != 0;
+            return check_reg("tn_optim_load", g->reg, g->lambda) == TN_OK && g->lr >= 0.0;
+        }
+    return false;
+}
+
 static bool key(char *buf, size_t size, const char *prefix, const char *a, const char *b)
 {
     int n = snprintf(buf, size, "%s%s%s%s", prefix, a, b ? "." : "", b ? b : "");
@@ -562,7 +591,11 @@ tn_status tn_optim_save(const tn_optim *o, tn_st_writer *w, const char *prefix)
     for (size_t gi = 0; gi < o->n_groups; gi++) {
         char idx[32];
         snprintf(idx, sizeof idx, "%zu", gi);
-        describe_group(&o->groups[gi], d, sizeof d);
+        describe_group(&o->made[gi], d, sizeof d);
+        key(k, sizeof k, prefix, "group", idx);
+        if ((st = tn_st_add_meta(w, k, d)) != TN_OK) return st;
+        describe_now(&o->groups[gi], d, sizeof d);
+        snprintf(idx, sizeof idx, "%zu.now", gi);
         key(k, sizeof k, prefix, "group", idx);
         if ((st = tn_st_add_meta(w, k, d)) != TN_OK) return st;
     }
@@ -600,8 +633,15 @@ tn_status tn_optim_load(tn_optim *o, const tn_st_file *f, const char *prefix)
     for (size_t gi = 0; gi < o->n_groups; gi++) {
         char idx[32];
         snprintf(idx, sizeof idx, "%zu", gi);
-        describe_group(&o->groups[gi], d, sizeof d);
+        describe_group(&o->made[gi], d, sizeof d);
         if ((st = expect_meta(f, prefix, "group", idx, d)) != TN_OK) return st;
+        snprintf(idx, sizeof idx, "%zu.now", gi);
+        key(k, sizeof k, prefix, "group", idx);
+        const char *now = tn_st_meta(f, k);
+        tn_optim_group g = o->groups[gi];
+        if (!now || !parse_now(now, &g))
+            return tn_error_set(TN_ERR_FORMAT, "tenet: tn_optim_load: '%s' is missing or malformed",
+                                k);
     }
     /* The step count and NAdam's product. */
     key(k, sizeof k, prefix, "step", NULL);
@@ -654,6 +694,12 @@ tn_status tn_optim_load(tn_optim *o, const tn_st_file *f, const char *prefix)
                                         k, a, want);
                 }
             }
+    for (size_t gi = 0; gi < o->n_groups; gi++) {
+        char idx[32];
+        snprintf(idx, sizeof idx, "%zu.now", gi);
+        key(k, sizeof k, prefix, "group", idx);
+        parse_now(tn_st_meta(f, k), &o->groups[gi]); /* checked above */
+    }
     o->t = (int64_t)t;
     o->mu_product = mu;
     o->momentum = momentum;

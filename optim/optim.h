@@ -134,7 +134,9 @@ typedef struct tn_optim_group {
 int tn_optim_group_add(tn_optim *o, const tn_optim_group *spec);
 size_t tn_optim_group_count(const tn_optim *o);
 /* lr, reg, lambda and decay_no_decay may be changed between steps (say a
- * normalized λ per restart period); prefix and flags are not re-read. */
+ * normalized λ per restart period); prefix and flags are not re-read.
+ * Checkpoints check the groups as they were added and restore the current
+ * settings. */
 tn_optim_group *tn_optim_group_at(tn_optim *o, size_t i);
 /* The group of parameter `i` of the store (SIZE_MAX for a TN_BUFFER). */
 size_t tn_optim_group_of(const tn_optim *o, size_t i);

@@ -50,6 +50,10 @@ static void run(const ckpt_case *k, ot_mlp *m, tn_optim *o, int until)
 {
     tn_sched s = schedule(k);
     for (int64_t t = tn_optim_steps(o); t < until; t++) {
+        if (t == 5) { /* runtime changes to a group: the checkpoint carries them */
+            tn_optim_group_at(o, 1)->lambda *= 2.0;
+            tn_optim_group_at(o, 1)->lr *= 0.5;
+        }
         ot_mlp_grad(m, o, false, 1.0f);
         if (k->one_cycle) tn_optim_set_momentum(o, tn_sched_momentum(&s, (double)t, 0.0));
         tn_optim_step(o, tn_sched_lr(&s, k->cfg.lr, (double)t));
@@ -92,6 +96,7 @@ static void resume_is_bit_identical(const ckpt_case *k, const char *label)
     cr_assert_eq(tn_st_load_params(f, m->ps), TN_OK, "%s", tn_error_message());
     cr_assert_eq(tn_optim_load(o, f, "optim."), TN_OK, "%s: %s", label, tn_error_message());
     cr_assert_eq(tn_optim_steps(o), SAVE_AT);
+    cr_assert_eq(tn_optim_group_at(o, 1)->lambda, 2.0 * k->head.lambda);
     tn_st_close(f);
     run(k, m, o, STEPS);
     for (size_t i = 0; i < tn_params_count(m->ps); i++) {
