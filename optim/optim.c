@@ -454,7 +454,8 @@ tn_tensor *tn_optim_penalty(const tn_optim *o, tn_graph *g)
         total = total ? tn_add(g, total, term) : term;
         if (!total) return NULL;
     }
-    return total ? total : tn_zeros(g, 0, NULL);
+    static const int no_dims[1] = {1}; /* a 0-dim shape (non-NULL for memcpy) */
+    return total ? total : tn_zeros(g, 0, no_dims);
 }
 
 /* ----------------------------------------------------------- clipping */

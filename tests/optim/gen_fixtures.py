@@ -12,7 +12,7 @@ into tests/fixtures/optim/ (run from anywhere with /usr/bin/python3, PyTorch
               data.labels (16)), gradients of the MSE or cross-entropy loss;
               mlp.<case>.<param> (20, ...) after each step.
       metadata "<case>" describes the PyTorch call.
-  schedules.safetensors     no tensors; metadata "lr.<case>" (and
+  schedules.safetensors     base_lr (1); metadata "lr.<case>" (and
       "momentum.<case>") holds 300 learning rates (momenta) as Python reprs,
       exact doubles, read by the C test with strtod.
 
@@ -249,7 +249,10 @@ def gen_schedules():
             meta["momentum." + name] = " ".join(repr(float(v)) for v in moms)
     meta["base_lr"] = repr(BASE_LR)
     meta["producer"] = "tests/optim/gen_fixtures.py, torch " + torch.__version__
-    write_safetensors(os.path.join(OUT, "schedules.safetensors"), {}, meta)
+    # One small tensor: a file of metadata only is valid, but keep the
+    # readers' common path.
+    write_safetensors(os.path.join(OUT, "schedules.safetensors"),
+                      {"base_lr": torch.tensor([BASE_LR])}, meta)
 
 
 if __name__ == "__main__":
