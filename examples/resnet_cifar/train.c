@@ -1,0 +1,690 @@
+/* examples/resnet_cifar/train.c - one training run, top to bottom: data,
+ * model, optimizer and schedule; then epochs of (forward, loss + penalty,
+ * backward, step), an evaluation, a CSV row and a checkpoint each.  A run
+ * resumes from its checkpoint to the same result as an uninterrupted one:
+ * the checkpoint holds the weights, the optimizer state, the step, the
+ * loader's position, the dropout RNG and the partial-epoch sums. */
+#include "progress.h"
+#include "run.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------- utilities */
+
+static volatile sig_atomic_t interrupted = 0;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+void install_interrupt_handler(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+int make_dirs(const char *path)
+{
+    char buf[1024];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return fail("%s: path too long", path);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == 0) {
+            char c = *p;
+            *p = 0;
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+                return fail("cannot create folder '%s': %s", buf, strerror(errno));
+            *p = c;
+            if (!c) break;
+        }
+    }
+    return 0;
+}
+
+static bool file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* Write text to path atomically (temporary + rename). */
+static int write_text_atomic(const char *path, const char *text)
+{
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return fail("cannot write '%s': %s", tmp, strerror(errno));
+    bool ok = fputs(text, f) >= 0;
+    ok &= fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok &= fclose(f) == 0;
+    if (!ok || rename(tmp, path) != 0) {
+        remove(tmp);
+        return fail("cannot write '%s': %s", path, strerror(errno));
+    }
+    return 0;
+}
+
+/* A growable string for the CSV history. */
+typedef struct text {
+    char *s;
+    size_t len, cap;
+} text;
+
+static void text_printf(text *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void text_printf(text *t, const char *fmt, ...)
+{
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        int n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? t->cap - t->len : 0, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && t->s && t->len + (size_t)n < t->cap) {
+            t->len += (size_t)n;
+            return;
+        }
+        size_t cap = t->cap ? 2 * t->cap : 4096;
+        while (cap < t->len + (size_t)n + 1) cap *= 2;
+        char *s = realloc(t->s, cap);
+        if (!s) abort(); /* a few KB of CSV: out of memory here is fatal */
+        t->s = s;
+        t->cap = cap;
+    }
+}
+
+/* -------------------------------------------------------------- the data */
+
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ULL;
+    return h;
+}
+
+static int load_split(const run_config *c, bool train, tn_dataset **out)
+{
+    char path[1100], marker[1100];
+    snprintf(path, sizeof path, "%s/%s", c->data, train ? "train" : "test");
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        char cache[1200] = "";
+        if (c->cache[0] && make_dirs(c->cache) == 0) {
+            char *real = realpath(path, NULL);
+            snprintf(cache, sizeof cache, "%s/images-%016" PRIx64 ".bin", c->cache,
+                     fnv1a(real ? real : path));
+            free(real);
+        }
+        tn_image_folder_options opt = {.channels = 3, .cache_path = cache[0] ? cache : NULL};
+        tn_image_folder_info info;
+        if (tn_image_folder_load(out, path, &opt, &info) != TN_OK)
+            return fail("--data: %s", tn_error_message());
+        if (!c->quiet)
+            fprintf(stderr, "loaded %s: %d images in %.2f s%s\n", path, (*out)->n, info.seconds,
+                    info.from_cache ? " (from cache)" : "");
+        return 0;
+    }
+    snprintf(marker, sizeof marker, "%s/data_batch_1.bin", c->data);
+    bool c10 = file_exists(marker);
+    snprintf(marker, sizeof marker, "%s/train.bin", c->data);
+    bool c100 = file_exists(marker);
+    if (!c10 && !c100)
+        return fail("--data %s: neither an image folder with train/ and test/ nor a CIFAR "
+                    "binary folder (data_batch_1.bin or train.bin)",
+                    c->data);
+    if (tn_cifar_load(out, c->data, c10 ? TN_CIFAR_10 : TN_CIFAR_100, train) != TN_OK)
+        return fail("--data: %s", tn_error_message());
+    return 0;
+}
+
+int data_load(const run_config *c, run_data *d)
+{
+    memset(d, 0, sizeof *d);
+    tn_dataset *full = NULL, *test = NULL;
+    if (load_split(c, true, &full) || load_split(c, false, &test)) goto fail;
+    if (full->c != 3 || test->c != 3 || full->h != test->h || full->w != test->w) {
+        fail("--data %s: train and test images differ in size or are not RGB", c->data);
+        goto fail;
+    }
+    tn_norm_from_dataset(&d->norm, full);
+    d->n_classes = full->n_classes;
+
+    tn_dataset *train = full;
+    if (c->subset > 0) {
+        if (tn_dataset_subset_stratified(&train, full, c->subset) != TN_OK) goto tn_fail;
+        tn_dataset_free(full);
+        full = NULL;
+    }
+    if (c->val_fraction > 0) {
+        if (tn_dataset_split_stratified(train, (float)c->val_fraction, c->seed, &d->train,
+                                        &d->val) != TN_OK) {
+            if (train != full) tn_dataset_free(train);
+            goto tn_fail;
+        }
+        tn_dataset_free(train);
+    } else {
+        d->train = train;
+    }
+    full = NULL;
+    if (c->test_subset > 0) {
+        if (tn_dataset_subset_stratified(&d->test, test, c->test_subset) != TN_OK) goto tn_fail;
+        tn_dataset_free(test);
+    } else {
+        d->test = test;
+    }
+    return 0;
+tn_fail:
+    fail("%s", tn_error_message());
+fail:
+    tn_dataset_free(full);
+    tn_dataset_free(test);
+    data_free(d);
+    return -1;
+}
+
+void data_free(run_data *d)
+{
+    tn_dataset_free(d->train);
+    tn_dataset_free(d->val);
+    tn_dataset_free(d->test);
+    memset(d, 0, sizeof *d);
+}
+
+/* ------------------------------------------------------------- the model */
+
+int model_build(const run_config *c, int n_classes, tn_params *ps, tn_resnet **net,
+                tn_rng *dropout_rng)
+{
+    tn_rng rng;
+    tn_rng_seed(&rng, c->seed, 1);
+    tn_resnet_config rc = {
+        .depth = c->depth,
+        .num_classes = n_classes,
+        .width = c->width,
+        .variant = c->variant,
+        .shortcut = c->shortcut,
+        .init = TN_NN_INIT_KAIMING_NORMAL_FAN_OUT,
+        .zero_init_residual = c->zero_init_residual,
+#ifdef TN_RESNET_HAS_DROPOUT
+        .dropout = c->dropout,
+        .dropout_rng = dropout_rng,
+#endif
+    };
+    if (tn_resnet_new(net, ps, &rc, &rng) != TN_OK) return fail("model: %s", tn_error_message());
+    if (c->init[0] && tn_nn_load(ps, c->init) != TN_OK)
+        return fail("--init: %s", tn_error_message());
+    return 0;
+}
+
+int evaluate(const tn_resnet *net, tn_graph *g, const tn_dataset *ds, const tn_norm *norm,
+             int batch, double *loss, double *acc, long *confusion)
+{
+    bool was_training = tn_graph_training(g), had_grad = tn_graph_grad_enabled(g);
+    tn_graph_set_training(g, false);
+    tn_graph_set_grad(g, false);
+    int k = ds->n_classes, hw = ds->h * ds->w;
+    double loss_sum = 0;
+    long correct = 0;
+    int rc = 0;
+    for (int i = 0; i < ds->n; i += batch) {
+        int n = ds->n - i < batch ? ds->n - i : batch;
+        tn_graph_reset(g);
+        tn_tensor *x = tn_empty(g, TN_SHAPE(n, ds->c, ds->h, ds->w));
+        if (!x) { rc = fail("evaluate: %s", tn_error_message()); break; }
+        tn_norm_apply(norm, tn_dataset_image(ds, i), n, ds->h, ds->w, x->data);
+        tn_tensor *logits = tn_resnet_forward(g, net, x);
+        tn_tensor *l = logits ? tn_cross_entropy(g, logits, ds->labels + i, 0.0f) : NULL;
+        if (!l) { rc = fail("evaluate: %s", tn_error_message()); break; }
+        loss_sum += (double)l->data[0] * n;
+        for (int j = 0; j < n; j++) {
+            const float *row = logits->data + (size_t)j * (size_t)k;
+            int best = 0;
+            for (int q = 1; q < k; q++)
+                if (row[q] > row[best]) best = q;
+            correct += best == ds->labels[i + j];
+            if (confusion) confusion[ds->labels[i + j] * k + best]++;
+        }
+    }
+    (void)hw;
+    tn_graph_set_training(g, was_training);
+    tn_graph_set_grad(g, had_grad);
+    *loss = loss_sum / ds->n;
+    *acc = (double)correct / ds->n;
+    return rc;
+}
+
+/* --------------------------------------------------------- the schedule */
+
+static tn_sched make_schedule(const run_config *c, int spe, int total)
+{
+    tn_sched s;
+    switch (c->schedule) {
+    case TN_SCHED_STEP: s = tn_sched_step((int)lround(c->step_epochs * spe), c->gamma); break;
+    case TN_SCHED_MULTISTEP: {
+        int m[TN_SCHED_MAX_MILESTONES];
+        for (int i = 0; i < c->n_milestones; i++) m[i] = (int)lround(c->milestones[i] * spe);
+        s = tn_sched_multistep(c->n_milestones, m, c->gamma);
+        break;
+    }
+    case TN_SCHED_EXPONENTIAL: s = tn_sched_exponential(pow(c->gamma, 1.0 / spe)); break;
+    case TN_SCHED_COSINE: s = tn_sched_cosine(total, c->eta_min * c->lr); break;
+    case TN_SCHED_COSINE_RESTARTS:
+        s = tn_sched_cosine_restarts((int)lround(c->t0_epochs * spe), c->t_mult,
+                                     c->eta_min * c->lr);
+        break;
+    case TN_SCHED_ONE_CYCLE: s = tn_sched_one_cycle(total); break;
+    case TN_SCHED_LINEAR: s = tn_sched_linear(1.0, 0.0, total); break;
+    default: s = tn_sched_constant(); break;
+    }
+    s.warmup = c->warmup_epochs * spe;
+    return s;
+}
+
+/* λ for the run, or for the restart period containing step t (normalized). */
+static double decay_at(const run_config *c, const tn_sched *s, int n_train, int spe, double t)
+{
+    if (c->wd_norm <= 0) return c->wd;
+    double period = tn_sched_period(s, t);
+    double epochs = period > 0 ? period / spe : c->epochs;
+    return tn_decay_normalized(c->wd_norm, c->batch, n_train, epochs);
+}
+
+/* ------------------------------------------------------- the checkpoint */
+
+typedef struct run_state {
+    int epoch;              /* completed epochs */
+    double loss_sum, pen_sum; /* partial epoch: sums over samples */
+    long correct, seen;
+    double seconds;         /* wall time spent so far */
+    double train_seconds;   /* of which training steps */
+    double best_val;        /* early stopping */
+    int best_epoch, bad_epochs;
+    double best_test;
+    tn_rng dropout_rng;
+    tn_loader_pos pos;
+    text csv;
+} run_state;
+
+static void put_rng(char *buf, size_t size, const tn_rng *r)
+{
+    snprintf(buf, size, "%016" PRIx64 " %016" PRIx64 " %a %d", r->state, r->inc, (double)r->spare,
+             (int)r->has_spare);
+}
+
+static int get_rng(const char *s, tn_rng *r)
+{
+    double spare;
+    int has;
+    if (!s || sscanf(s, "%" SCNx64 " %" SCNx64 " %la %d", &r->state, &r->inc, &spare, &has) != 4)
+        return -1;
+    r->spare = (float)spare;
+    r->has_spare = has != 0;
+    return 0;
+}
+
+static int save_checkpoint(const run_config *c, const char *path, const tn_params *ps,
+                           const tn_optim *opt, const run_state *st)
+{
+    char desc[512], rng1[128], rng2[128], sums[256], prog[256], pos[64];
+    config_describe(c, desc, sizeof desc);
+    put_rng(rng1, sizeof rng1, &st->dropout_rng);
+    put_rng(rng2, sizeof rng2, &st->pos.rng);
+    snprintf(sums, sizeof sums, "%a %a %ld %ld %a %a", st->loss_sum, st->pen_sum, st->correct,
+             st->seen, st->seconds, st->train_seconds);
+    snprintf(prog, sizeof prog, "%d %a %d %d %a", st->epoch, st->best_val, st->best_epoch,
+             st->bad_epochs, st->best_test);
+    snprintf(pos, sizeof pos, "%" PRIu64 " %" PRIu64, st->pos.epoch, st->pos.batch);
+    tn_st_writer *w = tn_st_writer_new();
+    tn_status s = w ? TN_OK : TN_ERR_NOMEM;
+    if (!s) s = tn_st_add_params(w, ps);
+    if (!s) s = tn_optim_save(opt, w, "optim.");
+    const char *meta[][2] = {{"run.config", desc},      {"run.progress", prog},
+                             {"run.sums", sums},        {"run.dropout_rng", rng1},
+                             {"run.loader_rng", rng2},  {"run.loader_pos", pos},
+                             {"run.metrics_csv", st->csv.s ? st->csv.s : ""}};
+    for (size_t i = 0; !s && i < sizeof meta / sizeof meta[0]; i++)
+        s = tn_st_add_meta(w, meta[i][0], meta[i][1]);
+    if (!s) s = tn_st_save(w, path);
+    tn_st_writer_free(w);
+    return s ? fail("saving %s: %s", path, tn_error_message()) : 0;
+}
+
+static int load_checkpoint(const run_config *c, const char *path, tn_params *ps, tn_optim *opt,
+                           run_state *st)
+{
+    tn_st_file *f;
+    if (tn_st_open(path, &f) != TN_OK) return fail("--resume: %s", tn_error_message());
+    char desc[512];
+    config_describe(c, desc, sizeof desc);
+    const char *cfg = tn_st_meta(f, "run.config"), *prog = tn_st_meta(f, "run.progress"),
+               *sums = tn_st_meta(f, "run.sums"), *pos = tn_st_meta(f, "run.loader_pos"),
+               *csv = tn_st_meta(f, "run.metrics_csv");
+    int rc = 0;
+    if (!cfg || !prog || !sums || !pos || !csv)
+        rc = fail("--resume: %s is not a resnet_cifar checkpoint (run metadata missing)", path);
+    else if (strcmp(cfg, desc) != 0)
+        rc = fail("--resume: %s was written by another configuration:\n  it has:  %s\n  this is: %s",
+                  path, cfg, desc);
+    else if (tn_st_load_params(f, ps) != TN_OK || tn_optim_load(opt, f, "optim.") != TN_OK)
+        rc = fail("--resume: %s", tn_error_message());
+    else if (sscanf(prog, "%d %la %d %d %la", &st->epoch, &st->best_val, &st->best_epoch,
+                    &st->bad_epochs, &st->best_test) != 5 ||
+             sscanf(sums, "%la %la %ld %ld %la %la", &st->loss_sum, &st->pen_sum, &st->correct,
+                    &st->seen, &st->seconds, &st->train_seconds) != 6 ||
+             sscanf(pos, "%" SCNu64 " %" SCNu64, &st->pos.epoch, &st->pos.batch) != 2 ||
+             get_rng(tn_st_meta(f, "run.dropout_rng"), &st->dropout_rng) ||
+             get_rng(tn_st_meta(f, "run.loader_rng"), &st->pos.rng))
+        rc = fail("--resume: %s: run metadata is malformed", path);
+    else {
+        st->csv.len = 0;
+        text_printf(&st->csv, "%s", csv);
+    }
+    tn_st_close(f);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- result */
+
+void result_print(FILE *f, const run_result *r)
+{
+    fprintf(f, "RESULT test_acc=%.4f test_loss=%.4f train_loss=%.4f epochs=%d seconds=%.1f\n",
+            r->test_acc, r->test_loss, r->train_loss, r->epochs, r->seconds);
+}
+
+int result_read(const char *out_dir, run_result *r)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/result.txt", out_dir);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    memset(r, 0, sizeof *r);
+    int n = fscanf(f,
+                   "RESULT test_acc=%lf test_loss=%lf train_loss=%lf epochs=%d seconds=%lf\n"
+                   "best_test_acc=%lf images_per_s=%lf data_wait_fraction=%lf",
+                   &r->test_acc, &r->test_loss, &r->train_loss, &r->epochs, &r->seconds,
+                   &r->best_test_acc, &r->images_per_s, &r->data_wait_fraction);
+    fclose(f);
+    return n == 8 ? 0 : -1;
+}
+
+static int result_write(const char *out_dir, const run_result *r)
+{
+    char path[1100], buf[512];
+    snprintf(path, sizeof path, "%s/result.txt", out_dir);
+    snprintf(buf, sizeof buf,
+             "RESULT test_acc=%.4f test_loss=%.4f train_loss=%.4f epochs=%d seconds=%.1f\n"
+             "best_test_acc=%.4f images_per_s=%.1f data_wait_fraction=%.4f\n",
+             r->test_acc, r->test_loss, r->train_loss, r->epochs, r->seconds, r->best_test_acc,
+             r->images_per_s, r->data_wait_fraction);
+    return write_text_atomic(path, buf);
+}
+
+/* ----------------------------------------------------------------- a run */
+
+static double weight_norm(const tn_params *ps)
+{
+    double s = 0;
+    for (size_t i = 0; i < tn_params_count(ps); i++) {
+        unsigned fl = tn_params_flags(ps, i);
+        if (!(fl & TN_PARAM) || (fl & TN_NO_DECAY)) continue;
+        const tn_tensor *t = tn_params_at(ps, i);
+        for (size_t j = 0; j < t->numel; j++) s += (double)t->data[j] * t->data[j];
+    }
+    return sqrt(s);
+}
+
+static int argmax_hits(const tn_tensor *logits, const int32_t *labels)
+{
+    int n = logits->shape[0], k = logits->shape[1], hits = 0;
+    for (int i = 0; i < n; i++) {
+        const float *row = logits->data + (size_t)i * (size_t)k;
+        int best = 0;
+        for (int q = 1; q < k; q++)
+            if (row[q] > row[best]) best = q;
+        hits += best == labels[i];
+    }
+    return hits;
+}
+
+int train_run(const run_config *c, const run_data *d, run_result *r)
+{
+    memset(r, 0, sizeof *r);
+    if (make_dirs(c->out)) return RUN_ERROR;
+    char ckpt[1100], csv_path[1100], best_path[1100], desc[512];
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", c->out);
+    snprintf(csv_path, sizeof csv_path, "%s/metrics.csv", c->out);
+    snprintf(best_path, sizeof best_path, "%s/best.safetensors", c->out);
+    config_describe(c, desc, sizeof desc);
+    tn_set_threads(c->threads);
+
+    int rc = RUN_ERROR;
+    tn_params *ps = tn_params_new();
+    tn_graph *g = tn_graph_new();
+    tn_resnet *net = NULL;
+    tn_optim *opt = NULL;
+    tn_loader *ld = NULL;
+    run_state st = {.best_val = -1, .best_epoch = -1};
+    tn_rng_seed(&st.dropout_rng, c->seed, 3);
+    if (!ps || !g) {
+        fail("%s", tn_error_message());
+        goto out;
+    }
+    if (model_build(c, d->n_classes, ps, &net, &st.dropout_rng)) goto out;
+
+    /* The loader: one shuffled pass per epoch, augmented on a background thread. */
+    tn_loader_options lo = {
+        .batch_size = c->batch,
+        .shuffle = true,
+        .norm = d->norm,
+        .aug = {.crop_pad = c->augment ? 4 : 0,
+                .hflip = c->augment,
+                .cutout = c->cutout,
+                .noise_std = c->noise,
+                .mixup_alpha = c->mixup,
+                .cutmix_alpha = c->cutmix,
+                .label_smoothing = c->label_smoothing},
+        .threads = 1,
+    };
+    tn_rng_seed(&lo.rng, c->seed, 2);
+    if (tn_loader_new(&ld, d->train, &lo) != TN_OK) {
+        fail("loader: %s", tn_error_message());
+        goto out;
+    }
+    int spe = (int)tn_loader_batches_per_epoch(ld), total = spe * c->epochs;
+    tn_sched sched = make_schedule(c, spe, total);
+
+    /* The optimizer: every parameter in one group; biases and BN scales are
+     * excluded from decay by their TN_NO_DECAY flag. */
+    tn_optim_config oc = tn_optim_defaults(c->optimizer);
+    oc.lr = c->lr;
+    if (c->optimizer == TN_OPTIM_SGD) {
+        oc.momentum = c->momentum;
+        oc.nesterov = c->nesterov;
+    } else {
+        oc.beta1 = c->beta1;
+        oc.beta2 = c->beta2;
+        oc.eps = c->eps;
+    }
+    oc.reg = c->reg;
+    oc.lambda = decay_at(c, &sched, d->train->n, spe, 0);
+    if (!(opt = tn_optim_new(ps, &oc))) {
+        fail("optimizer: %s", tn_error_message());
+        goto out;
+    }
+
+    tn_loader_position(ld, &st.pos);
+    if (c->resume && file_exists(ckpt)) {
+        if (load_checkpoint(c, ckpt, ps, opt, &st)) goto out;
+        if (tn_loader_seek(ld, &st.pos) != TN_OK) {
+            fail("--resume: %s", tn_error_message());
+            goto out;
+        }
+        if (!c->quiet)
+            fprintf(stderr, "resuming %s at epoch %d, step %" PRId64 "\n", c->out, st.epoch + 1,
+                    tn_optim_steps(opt));
+    } else {
+        if (c->resume && !c->quiet) fprintf(stderr, "no checkpoint in %s: starting\n", c->out);
+        text_printf(&st.csv, "epoch,lr,train_loss,penalty,train_acc,val_acc,test_loss,test_acc,"
+                             "weight_norm,seconds,images_per_s\n");
+    }
+    if (!c->quiet) fprintf(stderr, "%s\n", desc);
+
+    long steps_this_process = 0;
+    double t_start = now_seconds() - st.seconds;
+    while (st.epoch < c->epochs) {
+        char label[64];
+        snprintf(label, sizeof label, "epoch %d/%d", st.epoch + 1, c->epochs);
+        progress bar;
+        if (!c->quiet) progress_begin(&bar, stderr, label, (long)d->train->n, "img");
+        tn_graph_set_training(g, true);
+        double lr_t = c->lr;
+        tn_batch b;
+        while (tn_loader_next(ld, &b)) {
+            double t0 = now_seconds();
+            double step = (double)tn_optim_steps(opt);
+            lr_t = tn_sched_lr(&sched, c->lr, step);
+            if (c->wd_norm > 0) tn_optim_group_at(opt, 0)->lambda = decay_at(c, &sched, d->train->n, spe, step);
+            if (c->schedule == TN_SCHED_ONE_CYCLE)
+                tn_optim_set_momentum(opt, tn_sched_momentum(&sched, step, oc.momentum));
+
+            tn_graph_reset(g);
+            tn_params_zero_grad(ps);
+            tn_tensor *x = tn_from_data(g, TN_SHAPE(b.n, b.c, b.h, b.w), b.x);
+            tn_tensor *logits = x ? tn_resnet_forward(g, net, x) : NULL;
+            tn_tensor *loss = NULL;
+            if (logits)
+                loss = b.soft ? tn_cross_entropy_soft(g, logits, tn_from_data(g, TN_SHAPE(b.n, b.k), b.soft))
+                              : tn_cross_entropy(g, logits, b.labels, 0.0f);
+            tn_tensor *penalty = loss ? tn_optim_penalty(opt, g) : NULL;
+            tn_tensor *total_loss = penalty ? tn_add(g, loss, penalty) : NULL;
+            if (!total_loss || tn_backward(g, total_loss) != TN_OK) {
+                fail("step %" PRId64 ": %s", tn_optim_steps(opt), tn_error_message());
+                goto out;
+            }
+            if (!isfinite(loss->data[0])) {
+                fail("step %" PRId64 ": the loss is %g (diverged; lower --lr?)", tn_optim_steps(opt),
+                     (double)loss->data[0]);
+                goto out;
+            }
+            if (c->clip > 0) tn_clip_grad_norm(ps, (float)c->clip);
+            tn_optim_step(opt, lr_t);
+
+            st.loss_sum += (double)loss->data[0] * b.n;
+            st.pen_sum += (double)penalty->data[0] * b.n;
+            st.correct += argmax_hits(logits, b.labels);
+            st.seen += b.n;
+            st.train_seconds += now_seconds() - t0;
+            steps_this_process++;
+            if (!c->quiet) {
+                char extra[96];
+                snprintf(extra, sizeof extra, " loss %.3f acc %.3f lr %.2g", st.loss_sum / st.seen,
+                         (double)st.correct / st.seen, lr_t);
+                progress_update(&bar, st.seen, extra);
+            }
+            if (interrupted || (c->stop_after_steps > 0 && steps_this_process >= c->stop_after_steps)) {
+                if (!c->quiet) progress_end(&bar);
+                tn_loader_position(ld, &st.pos);
+                st.seconds = now_seconds() - t_start;
+                if (save_checkpoint(c, ckpt, ps, opt, &st)) goto out;
+                fprintf(stderr, "stopped at step %" PRId64 "; checkpoint saved; continue with --resume\n",
+                        tn_optim_steps(opt));
+                rc = RUN_INTERRUPTED;
+                goto out;
+            }
+        }
+        if (!c->quiet) progress_end(&bar);
+
+        /* End of epoch: evaluate, log, checkpoint. */
+        double train_loss = st.loss_sum / st.seen, pen = st.pen_sum / st.seen,
+               train_acc = (double)st.correct / st.seen, test_loss, test_acc, val_loss,
+               val_acc = NAN;
+        if (evaluate(net, g, d->test, &d->norm, c->batch, &test_loss, &test_acc, NULL)) goto out;
+        if (d->val && evaluate(net, g, d->val, &d->norm, c->batch, &val_loss, &val_acc, NULL))
+            goto out;
+        st.epoch++;
+        st.seconds = now_seconds() - t_start;
+        double ips = st.train_seconds > 0 ? (double)st.epoch * d->train->n / st.train_seconds : 0;
+        text_printf(&st.csv, "%d,%.6g,%.6f,%.6f,%.5f,%.5f,%.6f,%.5f,%.4f,%.1f,%.1f\n", st.epoch,
+                    lr_t, train_loss, pen, train_acc, val_acc, test_loss, test_acc,
+                    weight_norm(ps), st.seconds, ips);
+        if (test_acc > st.best_test) st.best_test = test_acc;
+        if (!c->quiet)
+            fprintf(stderr, "epoch %d: train loss %.4f (+ penalty %.4f) acc %.4f | test loss %.4f acc %.4f%s\n",
+                    st.epoch, train_loss, pen, train_acc, test_loss, test_acc, "");
+        r->train_loss = train_loss;
+        st.loss_sum = st.pen_sum = 0;
+        st.correct = st.seen = 0;
+
+        bool stop = false;
+        if (d->val) {
+            if (val_acc > st.best_val) {
+                st.best_val = val_acc;
+                st.best_epoch = st.epoch;
+                st.bad_epochs = 0;
+                if (tn_nn_save(ps, best_path, 0, NULL, NULL) != TN_OK) {
+                    fail("%s", tn_error_message());
+                    goto out;
+                }
+            } else if (c->patience > 0 && ++st.bad_epochs >= c->patience) {
+                stop = true;
+                if (!c->quiet)
+                    fprintf(stderr, "early stop: no better validation accuracy for %d epochs (best %.4f at epoch %d)\n",
+                            c->patience, st.best_val, st.best_epoch);
+            }
+        }
+        tn_loader_position(ld, &st.pos);
+        if (write_text_atomic(csv_path, st.csv.s) || save_checkpoint(c, ckpt, ps, opt, &st))
+            goto out;
+        r->test_acc = test_acc;
+        r->test_loss = test_loss;
+        if (stop) break;
+    }
+
+    /* With a validation split, the result is the best-validation model's. */
+    if (d->val && st.best_epoch > 0) {
+        if (tn_nn_load(ps, best_path) != TN_OK) {
+            fail("%s", tn_error_message());
+            goto out;
+        }
+        if (evaluate(net, g, d->test, &d->norm, c->batch, &r->test_loss, &r->test_acc, NULL))
+            goto out;
+    }
+    tn_loader_stats ls;
+    tn_loader_stats_get(ld, &ls);
+    r->epochs = st.epoch;
+    r->seconds = now_seconds() - t_start;
+    r->best_test_acc = st.best_test;
+    r->images_per_s = st.train_seconds > 0 ? (double)st.epoch * d->train->n / st.train_seconds : 0;
+    r->data_wait_fraction = ls.wait_fraction;
+    if (r->train_loss == 0) {
+        /* Resumed after the last epoch: read the last CSV row back. */
+        const char *last = st.csv.s;
+        for (const char *p = st.csv.s; p && *p; p++)
+            if (*p == '\n' && p[1]) last = p + 1;
+        double ep, lr;
+        sscanf(last, "%lf,%lf,%lf", &ep, &lr, &r->train_loss);
+    }
+    if (result_write(c->out, r)) goto out;
+    rc = RUN_DONE;
+out:
+    free(st.csv.s);
+    tn_loader_free(ld);
+    tn_optim_free(opt);
+    tn_resnet_free(net);
+    tn_graph_free(g);
+    tn_params_free(ps);
+    return rc;
+}

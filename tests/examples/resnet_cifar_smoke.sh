@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# tests/examples/resnet_cifar_smoke.sh RESNET_CIFAR CKPT_EQUAL SHARED_DIR
+# The bundled program end to end on a tiny copy of the shared CIFAR-10
+# folder: train, resume (mid-epoch, bit-identical), compare (2 methods,
+# interrupted and resumed), sweep (2x2), eval, and bad options.
+set -euo pipefail
+prog=$1 ckpt_equal=$2 shared=$3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+ok() { echo "ok - $*"; passed=$((passed + 1)); }
+no() { echo "FAILED - $*"; failed=$((failed + 1)); }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else no "$what"; fi; }
+passed=0 failed=0
+
+# A tiny image folder: 16 training and 8 test images per class.
+src=$shared/datasets/cifar10-jpg
+for split in train:16 test:8; do
+    name=${split%%:*} n=${split##*:}
+    for cls in "$src/$name"/*/; do
+        c=$(basename "$cls")
+        mkdir -p "$tmp/data/$name/$c"
+        ls "$cls" | sort | sed -n "1,${n}p" | while read -r f; do cp "$cls/$f" "$tmp/data/$name/$c/"; done
+    done
+done
+common=(--data "$tmp/data" --no-cache --batch 40 --threads 2 --quiet)
+
+# train: 3 epochs of 4 steps; the loss must fall.
+out=$("$prog" train "${common[@]}" --epochs 3 --out "$tmp/a" 2>"$tmp/a.log")
+check "train prints RESULT last" grep -q '^RESULT test_acc=[0-9.]* test_loss=[0-9.]* train_loss=[0-9.]* epochs=3 seconds=' <<<"$(tail -n1 <<<"$out")"
+check "train writes metrics.csv with 3 epochs" test "$(wc -l <"$tmp/a/metrics.csv")" -eq 4
+check "train writes a checkpoint" test -s "$tmp/a/checkpoint.safetensors"
+l1=$(awk -F, 'NR==2{print $3}' "$tmp/a/metrics.csv") l3=$(awk -F, 'NR==4{print $3}' "$tmp/a/metrics.csv")
+check "training loss fell ($l1 -> $l3)" awk -v a="$l1" -v b="$l3" 'BEGIN{exit !(b < a)}'
+
+# resume: stop mid-epoch (step 6 of 12), resume, and match the uninterrupted run.
+set +e
+"$prog" train "${common[@]}" --epochs 3 --out "$tmp/b" --stop-after-steps 6 >/dev/null 2>"$tmp/b.log"
+rc=$?
+set -e
+check "an interrupted run exits 130 (got $rc)" test "$rc" -eq 130
+"$prog" train "${common[@]}" --epochs 3 --out "$tmp/b" --resume >/dev/null 2>>"$tmp/b.log"
+check "resumed run equals the uninterrupted one (model and optimizer)" \
+    "$ckpt_equal" "$tmp/a/checkpoint.safetensors" "$tmp/b/checkpoint.safetensors"
+check "resumed metrics equal" cmp -s <(cut -d, -f1-9 "$tmp/a/metrics.csv") <(cut -d, -f1-9 "$tmp/b/metrics.csv")
+
+# compare: 2 methods; interrupt the first mid-run, then rerun to finish.
+cmp_opts=(--methods sgd-l2,sgdw --epochs 2 "${common[@]}")
+"$prog" compare "${cmp_opts[@]}" --out "$tmp/c1" >/dev/null 2>"$tmp/c1.log"
+set +e
+"$prog" compare "${cmp_opts[@]}" --out "$tmp/c2" --stop-after-steps 3 >/dev/null 2>"$tmp/c2.log"
+rc=$?
+set -e
+check "an interrupted compare exits 130 (got $rc)" test "$rc" -eq 130
+"$prog" compare "${cmp_opts[@]}" --out "$tmp/c2" >"$tmp/c2.out" 2>>"$tmp/c2.log"
+check "compare prints its table" grep -q '^| sgdw |' "$tmp/c2.out"
+check "compare writes results.md" grep -q '^| sgd-l2 |' "$tmp/c2/results.md"
+for f in test_error.png train_loss.png init.safetensors; do check "compare writes $f" test -s "$tmp/c2/$f"; done
+for m in sgd-l2 sgdw; do
+    check "resumed compare run $m equals the uninterrupted one" \
+        "$ckpt_equal" "$tmp/c1/$m/checkpoint.safetensors" "$tmp/c2/$m/checkpoint.safetensors"
+done
+check "compare runs start from one initial checkpoint" cmp -s "$tmp/c1/init.safetensors" "$tmp/c2/init.safetensors"
+
+# sweep: 2x2 for one pair.
+"$prog" sweep --methods sgd-l2,sgdw --lrs 2 --wds 2 --epochs 1 "${common[@]}" --out "$tmp/s" >/dev/null 2>"$tmp/s.log"
+for m in sgd-l2 sgdw; do check "sweep writes $m/grid.csv (4 cells)" test "$(wc -l <"$tmp/s/$m/grid.csv")" -eq 5; done
+check "sweep writes the heat map" test -s "$tmp/s/heatmap_sgd-l2_vs_sgdw.png"
+
+# eval
+"$prog" eval --checkpoint "$tmp/a/checkpoint.safetensors" --data "$tmp/data" --no-cache --batch 40 >"$tmp/e.out"
+check "eval prints accuracy and the confusion matrix" grep -q '^airplane' "$tmp/e.out"
+
+# bad options and paths: one line on stderr, non-zero exit, no crash.
+bad() {
+    local what=$1; shift
+    set +e
+    "$prog" "$@" >/dev/null 2>"$tmp/err"
+    local rc=$?
+    set -e
+    if [ "$rc" -ne 0 ] && [ "$rc" -lt 128 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q '^resnet_cifar: ' "$tmp/err"; then
+        ok "$what: $(cat "$tmp/err")"
+    else
+        no "$what (exit $rc): $(cat "$tmp/err")"
+    fi
+}
+bad "unknown command" frobnicate
+bad "unknown option" train --frobnicate
+bad "bad number" train --lr abc
+bad "missing value" train --epochs
+bad "bad depth" train --model resnet21
+bad "bad method" compare --methods sgd,adamw
+bad "missing data folder" train --data "$tmp/nonexistent" --no-cache
+bad "missing checkpoint" eval --quiet --checkpoint "$tmp/nope.safetensors" --data "$tmp/data" --no-cache
+printf 'garbage' >"$tmp/bad.safetensors"
+bad "corrupt checkpoint" eval --quiet --checkpoint "$tmp/bad.safetensors" --data "$tmp/data" --no-cache
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
