@@ -171,7 +171,7 @@ static tn_tensor *new_tensor(tn_graph *g, const char *who, int ndim, const int *
     if (!t) return NULL;
     memset(t, 0, sizeof *t);
     t->ndim = ndim;
-    memcpy(t->shape, shape, (size_t)ndim * sizeof(int));
+    if (ndim) memcpy(t->shape, shape, (size_t)ndim * sizeof(int));
     t->numel = tn_shape_numel(ndim, shape);
     t->data = tn_graph_floats(g, t->numel);
     return t->data ? t : NULL;

@@ -114,7 +114,7 @@ tn_tensor *tn_params_add(tn_params *ps, const char *name, int ndim, const int *s
     strcpy(copy, name);
     t->name = copy;
     t->ndim = ndim;
-    memcpy(t->shape, shape, (size_t)ndim * sizeof(int));
+    if (ndim) memcpy(t->shape, shape, (size_t)ndim * sizeof(int));
     t->numel = numel;
     ps->items[ps->count] = t;
     ps->offsets[ps->count] = offset;
