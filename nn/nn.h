@@ -321,6 +321,15 @@ void tn_resnet_free(tn_resnet *net);
 /* x (N, in_channels, H, W) -> logits (N, num_classes). */
 tn_tensor *tn_resnet_forward(tn_graph *g, const tn_resnet *net, tn_tensor *x);
 
+/* Describe the architecture in a checkpoint's metadata ("tenet.arch" =
+ * "cifar_resnet", "resnet.depth", "resnet.variant" = bn | preact | nobn,
+ * "resnet.shortcut" = A | B, "resnet.width", "resnet.num_classes",
+ * "resnet.in_channels"), and read it back (TN_ERR_FORMAT naming the key when
+ * absent or malformed; init and zero_init_residual are not stored).
+ * scripts/safetensors_to_torch.py builds the PyTorch twin from these keys. */
+tn_status tn_resnet_meta_write(tn_st_writer *w, const tn_resnet_config *cfg);
+tn_status tn_resnet_meta_read(const tn_st_file *f, tn_resnet_config *cfg);
+
 /* The option-A shortcut as an op: x (N, C, H, W) -> (N, C + 2 pad,
  * ceil(H / stride), ceil(W / stride)), x[:, :, ::stride, ::stride] with `pad`
  * zero channels before and after. */

@@ -287,3 +287,68 @@ tn_tensor *tn_resnet_forward(tn_graph *g, const tn_resnet *net, tn_tensor *x)
     y = tn_global_avg_pool(g, y);
     return tn_nn_linear_forward(g, &net->linear, y);
 }
+
+/* ---------------------------------------------------------------- metadata */
+
+static const char *const variant_names[] = {"bn", "preact", "nobn"};
+
+tn_status tn_resnet_meta_write(tn_st_writer *w, const tn_resnet_config *cfg)
+{
+    if ((unsigned)cfg->variant > TN_RESNET_NO_BN || (unsigned)cfg->shortcut > TN_RESNET_SHORTCUT_B)
+        tn_misuse("tn_resnet_meta_write", "unknown variant %d or shortcut %d", (int)cfg->variant,
+                  (int)cfg->shortcut);
+    char buf[4][16];
+    snprintf(buf[0], sizeof buf[0], "%d", cfg->depth);
+    snprintf(buf[1], sizeof buf[1], "%d", cfg->width ? cfg->width : 16);
+    snprintf(buf[2], sizeof buf[2], "%d", cfg->num_classes ? cfg->num_classes : 10);
+    snprintf(buf[3], sizeof buf[3], "%d", cfg->in_channels ? cfg->in_channels : 3);
+    tn_status st = tn_st_add_meta(w, "tenet.arch", "cifar_resnet");
+    if (st == TN_OK) st = tn_st_add_meta(w, "resnet.depth", buf[0]);
+    if (st == TN_OK) st = tn_st_add_meta(w, "resnet.width", buf[1]);
+    if (st == TN_OK) st = tn_st_add_meta(w, "resnet.num_classes", buf[2]);
+    if (st == TN_OK) st = tn_st_add_meta(w, "resnet.in_channels", buf[3]);
+    if (st == TN_OK) st = tn_st_add_meta(w, "resnet.variant", variant_names[cfg->variant]);
+    if (st == TN_OK)
+        st = tn_st_add_meta(w, "resnet.shortcut", cfg->shortcut == TN_RESNET_SHORTCUT_A ? "A" : "B");
+    return st;
+}
+
+static tn_status meta_int(const tn_st_file *f, const char *key, int *out)
+{
+    const char *v = tn_st_meta(f, key);
+    char *end;
+    long x = v ? strtol(v, &end, 10) : 0;
+    if (!v || !*v || *end || x < 1 || x > 1000000)
+        return tn_error_set(TN_ERR_FORMAT, "tenet: checkpoint metadata '%s' is %s%s%s", key,
+                            v ? "'" : "missing", v ? v : "", v ? "', not a positive integer" : "");
+    *out = (int)x;
+    return TN_OK;
+}
+
+tn_status tn_resnet_meta_read(const tn_st_file *f, tn_resnet_config *cfg)
+{
+    tn_resnet_config c = {0};
+    const char *arch = tn_st_meta(f, "tenet.arch");
+    if (!arch || strcmp(arch, "cifar_resnet") != 0)
+        return tn_error_set(TN_ERR_FORMAT, "tenet: checkpoint metadata 'tenet.arch' is %s%s%s",
+                            arch ? "'" : "missing", arch ? arch : "", arch ? "', not 'cifar_resnet'" : "");
+    tn_status st = meta_int(f, "resnet.depth", &c.depth);
+    if (st == TN_OK) st = meta_int(f, "resnet.width", &c.width);
+    if (st == TN_OK) st = meta_int(f, "resnet.num_classes", &c.num_classes);
+    if (st == TN_OK) st = meta_int(f, "resnet.in_channels", &c.in_channels);
+    if (st != TN_OK) return st;
+    const char *v = tn_st_meta(f, "resnet.variant"), *s = tn_st_meta(f, "resnet.shortcut");
+    int vi = -1;
+    for (int i = 0; v && i < 3; i++)
+        if (strcmp(v, variant_names[i]) == 0) vi = i;
+    if (vi < 0)
+        return tn_error_set(TN_ERR_FORMAT, "tenet: checkpoint metadata 'resnet.variant' is %s%s%s",
+                            v ? "'" : "missing", v ? v : "", v ? "', not bn, preact or nobn" : "");
+    if (!s || (strcmp(s, "A") != 0 && strcmp(s, "B") != 0))
+        return tn_error_set(TN_ERR_FORMAT, "tenet: checkpoint metadata 'resnet.shortcut' is %s%s%s",
+                            s ? "'" : "missing", s ? s : "", s ? "', not A or B" : "");
+    c.variant = (tn_resnet_variant)vi;
+    c.shortcut = s[0] == 'A' ? TN_RESNET_SHORTCUT_A : TN_RESNET_SHORTCUT_B;
+    *cfg = c;
+    return TN_OK;
+}

@@ -380,3 +380,86 @@ Test(resnet, shortcut_a_forward_and_gradient)
                   args[k][1], report);
     }
 }
+
+/* Checkpoints for scripts/safetensors_to_torch.py: every variant with random
+ * weights, its architecture in the metadata, and "check.input" /
+ * "check.logits" (eval mode).  Written to $TENET_TORCH_EXPORT_DIR when set
+ * (then: /usr/bin/python3 scripts/safetensors_to_torch.py DIR/NAME.safetensors),
+ * else to a temporary folder; the metadata must read back. */
+Test(resnet, export_for_torch)
+{
+    const char *dir = getenv("TENET_TORCH_EXPORT_DIR");
+    if (!dir || !*dir) dir = nt_tmpdir();
+    struct {
+        const char *file;
+        tn_resnet_config cfg;
+    } cases[] = {
+        {"resnet20_bn_A.safetensors", {.depth = 20, .variant = TN_RESNET_BN, .shortcut = TN_RESNET_SHORTCUT_A}},
+        {"resnet20_bn_B.safetensors", {.depth = 20, .variant = TN_RESNET_BN, .shortcut = TN_RESNET_SHORTCUT_B}},
+        {"resnet8_preact_A.safetensors", {.depth = 8, .variant = TN_RESNET_PREACT, .shortcut = TN_RESNET_SHORTCUT_A}},
+        {"resnet14_preact_B.safetensors", {.depth = 14, .variant = TN_RESNET_PREACT, .shortcut = TN_RESNET_SHORTCUT_B,
+                                           .width = 8, .num_classes = 7}},
+        {"resnet8_nobn_A.safetensors", {.depth = 8, .variant = TN_RESNET_NO_BN, .shortcut = TN_RESNET_SHORTCUT_A}},
+        {"resnet8_nobn_B.safetensors", {.depth = 8, .variant = TN_RESNET_NO_BN, .shortcut = TN_RESNET_SHORTCUT_B}},
+    };
+    tn_rng rng;
+    tn_rng_seed(&rng, 77, 0);
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        tn_params *ps = tn_params_new();
+        tn_resnet *net;
+        cr_assert_eq(tn_resnet_new(&net, ps, &cases[k].cfg, &rng), TN_OK);
+        /* Random weights everywhere (no zero inits), non-trivial statistics. */
+        for (size_t i = 0; i < tn_params_count(ps); i++)
+            if (tn_params_flags(ps, i) & TN_PARAM) {
+                tn_tensor *t = tn_params_at(ps, i);
+                int fi = 1, fo;
+                if (t->ndim >= 1) tn_nn_fans(t, &fi, &fo);
+                float s = t->ndim >= 2 ? 1.0f / sqrtf((float)fi) : 0.2f;
+                tn_fill_normal(t->data, t->numel, t->ndim >= 2 ? 0.0f : (strstr(t->name, "weight") || strstr(t->name, "scale") ? 1.0f : 0.0f), s, &rng);
+            }
+        tn_graph *g = tn_graph_new();
+        int c = net->cfg.in_channels;
+        tn_resnet_forward(g, net, tn_normal(g, TN_SHAPE(6, c, 12, 12), 0.3f, 1.5f, &rng));
+        tn_graph_reset(g);
+        tn_graph_set_training(g, false);
+        tn_tensor *x = tn_normal(g, TN_SHAPE(3, c, 12, 12), 0.0f, 1.0f, &rng);
+        tn_tensor *y = tn_resnet_forward(g, net, x);
+
+        tn_st_writer *w = tn_st_writer_new();
+        cr_assert_eq(tn_st_add_params(w, ps), TN_OK);
+        cr_assert_eq(tn_resnet_meta_write(w, &cases[k].cfg), TN_OK);
+        cr_assert_eq(tn_st_add(w, "check.input", x->ndim, x->shape, x->data), TN_OK);
+        cr_assert_eq(tn_st_add(w, "check.logits", y->ndim, y->shape, y->data), TN_OK);
+        char path[4300];
+        snprintf(path, sizeof path, "%s/%s", dir, cases[k].file);
+        cr_assert_eq(tn_st_save(w, path), TN_OK, "%s", tn_error_message());
+        tn_st_writer_free(w);
+
+        tn_st_file *f;
+        tn_resnet_config back;
+        cr_assert_eq(tn_st_open(path, &f), TN_OK);
+        cr_assert_eq(tn_resnet_meta_read(f, &back), TN_OK, "%s", tn_error_message());
+        cr_assert(back.depth == net->cfg.depth && back.width == net->cfg.width &&
+                  back.num_classes == net->cfg.num_classes && back.variant == net->cfg.variant &&
+                  back.shortcut == net->cfg.shortcut && back.in_channels == net->cfg.in_channels);
+        tn_st_close(f);
+        tn_graph_free(g);
+        tn_resnet_free(net);
+        tn_params_free(ps);
+    }
+    /* Metadata errors name the key. */
+    tn_st_writer *w = tn_st_writer_new();
+    tn_st_add_meta(w, "tenet.arch", "cifar_resnet");
+    tn_st_add_meta(w, "resnet.depth", "twenty");
+    char path[4300];
+    snprintf(path, sizeof path, "%s/bad_meta.safetensors", nt_tmpdir());
+    cr_assert_eq(tn_st_save(w, path), TN_OK);
+    tn_st_writer_free(w);
+    tn_st_file *f;
+    tn_resnet_config cfg;
+    cr_assert_eq(tn_st_open(path, &f), TN_OK);
+    cr_assert_eq(tn_resnet_meta_read(f, &cfg), TN_ERR_FORMAT);
+    cr_assert(strstr(tn_error_message(), "resnet.depth") && strstr(tn_error_message(), "twenty"),
+              "%s", tn_error_message());
+    tn_st_close(f);
+}
