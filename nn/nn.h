@@ -289,8 +289,11 @@ typedef struct tn_resnet_config {
     int in_channels;             /* 0 means 3 */
     tn_resnet_variant variant;
     tn_resnet_shortcut shortcut;
-    tn_nn_init_kind init;        /* convs and linear (not used by NO_BN's zero inits) */
+    tn_nn_init_kind init;        /* convs (the classifier keeps PyTorch's Linear default,
+                                    as torchvision's ResNets; NO_BN zero-inits it) */
     bool zero_init_residual;     /* BN variants: gamma of each block's last BN = 0 */
+    float dropout;               /* > 0: dropout on the pooled features, train mode only */
+    tn_rng *dropout_rng;         /* its random stream (required with dropout) */
 } tn_resnet_config;
 
 typedef struct tn_resnet_block {

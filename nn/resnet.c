@@ -167,6 +167,9 @@ tn_status tn_resnet_new(tn_resnet **out, tn_params *ps, const tn_resnet_config *
     if ((unsigned)cfg.shortcut > TN_RESNET_SHORTCUT_B)
         return bad_config("unknown shortcut", (int)cfg.shortcut);
     if ((unsigned)cfg.init > TN_NN_INIT_XAVIER_NORMAL) return bad_config("unknown init", (int)cfg.init);
+    if (!(cfg.dropout >= 0 && cfg.dropout < 1) || (cfg.dropout > 0 && !cfg.dropout_rng))
+        return tn_error_set(TN_ERR_ARG, "tenet: tn_resnet_new: dropout %g must be in [0, 1) and "
+                                        "needs dropout_rng", (double)cfg.dropout);
     if (cfg.shortcut == TN_RESNET_SHORTCUT_A && cfg.width % 2 != 0)
         return bad_config("option A pads planes/4 channels on each side: width must be even",
                           cfg.width);
@@ -216,8 +219,6 @@ tn_status tn_resnet_new(tn_resnet **out, tn_params *ps, const tn_resnet_config *
     if (!bn) {
         tn_nn_init_zeros(net->linear.weight);
         tn_nn_init_zeros(net->linear.bias);
-    } else if (cfg.init != TN_NN_INIT_TORCH_DEFAULT) {
-        tn_nn_init_apply(cfg.init, net->linear.weight, net->linear.bias, rng);
     }
 #undef TRY_NET
     *out = net;
@@ -285,6 +286,7 @@ tn_tensor *tn_resnet_forward(tn_graph *g, const tn_resnet *net, tn_tensor *x)
     if (net->cfg.variant == TN_RESNET_PREACT)
         y = tn_relu(g, tn_nn_batch_norm_forward(g, &net->bn_final, y));
     y = tn_global_avg_pool(g, y);
+    if (net->cfg.dropout > 0 && y) y = tn_dropout(g, y, net->cfg.dropout, net->cfg.dropout_rng);
     return tn_nn_linear_forward(g, &net->linear, y);
 }
 

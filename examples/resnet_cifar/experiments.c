@@ -157,7 +157,7 @@ int run_compare(run_config *base, experiment_options *x)
 
     /* One initial checkpoint for every configuration. */
     char init[sizeof base->init];
-    snprintf(init, sizeof init, "%s/init.safetensors", base->out);
+    snprintf(init, sizeof init, "%.1000s/init.safetensors", base->out);
     if (access(init, R_OK) != 0) {
         tn_params *ps = tn_params_new();
         tn_resnet *net = NULL;

@@ -218,10 +218,8 @@ int model_build(const run_config *c, int n_classes, tn_params *ps, tn_resnet **n
         .shortcut = c->shortcut,
         .init = TN_NN_INIT_KAIMING_NORMAL_FAN_OUT,
         .zero_init_residual = c->zero_init_residual,
-#ifdef TN_RESNET_HAS_DROPOUT
         .dropout = c->dropout,
         .dropout_rng = dropout_rng,
-#endif
     };
     if (tn_resnet_new(net, ps, &rc, &rng) != TN_OK) return fail("model: %s", tn_error_message());
     if (c->init[0] && tn_nn_load(ps, c->init) != TN_OK)
