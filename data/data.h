@@ -112,6 +112,7 @@ typedef struct tn_image_folder_info {
     bool cache_written; /* a cache file was (re)written */
     int files;          /* images listed */
     double seconds;     /* wall time of the load */
+    double cache_seconds; /* of which reading or writing the cache */
 } tn_image_folder_info;
 
 /* root/<class>/<file>.{png,jpg,jpeg,bmp,tga} (extensions in any case):

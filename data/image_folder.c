@@ -544,8 +544,10 @@ tn_status tn_image_folder_load(tn_dataset **out, const char *root,
 
     tn_dataset *ds = NULL;
     if (o.cache_path) {
+        double tc = tn_data_now();
         ds = cache_read(o.cache_path, src, &l, o.channels, o.height, o.width, (int)o.resize);
         inf.from_cache = ds != NULL;
+        inf.cache_seconds += tn_data_now() - tc;
     }
     if (!ds) {
         /* The size: wanted, or that of the first image. */
@@ -607,9 +609,12 @@ tn_status tn_image_folder_load(tn_dataset **out, const char *root,
         if (st == TN_OK)
             for (int k = 0; k < l.n_classes && st == TN_OK; k++)
                 st = tn_dataset_set_class_name(ds, k, l.classes[k]);
-        if (st == TN_OK && o.cache_path)
+        if (st == TN_OK && o.cache_path) {
+            double tc = tn_data_now();
             inf.cache_written = cache_write(o.cache_path, src, &l, ds, o.height, o.width,
                                             (int)o.resize);
+            inf.cache_seconds += tn_data_now() - tc;
+        }
     }
     free(abs_root);
     listing_free(&l);

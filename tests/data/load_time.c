@@ -32,9 +32,10 @@ int main(int argc, char **argv)
                 fprintf(stderr, "load_time: %s\n", tn_error_message());
                 return 1;
             }
-            printf("%-5s %-5s %6d images %dx%dx%d  %.3f s  (from cache: %s, cache written: %s)\n",
+            printf("%-5s %-5s %6d images %dx%dx%d  %.3f s, of which cache %s %.3f s\n",
                    pass ? "cache" : "cold", split[s], ds->n, ds->c, ds->h, ds->w, info.seconds,
-                   info.from_cache ? "yes" : "no", info.cache_written ? "yes" : "no");
+                   info.from_cache ? "read" : info.cache_written ? "write" : "miss",
+                   info.cache_seconds);
             total += info.seconds;
             files += ds->n;
             tn_dataset_free(ds);
