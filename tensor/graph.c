@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <stdlib.h>
+#include <time.h>
 
 #define ARENA_ALIGN 64
 #define ARENA_MIN_CHUNK ((size_t)4 << 20)
@@ -232,6 +233,48 @@ tn_tensor *tn_requires_grad(tn_graph *g, tn_tensor *t)
     return t;
 }
 
+/* ------------------------------------------------------------- profiling */
+
+#define PROFILE_MAX 128
+
+static bool profile_on;
+static tn_profile_entry profile_tab[PROFILE_MAX];
+static size_t profile_len;
+
+void tn_profile_enable(bool on) { profile_on = on; }
+bool tn_profile_enabled(void) { return profile_on; }
+void tn_profile_reset(void) { profile_len = 0; }
+size_t tn_profile_count(void) { return profile_len; }
+const tn_profile_entry *tn_profile_at(size_t i) { return i < profile_len ? &profile_tab[i] : NULL; }
+
+double tn_profile_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void tn_profile_add(const char *name, bool backward, double seconds)
+{
+    if (!profile_on || !name) return;
+    tn_profile_entry *e = NULL;
+    for (size_t i = 0; i < profile_len && !e; i++)
+        if (profile_tab[i].name == name || strcmp(profile_tab[i].name, name) == 0)
+            e = &profile_tab[i];
+    if (!e) {
+        if (profile_len == PROFILE_MAX) return; /* full: further names are not recorded */
+        e = &profile_tab[profile_len++];
+        *e = (tn_profile_entry){.name = name};
+    }
+    if (backward) {
+        e->backward_s += seconds;
+        e->backward_calls++;
+    } else {
+        e->forward_s += seconds;
+        e->forward_calls++;
+    }
+}
+
 /* ------------------------------------------------------------ ops, tape */
 
 float *tn_grad(tn_graph *g, tn_tensor *t)
@@ -289,7 +332,13 @@ tn_tensor *tn_op_apply(tn_graph *g, const tn_op *op, int n_in, tn_tensor *const 
     } else if (!(out->data = tn_graph_floats(g, out->numel))) {
         return NULL;
     }
-    op->forward(g, out);
+    if (profile_on) {
+        double t0 = tn_profile_now();
+        op->forward(g, out);
+        tn_profile_add(op->name, false, tn_profile_now() - t0);
+    } else {
+        op->forward(g, out);
+    }
     if (g->status != TN_OK) return NULL;
     if (out->requires_grad && !(op->flags & TN_OP_VIEW) && !tape_push(g, out)) return NULL;
     return out;
@@ -313,7 +362,13 @@ tn_status tn_backward(tn_graph *g, tn_tensor *loss)
     for (size_t i = g->tape_len; i-- > 0;) {
         tn_tensor *node = g->tape[i];
         if (!node->grad) continue; /* nothing flowed into it */
-        node->op->backward(g, node);
+        if (profile_on) {
+            double t0 = tn_profile_now();
+            node->op->backward(g, node);
+            tn_profile_add(node->op->name, true, tn_profile_now() - t0);
+        } else {
+            node->op->backward(g, node);
+        }
         if (g->status != TN_OK) return g->status;
     }
     return TN_OK;

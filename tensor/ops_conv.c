@@ -1,11 +1,30 @@
-/* tensor/ops_conv.c - 2-D convolution (im2col + one sgemm over the whole
- * batch), max and average pooling, and global average pooling.  Layouts are
- * PyTorch's: x (N, C, H, W), w (O, C, KH, KW). */
+/* tensor/ops_conv.c - 2-D convolution, max and average pooling, and global
+ * average pooling.  Layouts are PyTorch's: x (N, C, H, W), w (O, C, KH, KW).
+ *
+ * conv2d works on chunks of a few images (enough for a GEMM dimension of
+ * about 256 output positions, so that a chunk's columns stay in the L2
+ * cache): im2col of the chunk, then one single-threaded sgemm.  With T
+ * threads the chunks are split over T OpenMP threads, each calling sgemm
+ * with OpenBLAS held to one thread: the GEMMs never contend with OpenBLAS's
+ * own worker threads, and the im2col/reorder work runs in parallel too.
+ *
+ * forward          y_chunk (O, nb*P) = w (O, CKK) . cols (CKK, nb*P)
+ * backward-weights gw (O, CKK) += gy_chunk (O, nb*P) . cols^T
+ * backward-data    stride 1: a convolution of gy with the flipped, transposed
+ *                  kernel w' (C, O*KK) (im2col of gy, then a GEMM with the
+ *                  deep K = O*KK, no scatter); otherwise
+ *                  dcols (CKK, nb*P) = w^T . gy_chunk, then col2im.
+ * 1x1, stride 1, padding 0: the input is its own column matrix. */
 #include "internal.h"
 
 #include <cblas.h>
 #include <limits.h>
 #include <math.h>
+#include <stdlib.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 static int imin(int a, int b) { return a < b ? a : b; }
 static int imax(int a, int b) { return a > b ? a : b; }
@@ -36,7 +55,6 @@ typedef struct conv_geom {
     int oh, ow;            /* output */
     int stride, pad, dil;
     size_t p;              /* oh * ow */
-    size_t np;             /* n * oh * ow: columns of the im2col matrix */
     size_t ckk;            /* c * kh * kw: rows of the im2col matrix */
 } conv_geom;
 
@@ -51,87 +69,100 @@ static void valid_range(int off, int stride, int w, int ow, int *lo, int *hi)
     *hi = h;
 }
 
-/* cols (C*KH*KW, N*OH*OW): row (c, kh, kw), column (n, oh, ow). */
-static void im2col(const conv_geom *gm, const float *x, float *cols)
+/* Output rows [oh0, oh1) of one image x (C, H, W) into cols: row r = (c, kh,
+ * kw) at cols + r * ld holds (oh1 - oh0) * OW floats. */
+static void im2col_img(const conv_geom *gm, const float *x, float *cols, size_t ld, int oh0,
+                       int oh1)
 {
-    const int rows = (int)gm->ckk, n_img = gm->n;
     const size_t hw = (size_t)gm->h * gm->w;
-#pragma omp parallel for collapse(2) schedule(static) if (gm->ckk * gm->np >= TN_PAR_MIN)
-    for (int r = 0; r < rows; r++) {
-        for (int n = 0; n < n_img; n++) {
-            int c = r / (gm->kh * gm->kw), kh = r / gm->kw % gm->kh, kw = r % gm->kw;
-            int off_w = kw * gm->dil - gm->pad, lo, hi;
-            valid_range(off_w, gm->stride, gm->w, gm->ow, &lo, &hi);
-            const float *xp = x + ((size_t)n * gm->c + c) * hw;
-            float *dst = cols + (size_t)r * gm->np + (size_t)n * gm->p;
-            for (int oh = 0; oh < gm->oh; oh++, dst += gm->ow) {
-                int ih = oh * gm->stride + kh * gm->dil - gm->pad;
-                if (ih < 0 || ih >= gm->h) {
-                    memset(dst, 0, (size_t)gm->ow * sizeof(float));
-                    continue;
-                }
-                const float *row = xp + (size_t)ih * gm->w;
-                for (int ow = 0; ow < lo; ow++) dst[ow] = 0.0f;
-                if (gm->stride == 1)
-                    memcpy(dst + lo, row + lo + off_w, (size_t)(hi - lo) * sizeof(float));
-                else
-                    for (int ow = lo; ow < hi; ow++) dst[ow] = row[ow * gm->stride + off_w];
-                for (int ow = hi; ow < gm->ow; ow++) dst[ow] = 0.0f;
-            }
-        }
-    }
-}
-
-/* gx (N, C, H, W) += col2im(cols); each (n, c) plane is written by one thread. */
-static void col2im_add(const conv_geom *gm, const float *cols, float *gx)
-{
-    const int n_img = gm->n, chans = gm->c;
-    const size_t hw = (size_t)gm->h * gm->w;
-#pragma omp parallel for collapse(2) schedule(static) if (gm->ckk * gm->np >= TN_PAR_MIN)
-    for (int n = 0; n < n_img; n++) {
-        for (int c = 0; c < chans; c++) {
-            float *gp = gx + ((size_t)n * gm->c + c) * hw;
-            for (int kh = 0; kh < gm->kh; kh++) {
-                for (int kw = 0; kw < gm->kw; kw++) {
-                    size_t r = ((size_t)c * gm->kh + kh) * gm->kw + kw;
-                    int off_w = kw * gm->dil - gm->pad, lo, hi;
-                    valid_range(off_w, gm->stride, gm->w, gm->ow, &lo, &hi);
-                    const float *src = cols + r * gm->np + (size_t)n * gm->p;
-                    for (int oh = 0; oh < gm->oh; oh++, src += gm->ow) {
-                        int ih = oh * gm->stride + kh * gm->dil - gm->pad;
-                        if (ih < 0 || ih >= gm->h) continue;
-                        float *row = gp + (size_t)ih * gm->w;
-                        if (gm->stride == 1)
-                            for (int ow = lo; ow < hi; ow++) row[ow + off_w] += src[ow];
-                        else
-                            for (int ow = lo; ow < hi; ow++)
-                                row[ow * gm->stride + off_w] += src[ow];
+    const int kh_n = gm->kh, kw_n = gm->kw, ow_n = gm->ow, stride = gm->stride;
+    if (stride == 1 && ow_n == gm->w) {
+        /* "Same" width: the rows of a tap are one contiguous run of the
+         * plane, shifted; copy it whole, then zero the taps that fall in
+         * the padding (rows outside [0, H), columns outside [lo, hi)). */
+        const long run = (long)(oh1 - oh0) * ow_n;
+        for (int c = 0; c < gm->c; c++) {
+            const float *xp = x + (size_t)c * hw;
+            for (int kh = 0; kh < kh_n; kh++) {
+                const int dh = kh * gm->dil - gm->pad;
+                for (int kw = 0; kw < kw_n; kw++) {
+                    const int off_w = kw * gm->dil - gm->pad;
+                    int lo, hi;
+                    valid_range(off_w, 1, gm->w, ow_n, &lo, &hi);
+                    float *restrict dst = cols + (((size_t)c * kh_n + kh) * kw_n + kw) * ld;
+                    const long s0 = (long)(oh0 + dh) * gm->w + off_w; /* source of dst[0] */
+                    long j0 = s0 < 0 ? -s0 : 0, j1 = (long)hw - s0;
+                    if (j1 > run) j1 = run;
+                    if (j0 > run) j0 = run;
+                    if (j1 < j0) j1 = j0;
+                    for (long j = 0; j < j0; j++) dst[j] = 0.0f;
+                    if (j1 > j0) memcpy(dst + j0, xp + s0 + j0, (size_t)(j1 - j0) * sizeof(float));
+                    for (long j = j1; j < run; j++) dst[j] = 0.0f;
+                    for (int oh = oh0; oh < oh1; oh++) {
+                        float *d = dst + (size_t)(oh - oh0) * ow_n;
+                        const int ih = oh + dh;
+                        if (ih < 0 || ih >= gm->h) {
+                            memset(d, 0, (size_t)ow_n * sizeof(float));
+                            continue;
+                        }
+                        for (int ow = 0; ow < lo; ow++) d[ow] = 0.0f;
+                        for (int ow = hi; ow < ow_n; ow++) d[ow] = 0.0f;
                     }
                 }
             }
         }
+        return;
+    }
+    for (int c = 0; c < gm->c; c++) {
+        const float *xp = x + (size_t)c * hw;
+        for (int kh = 0; kh < kh_n; kh++) {
+            for (int kw = 0; kw < kw_n; kw++) {
+                const size_t r = ((size_t)c * kh_n + kh) * kw_n + kw;
+                int off_w = kw * gm->dil - gm->pad, lo, hi;
+                valid_range(off_w, stride, gm->w, ow_n, &lo, &hi);
+                float *restrict dst = cols + r * ld;
+                for (int oh = oh0; oh < oh1; oh++, dst += ow_n) {
+                    int ih = oh * stride + kh * gm->dil - gm->pad;
+                    if (ih < 0 || ih >= gm->h) {
+                        memset(dst, 0, (size_t)ow_n * sizeof(float));
+                        continue;
+                    }
+                    const float *restrict row = xp + (size_t)ih * gm->w + off_w;
+                    for (int ow = 0; ow < lo; ow++) dst[ow] = 0.0f;
+                    if (stride == 1)
+                        for (int ow = lo; ow < hi; ow++) dst[ow] = row[ow];
+                    else if (stride == 2)
+                        for (int ow = lo; ow < hi; ow++) dst[ow] = row[2 * ow];
+                    else
+                        for (int ow = lo; ow < hi; ow++) dst[ow] = row[ow * stride];
+                    for (int ow = hi; ow < ow_n; ow++) dst[ow] = 0.0f;
+                }
+            }
+        }
     }
 }
 
-/* dst (B, A, P) = src (A, B, P) (+ bias[a]): a transpose of P-float items,
- * in tiles of T x T items (about 2 KiB of items per side) so that both the
- * reads and the writes stay in cache when P is small. */
-static void transpose_items(float *dst, const float *src, int A, int B, size_t P,
-                            const float *bias)
+/* gx (C, H, W) of one image += col2im(cols), rows at cols + r * ld, all OH
+ * output rows. */
+static void col2im_add_img(const conv_geom *gm, const float *cols, size_t ld, float *gx)
 {
-    int T = P >= 512 ? 1 : (int)(512 / P);
-    if (T > 32) T = 32;
-    const int nb_a = (A + T - 1) / T, nb_b = (B + T - 1) / T;
-#pragma omp parallel for collapse(2) schedule(static) if ((size_t)A * B * P >= TN_PAR_MIN)
-    for (int jb = 0; jb < nb_b; jb++) {
-        for (int ib = 0; ib < nb_a; ib++) {
-            int b_end = imin(B, (jb + 1) * T), a_end = imin(A, (ib + 1) * T);
-            for (int b = jb * T; b < b_end; b++) {
-                for (int a = ib * T; a < a_end; a++) {
-                    const float *s = src + ((size_t)a * B + b) * P;
-                    float *d = dst + ((size_t)b * A + a) * P;
-                    float add = bias ? bias[a] : 0.0f;
-                    for (size_t i = 0; i < P; i++) d[i] = s[i] + add;
+    const size_t hw = (size_t)gm->h * gm->w;
+    for (int c = 0; c < gm->c; c++) {
+        float *gp = gx + (size_t)c * hw;
+        for (int kh = 0; kh < gm->kh; kh++) {
+            for (int kw = 0; kw < gm->kw; kw++) {
+                size_t r = ((size_t)c * gm->kh + kh) * gm->kw + kw;
+                int off_w = kw * gm->dil - gm->pad, lo, hi;
+                valid_range(off_w, gm->stride, gm->w, gm->ow, &lo, &hi);
+                const float *src = cols + r * ld;
+                for (int oh = 0; oh < gm->oh; oh++, src += gm->ow) {
+                    int ih = oh * gm->stride + kh * gm->dil - gm->pad;
+                    if (ih < 0 || ih >= gm->h) continue;
+                    float *row = gp + (size_t)ih * gm->w + off_w;
+                    if (gm->stride == 1)
+                        for (int ow = lo; ow < hi; ow++) row[ow] += src[ow];
+                    else
+                        for (int ow = lo; ow < hi; ow++) row[ow * gm->stride] += src[ow];
                 }
             }
         }
@@ -156,10 +187,123 @@ static conv_geom conv_geometry(const tn_tensor *out)
     if (gm.h + 2 * gm.pad - gm.dil * (gm.kh - 1) - 1 < 0) gm.oh = 0;
     if (gm.w + 2 * gm.pad - gm.dil * (gm.kw - 1) - 1 < 0) gm.ow = 0;
     gm.p = (size_t)gm.oh * gm.ow;
-    gm.np = (size_t)gm.n * gm.p;
     gm.ckk = (size_t)gm.c * gm.kh * gm.kw;
     return gm;
 }
+
+/* The input is its own (C, P) column matrix. */
+static bool conv_is_pointwise(const conv_geom *gm)
+{
+    return gm->kh == 1 && gm->kw == 1 && gm->stride == 1 && gm->pad == 0;
+}
+
+/* Backward-data as the convolution of gy (N, O, OH, OW) with the flipped
+ * kernel: stride 1, a square kernel, and padding dil*(K-1) - pad >= 0. */
+static bool conv_bwd_data_is_conv(const conv_geom *gm)
+{
+    return gm->stride == 1 && gm->kh == gm->kw && gm->pad <= gm->dil * (gm->kh - 1) &&
+           !conv_is_pointwise(gm);
+}
+
+/* That convolution's geometry: input gy (O, OH, OW), output (C, H, W). */
+static conv_geom conv_bwd_data_geometry(const conv_geom *gm)
+{
+    conv_geom t = {.n = gm->n, .c = gm->o, .h = gm->oh, .w = gm->ow, .o = gm->c,
+                   .kh = gm->kh, .kw = gm->kw, .oh = gm->h, .ow = gm->w, .stride = 1,
+                   .pad = gm->dil * (gm->kh - 1) - gm->pad, .dil = gm->dil};
+    t.p = (size_t)t.oh * t.ow;
+    t.ckk = (size_t)t.c * t.kh * t.kw;
+    return t;
+}
+
+/* Work is cut into tiles: nb whole images, or one image's output rows
+ * [k * rows, (k + 1) * rows), sized so that a tile's columns (col_rows
+ * floats per output position) take about TILE_FLOATS and the GEMM gets at
+ * least TILE_MIN_COLS columns. */
+enum { TILE_FLOATS = 48 * 1024, TILE_MIN_COLS = 128 };
+
+typedef struct conv_tiles {
+    int nb, rows;      /* images per tile; output rows per tile (of one image) */
+    int per_chunk;     /* tiles per chunk of nb images */
+    int count;         /* tiles in all */
+    size_t max_cols;   /* the most output positions in a tile */
+} conv_tiles;
+
+static conv_tiles conv_tiling(const conv_geom *gm, size_t col_rows, bool whole_images)
+{
+    size_t target = TILE_FLOATS / (col_rows ? col_rows : 1);
+    if (target < TILE_MIN_COLS) target = TILE_MIN_COLS;
+    conv_tiles t = {.nb = 1, .rows = gm->oh, .per_chunk = 1};
+    if (!col_rows) {
+        /* Pointwise: the input is the column matrix, one image at a time. */
+    } else if (gm->p >= target) {
+        if (!whole_images) {
+            int n_blocks = (int)((gm->p + target - 1) / target);
+            t.rows = (gm->oh + n_blocks - 1) / n_blocks;
+            t.per_chunk = (gm->oh + t.rows - 1) / t.rows;
+        }
+    } else {
+        size_t nb = target / gm->p;
+        t.nb = (int)(nb < (size_t)gm->n ? nb : (size_t)gm->n);
+    }
+    t.count = (gm->n + t.nb - 1) / t.nb * t.per_chunk;
+    t.max_cols = (size_t)t.nb * t.rows * gm->ow;
+    return t;
+}
+
+/* Tile k: images [*n0, *n0 + *m), output rows [*r0, *r1). */
+static void tile_at(const conv_tiles *t, const conv_geom *gm, int k, int *n0, int *m, int *r0,
+                    int *r1)
+{
+    int chunk = k / t->per_chunk, blk = k % t->per_chunk;
+    *n0 = chunk * t->nb;
+    *m = imin(t->nb, gm->n - *n0);
+    *r0 = blk * t->rows;
+    *r1 = imin(gm->oh, *r0 + t->rows);
+}
+
+static int conv_threads(int tiles)
+{
+    int t = tn_threads();
+    return t < tiles ? t : tiles;
+}
+
+/* Floats rounded up to a whole 64-byte line. */
+static size_t line_up(size_t n) { return (n + 15) & ~(size_t)15; }
+
+/* The tile range [*k0, *k1) of thread t of nthr over n tiles. */
+static void thread_tiles(int t, int nthr, int n, int *k0, int *k1)
+{
+    *k0 = (int)((long)n * t / nthr);
+    *k1 = (int)((long)n * (t + 1) / nthr);
+}
+
+/* Run the block on nthr threads with each sgemm single-threaded (OpenBLAS
+ * held to one thread meanwhile), or on this thread when nthr == 1. */
+#ifdef _OPENMP
+#define CONV_PARALLEL(nthr, tid, ...)                                                      \
+    do {                                                                                   \
+        if ((nthr) > 1) {                                                                  \
+            int blas_threads_ = openblas_get_num_threads();                                \
+            openblas_set_num_threads(1);                                                   \
+            _Pragma("omp parallel num_threads(nthr)") {                                    \
+                int tid = omp_get_thread_num();                                            \
+                __VA_ARGS__                                                                \
+            }                                                                              \
+            openblas_set_num_threads(blas_threads_);                                       \
+        } else {                                                                           \
+            int tid = 0;                                                                   \
+            __VA_ARGS__                                                                    \
+        }                                                                                  \
+    } while (0)
+#else
+#define CONV_PARALLEL(nthr, tid, ...)                                                      \
+    do {                                                                                   \
+        int tid = 0;                                                                       \
+        (void)(nthr);                                                                      \
+        __VA_ARGS__                                                                        \
+    } while (0)
+#endif
 
 static void conv_check(tn_tensor *out)
 {
@@ -179,70 +323,272 @@ static void conv_check(tn_tensor *out)
     TN_REQUIRE(out, gm.oh >= 1 && gm.ow >= 1,
                "the kernel (dilated) does not fit the padded input (padding %d, dilation %d)",
                at->padding, at->dilation);
-    TN_REQUIRE(out, gm.np <= INT_MAX && gm.ckk <= INT_MAX && gm.ckk * gm.np <= SIZE_MAX / 8,
-               "the im2col matrix (%zu, %zu) is too large for one sgemm", gm.ckk, gm.np);
+    const size_t okk = (size_t)gm.o * gm.kh * gm.kw, hw = (size_t)gm.h * gm.w;
+    const size_t big = gm.p > hw ? gm.p : hw, rows = gm.ckk > okk ? gm.ckk : okk;
+    TN_REQUIRE(out, rows <= INT_MAX / 4 && big <= INT_MAX / TILE_FLOATS &&
+                        rows * big <= SIZE_MAX / 64,
+               "the im2col matrix (%zu, %zu) of an image is too large for one sgemm", gm.ckk,
+               gm.p);
     tn_set_shape(out, 4, (int[]){gm.n, gm.o, gm.oh, gm.ow});
 }
 
 static void conv_forward(tn_graph *g, tn_tensor *out)
 {
-    conv_geom gm = conv_geometry(out);
-    const float *w = out->in[1]->data, *b = out->n_in == 3 ? out->in[2]->data : NULL;
-    /* One scratch block: the columns, then the (O, N*P) product unless N == 1,
-     * where the product already has the output's layout. */
-    size_t tmp_n = gm.n == 1 ? 0 : (size_t)gm.o * gm.np;
-    float *cols = tn_graph_scratch(g, gm.ckk * gm.np + tmp_n);
-    if (!cols) return;
-    float *tmp = gm.n == 1 ? out->data : cols + gm.ckk * gm.np;
-    im2col(&gm, out->in[0]->data, cols);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, gm.o, (int)gm.np, (int)gm.ckk, 1.0f,
-                w, (int)gm.ckk, cols, (int)gm.np, 0.0f, tmp, (int)gm.np);
-    /* (O, N, P) -> (N, O, P), adding the bias on the way. */
-    if (gm.n > 1)
-        transpose_items(out->data, tmp, gm.o, gm.n, gm.p, b);
-    else if (b)
-        for (int o = 0; o < gm.o; o++)
-            for (size_t i = 0; i < gm.p; i++) out->data[(size_t)o * gm.p + i] += b[o];
+    const conv_geom gm = conv_geometry(out);
+    const float *x = out->in[0]->data, *w = out->in[1]->data;
+    const float *b = out->n_in == 3 ? out->in[2]->data : NULL;
+    const bool pointwise = conv_is_pointwise(&gm);
+    const conv_tiles tl = conv_tiling(&gm, pointwise ? 0 : gm.ckk, pointwise);
+    const int nthr = conv_threads(tl.count);
+    const size_t chw = (size_t)gm.c * gm.h * gm.w;
+    /* Per thread: the columns, then the (O, nb*P) product when nb > 1. */
+    const size_t cols_n = line_up(pointwise ? 0 : gm.ckk * tl.max_cols);
+    const size_t per_thr = cols_n + line_up(tl.nb > 1 ? gm.o * tl.max_cols : 0);
+    float *scratch = per_thr ? tn_graph_scratch(g, per_thr * (size_t)nthr) : NULL;
+    if (per_thr && !scratch) return;
+    CONV_PARALLEL(nthr, tid, {
+        float *cols = scratch ? scratch + per_thr * (size_t)tid : NULL;
+        float *tmp = tl.nb > 1 ? cols + cols_n : NULL;
+        int k0, k1;
+        thread_tiles(tid, nthr, tl.count, &k0, &k1);
+        for (int k = k0; k < k1; k++) {
+            int n0, m, r0, r1;
+            tile_at(&tl, &gm, k, &n0, &m, &r0, &r1);
+            const size_t tp = (size_t)(r1 - r0) * gm.ow, ld = (size_t)m * tp;
+            const float *bm = x + (size_t)n0 * chw + (size_t)r0 * gm.ow; /* pointwise */
+            size_t ldb = gm.p;
+            if (!pointwise) {
+                for (int i = 0; i < m; i++)
+                    im2col_img(&gm, x + (size_t)(n0 + i) * chw, cols + (size_t)i * tp, ld, r0,
+                               r1);
+                bm = cols;
+                ldb = ld;
+            }
+            float *y = out->data + (size_t)n0 * gm.o * gm.p + (size_t)r0 * gm.ow;
+            if (m == 1) {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, gm.o, (int)tp,
+                            (int)gm.ckk, 1.0f, w, (int)gm.ckk, bm, (int)ldb, 0.0f, y, (int)gm.p);
+                if (b)
+                    for (int o = 0; o < gm.o; o++)
+                        for (size_t q = 0; q < tp; q++) y[(size_t)o * gm.p + q] += b[o];
+                continue;
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, gm.o, (int)ld, (int)gm.ckk,
+                        1.0f, w, (int)gm.ckk, bm, (int)ldb, 0.0f, tmp, (int)ld);
+            /* (O, m, P) -> (m, O, P), adding the bias on the way. */
+            for (int i = 0; i < m; i++)
+                for (int o = 0; o < gm.o; o++) {
+                    const float *s = tmp + (size_t)o * ld + (size_t)i * gm.p;
+                    float *d = y + ((size_t)i * gm.o + o) * gm.p;
+                    const float add = b ? b[o] : 0.0f;
+                    for (size_t q = 0; q < gm.p; q++) d[q] = s[q] + add;
+                }
+        }
+    });
 }
 
 static void conv_backward(tn_graph *g, tn_tensor *out)
 {
-    conv_geom gm = conv_geometry(out);
+    const conv_geom gm = conv_geometry(out);
     tn_tensor *x = out->in[0], *wt = out->in[1];
-    float *gx = tn_grad(g, x), *gw = tn_grad(g, wt);
+    const bool pointwise = conv_is_pointwise(&gm);
+    const bool dconv = x->requires_grad && conv_bwd_data_is_conv(&gm);
+    /* x's gradient: added into when it exists; else written (no zeroing)
+     * by the GEMM paths, and when it has gy's shape it takes gy's buffer,
+     * dead after this backward (each chunk of gy is copied before its rows
+     * are overwritten). */
+    bool gx_fresh = false, in_place = false;
+    float *gx = NULL;
+    if (x->requires_grad && !x->grad && (dconv || pointwise)) {
+        gx_fresh = true;
+        in_place = dconv && x->numel == out->numel && gm.c == gm.o && gm.h == gm.oh;
+        x->grad = in_place ? out->grad : tn_graph_floats(g, x->numel);
+        gx = x->grad;
+    } else {
+        gx = tn_grad(g, x);
+    }
+    float *gw = tn_grad(g, wt);
     float *gb = out->n_in == 3 ? tn_grad(g, out->in[2]) : NULL;
     if (tn_graph_status(g) != TN_OK) return;
     if (!gx && !gw && !gb) return;
+    const bool prof = tn_profile_enabled();
+    const double t_start = prof ? tn_profile_now() : 0.0;
 
-    /* gy (N, O, P) -> gy_r (O, N*P); for N == 1 they coincide. */
-    size_t gy_n = gm.n == 1 ? 0 : (size_t)gm.o * gm.np;
-    size_t col_n = (gx || gw) ? gm.ckk * gm.np : 0;
-    float *scratch = tn_graph_scratch(g, gy_n + col_n);
+    const conv_geom tg = conv_bwd_data_geometry(&gm);
+    const size_t chw = (size_t)gm.c * gm.h * gm.w, ohw = (size_t)gm.o * gm.p;
+    /* Weight and bias gradients: tiles over the output (columns of x). */
+    const conv_tiles tw = conv_tiling(&gm, pointwise ? 0 : gm.ckk, pointwise);
+    /* Data gradient: tiles over gx when it is a convolution of gy, whole
+     * images otherwise (col2im writes rows that tiles would share). */
+    const conv_tiles td = dconv ? conv_tiling(&tg, tg.ckk, false)
+                                : conv_tiling(&gm, pointwise ? 0 : gm.ckk, true);
+    const int tiles = (gw || gb) && tw.count > td.count ? tw.count : td.count;
+    const int nthr = conv_threads(tiles);
+    const size_t wsize = (size_t)gm.o * gm.ckk;
+    /* Shared: the flipped kernel w' (C, O*KK) for dconv, and the weight
+     * gradients of threads 1.. (thread 0 adds into gw).  Per thread: gy of a
+     * tile as (O, nb*P) when nb > 1; the columns (of x, of gy for dconv, or
+     * dcols); the (C, nb*H*W) data gradient of a tile when dconv and nb > 1;
+     * the bias sums (doubles). */
+    const size_t w_flip = dconv ? line_up(wsize) : 0;
+    const size_t gw_part = gw ? line_up(wsize) : 0;
+    size_t col_n = pointwise ? 0 : gm.ckk * (gw ? tw.max_cols : 0);
+    if (dconv && tg.ckk * td.max_cols > col_n) col_n = tg.ckk * td.max_cols;
+    if (gx && !dconv && !pointwise && gm.ckk * td.max_cols > col_n) col_n = gm.ckk * td.max_cols;
+    col_n = line_up(col_n);
+    size_t gyt_n = tw.nb > 1 ? gm.o * tw.max_cols : 0;
+    if (gx && !dconv && td.nb > 1 && gm.o * td.max_cols > gyt_n) gyt_n = gm.o * td.max_cols;
+    gyt_n = line_up(gyt_n);
+    const size_t gxt_n = line_up(dconv && td.nb > 1 ? (size_t)gm.c * td.max_cols : 0);
+    const size_t gyc_n = line_up(in_place ? (size_t)td.nb * ohw : 0); /* gy chunk copy */
+    const size_t per_thr = gyt_n + col_n + gxt_n + gyc_n + line_up(2 * (size_t)gm.o);
+    float *scratch = tn_graph_scratch(g, w_flip + gw_part * (size_t)(nthr - 1) +
+                                             per_thr * (size_t)nthr);
     if (!scratch) return;
-    const float *gy = out->grad;
-    if (gm.n > 1) {
-        transpose_items(scratch, out->grad, gm.n, gm.o, gm.p, NULL);
-        gy = scratch;
+    float *wf = scratch, *gw_parts = scratch + w_flip;
+    float *thr_base = gw_parts + gw_part * (size_t)(nthr - 1);
+    if (dconv) { /* w'[c][o][kh][kw] = w[o][c][KH-1-kh][KW-1-kw] */
+        const int kk = gm.kh * gm.kw;
+        for (int o = 0; o < gm.o; o++)
+            for (int c = 0; c < gm.c; c++)
+                for (int k = 0; k < kk; k++)
+                    wf[((size_t)c * gm.o + o) * kk + k] =
+                        wt->data[((size_t)o * gm.c + c) * kk + (kk - 1 - k)];
     }
-    float *cols = scratch + gy_n;
+    double t_w = 0.0, t_d = 0.0; /* thread 0's time in each phase */
 
-    if (gb) {
-#pragma omp parallel for schedule(static) if ((size_t)gm.o * gm.np >= TN_PAR_MIN)
-        for (int o = 0; o < gm.o; o++) {
-            gb[o] += (float)sum_d(gy + (size_t)o * gm.np, gm.np);
+    CONV_PARALLEL(nthr, tid, {
+        float *gyt = thr_base + per_thr * (size_t)tid;
+        float *cols = gyt + gyt_n, *gxt = cols + col_n, *gy_copy = gxt + gxt_n;
+        double *bsum = (double *)(gy_copy + gyc_n);
+        float *gwt = tid == 0 ? gw : gw_parts + gw_part * (size_t)(tid - 1);
+        double t0 = prof && tid == 0 ? tn_profile_now() : 0.0;
+        int k0, k1;
+        /* ---- weight and bias gradients */
+        if (gb)
+            for (int o = 0; o < gm.o; o++) bsum[o] = 0.0;
+        if (gw && tid > 0) memset(gwt, 0, wsize * sizeof(float));
+        const int nthr_w = conv_threads(tw.count);
+        thread_tiles(tid, nthr_w, tw.count, &k0, &k1);
+        if (tid >= nthr_w) k0 = k1 = 0;
+        for (int k = k0; k < k1 && (gw || gb); k++) {
+            int n0, m, r0, r1;
+            tile_at(&tw, &gm, k, &n0, &m, &r0, &r1);
+            const size_t tp = (size_t)(r1 - r0) * gm.ow, ld = (size_t)m * tp;
+            /* gy of the tile as (O, ld) with leading dim lda. */
+            const float *gyc = out->grad + (size_t)n0 * ohw + (size_t)r0 * gm.ow;
+            size_t lda = gm.p;
+            if (m > 1) {
+                for (int o = 0; o < gm.o; o++)
+                    for (int i = 0; i < m; i++)
+                        memcpy(gyt + (size_t)o * ld + (size_t)i * gm.p,
+                               gyc + (size_t)i * ohw + (size_t)o * gm.p, gm.p * sizeof(float));
+                gyc = gyt;
+                lda = ld;
+            }
+            if (gb)
+                for (int o = 0; o < gm.o; o++) bsum[o] += sum_d(gyc + (size_t)o * lda, ld);
+            if (!gw) continue;
+            const float *bm = x->data + (size_t)n0 * chw + (size_t)r0 * gm.ow; /* pointwise */
+            size_t ldb = gm.p;
+            if (!pointwise) {
+                for (int i = 0; i < m; i++)
+                    im2col_img(&gm, x->data + (size_t)(n0 + i) * chw, cols + (size_t)i * tp, ld,
+                               r0, r1);
+                bm = cols;
+                ldb = ld;
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, gm.o, (int)gm.ckk, (int)ld,
+                        1.0f, gyc, (int)lda, bm, (int)ldb, 1.0f, gwt, (int)gm.ckk);
         }
-    }
-    if (gw) {
-        /* gw (O, CKK) += gy_r (O, NP) . cols^T; the columns are recomputed, not kept. */
-        im2col(&gm, x->data, cols);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, gm.o, (int)gm.ckk, (int)gm.np, 1.0f,
-                    gy, (int)gm.np, cols, (int)gm.np, 1.0f, gw, (int)gm.ckk);
-    }
-    if (gx) {
-        /* dcols (CKK, NP) = w^T (CKK, O) . gy_r (O, NP), then scattered back. */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)gm.ckk, (int)gm.np, gm.o, 1.0f,
-                    wt->data, (int)gm.ckk, gy, (int)gm.np, 0.0f, cols, (int)gm.np);
-        col2im_add(&gm, cols, gx);
+        if (gb) {
+            _Pragma("omp critical(tn_conv_bias)")
+            for (int o = 0; o < gm.o; o++) gb[o] += (float)bsum[o];
+        }
+        double t1 = prof && tid == 0 ? tn_profile_now() : 0.0;
+        /* ---- data gradient; in place, gy must be read by every thread's
+         * weight tiles first.  Threads take whole chunks of images. */
+        if (in_place && nthr > 1) {
+            _Pragma("omp barrier")
+        }
+        const int chunks_d = td.count / td.per_chunk, nthr_d = conv_threads(chunks_d);
+        thread_tiles(tid, nthr_d, chunks_d, &k0, &k1);
+        k0 *= td.per_chunk;
+        k1 *= td.per_chunk;
+        if (!gx || tid >= nthr_d) k0 = k1 = 0;
+        const float beta_d = gx_fresh ? 0.0f : 1.0f;
+        for (int k = k0; k < k1; k++) {
+            int n0, m, r0, r1;
+            if (dconv) {
+                /* gx tile (C, m*rows*W) (+)= w' (C, O*KK) . im2col(gy). */
+                tile_at(&td, &tg, k, &n0, &m, &r0, &r1);
+                const size_t tp = (size_t)(r1 - r0) * tg.ow, ld = (size_t)m * tp;
+                const float *gy_src = out->grad + (size_t)n0 * ohw;
+                if (in_place) {
+                    if (k % td.per_chunk == 0)
+                        memcpy(gy_copy, gy_src, (size_t)m * ohw * sizeof(float));
+                    gy_src = gy_copy;
+                }
+                for (int i = 0; i < m; i++)
+                    im2col_img(&tg, gy_src + (size_t)i * ohw, cols + (size_t)i * tp, ld, r0, r1);
+                float *gxn = gx + (size_t)n0 * chw + (size_t)r0 * tg.ow;
+                if (m == 1) {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, gm.c, (int)tp,
+                                (int)tg.ckk, 1.0f, wf, (int)tg.ckk, cols, (int)ld, beta_d, gxn,
+                                (int)tg.p);
+                    continue;
+                }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, gm.c, (int)ld,
+                            (int)tg.ckk, 1.0f, wf, (int)tg.ckk, cols, (int)ld, 0.0f, gxt,
+                            (int)ld);
+                for (int i = 0; i < m; i++)
+                    for (int c = 0; c < gm.c; c++) {
+                        const float *s = gxt + (size_t)c * ld + (size_t)i * tg.p;
+                        float *d = gxn + ((size_t)i * gm.c + c) * tg.p;
+                        if (gx_fresh)
+                            memcpy(d, s, tg.p * sizeof(float));
+                        else
+                            for (size_t q = 0; q < tg.p; q++) d[q] += s[q];
+                    }
+                continue;
+            }
+            tile_at(&td, &gm, k, &n0, &m, &r0, &r1);
+            const size_t ld = (size_t)m * gm.p;
+            const float *gyc = out->grad + (size_t)n0 * ohw;
+            if (m > 1) {
+                for (int o = 0; o < gm.o; o++)
+                    for (int i = 0; i < m; i++)
+                        memcpy(gyt + (size_t)o * ld + (size_t)i * gm.p,
+                               gyc + (size_t)i * ohw + (size_t)o * gm.p, gm.p * sizeof(float));
+                gyc = gyt;
+            }
+            if (pointwise) {
+                /* gx_img (C, P) += w^T (C, O) . gy_img (O, P); nb == 1 here. */
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, gm.c, (int)ld, gm.o, 1.0f,
+                            wt->data, gm.c, gyc, (int)ld, beta_d, gx + (size_t)n0 * chw, (int)ld);
+                continue;
+            }
+            /* dcols (CKK, m*P) = w^T (CKK, O) . gy_chunk, scattered back. */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)gm.ckk, (int)ld, gm.o,
+                        1.0f, wt->data, (int)gm.ckk, gyc, (int)ld, 0.0f, cols, (int)ld);
+            for (int i = 0; i < m; i++)
+                col2im_add_img(&gm, cols + (size_t)i * gm.p, ld, gx + (size_t)(n0 + i) * chw);
+        }
+        if (prof && tid == 0) t_w = t1 - t0, t_d = tn_profile_now() - t1;
+    });
+    /* The other threads' weight gradients. */
+    if (gw)
+        for (int t = 1; t < nthr; t++) {
+            const float *part = gw_parts + gw_part * (size_t)(t - 1);
+            for (size_t i = 0; i < wsize; i++) gw[i] += part[i];
+        }
+    if (prof) {
+        /* Thread 0's split of its time, applied to the whole op's time. */
+        double total = tn_profile_now() - t_start, busy = t_w + t_d;
+        if (busy > 0.0) {
+            tn_profile_add("conv2d.bwd_weight", true, total * t_w / busy);
+            tn_profile_add("conv2d.bwd_data", true, total * t_d / busy);
+        }
     }
 }
 

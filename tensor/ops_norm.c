@@ -1,63 +1,92 @@
-/* tensor/ops_norm.c - batch normalisation (fused forward and backward) and
- * inverted dropout. */
+/* tensor/ops_norm.c - batch normalisation (fused forward and backward), the
+ * fused relu(batch_norm(x) + residual), and inverted dropout. */
 #include "internal.h"
 
 #include <math.h>
 
-/* Sums in double, in four independent chains (not latency-bound). */
-static double sum_d(const float *x, size_t n)
+/* Hot loops are cloned for AVX2 where the toolchain can (the reductions are
+ * vectorised, so a clone sums in a different order: results differ in the
+ * last bits between machines, never between runs or thread counts). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define NORM_KERNEL __attribute__((target_clones("avx2", "default")))
+#else
+#define NORM_KERNEL
+#endif
+
+/* Sums in double (vector lanes of independent chains). */
+NORM_KERNEL static double sum_d(const float *x, size_t n)
 {
-    double s[4] = {0.0, 0.0, 0.0, 0.0};
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4)
-        for (int k = 0; k < 4; k++) s[k] += x[i + k];
-    for (; i < n; i++) s[0] += x[i];
-    return (s[0] + s[1]) + (s[2] + s[3]);
+    double s = 0.0;
+#pragma omp simd reduction(+ : s)
+    for (size_t i = 0; i < n; i++) s += x[i];
+    return s;
 }
 
 /* sum (x - mu)^2 */
-static double sum_sq_centered(const float *x, size_t n, double mu)
+NORM_KERNEL static double sum_sq_centered(const float *x, size_t n, double mu)
 {
-    double s[4] = {0.0, 0.0, 0.0, 0.0};
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4)
-        for (int k = 0; k < 4; k++) {
-            double t = x[i + k] - mu;
-            s[k] += t * t;
-        }
-    for (; i < n; i++) s[0] += (x[i] - mu) * (x[i] - mu);
-    return (s[0] + s[1]) + (s[2] + s[3]);
+    double s = 0.0;
+#pragma omp simd reduction(+ : s)
+    for (size_t i = 0; i < n; i++) {
+        double t = x[i] - mu;
+        s += t * t;
+    }
+    return s;
 }
 
-/* sum dy and sum dy * (x - mu), added to *sum_dy and *sum_dy_xc. */
-static void sums_dy(const float *dy, const float *x, size_t n, float mu, double *sum_dy,
-                    double *sum_dy_xc)
+/* sum dz and sum dz * (x - mu), added to *sum_dz and *sum_dz_xc, with dz = dy,
+ * or dy where y > 0 when y is given (after a relu). */
+NORM_KERNEL static void sums_dy(const float *dy, const float *y, const float *x, size_t n,
+                                float mu, double *sum_dz, double *sum_dz_xc)
 {
-    double a[4] = {0.0, 0.0, 0.0, 0.0}, b[4] = {0.0, 0.0, 0.0, 0.0};
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4)
-        for (int k = 0; k < 4; k++) {
-            a[k] += dy[i + k];
-            b[k] += (double)dy[i + k] * (double)(x[i + k] - mu);
+    double a = 0.0, b = 0.0;
+    if (y) {
+        /* Masked in blocks first: a select inside the reduction loop is not
+         * vectorised by gcc. */
+        float dz[256];
+        for (size_t i0 = 0; i0 < n; i0 += 256) {
+            const size_t len = n - i0 < 256 ? n - i0 : 256;
+            const float *yb = y + i0, *gb = dy + i0, *xb = x + i0;
+#pragma omp simd
+            for (size_t i = 0; i < len; i++) {
+                const float g = gb[i];
+                dz[i] = yb[i] > 0.0f ? g : 0.0f;
+            }
+#pragma omp simd reduction(+ : a, b)
+            for (size_t i = 0; i < len; i++) {
+                a += dz[i];
+                b += (double)dz[i] * (double)(xb[i] - mu);
+            }
         }
-    for (; i < n; i++) {
-        a[0] += dy[i];
-        b[0] += (double)dy[i] * (double)(x[i] - mu);
+    } else {
+#pragma omp simd reduction(+ : a, b)
+        for (size_t i = 0; i < n; i++) {
+            a += dy[i];
+            b += (double)dy[i] * (double)(x[i] - mu);
+        }
     }
-    *sum_dy += (a[0] + a[1]) + (a[2] + a[3]);
-    *sum_dy_xc += (b[0] + b[1]) + (b[2] + b[3]);
+    *sum_dz += a;
+    *sum_dz_xc += b;
 }
 
 /* ------------------------------------------------------------ batch norm
  * x (N, C) or (N, C, H, W) is seen as (N, C, S) with S = H*W (or 1); the
- * statistics of channel c run over its N*S values. */
+ * statistics of channel c run over its N*S values.  tn_batch_norm and the
+ * fused tn_batch_norm_relu (relu(bn(x) + residual)) share this code; the
+ * fused op keeps one output instead of three and makes one pass instead of
+ * three in each direction.
+ *
+ * Statistics: per (n, c) plane its mean and centred sum of squares, in
+ * double, while the plane is in cache; planes are combined exactly (Chan et
+ * al.), in a fixed order: results do not depend on the thread count. */
 
 typedef struct bn_attr {
     float momentum, eps;
-    int gamma, beta;                    /* input index, 0 when absent */
+    int gamma, beta, residual;             /* input index, 0 when absent */
+    bool relu;
     tn_tensor *running_mean, *running_var; /* (C) or NULL */
     bool training;
-    float *mean, *invstd;               /* (C) each, saved by forward */
+    float *mean, *invstd;                  /* (C) each, saved by forward */
 } bn_attr;
 
 typedef struct bn_dims {
@@ -84,6 +113,9 @@ static void bn_check(tn_tensor *out)
     if (at->beta)
         TN_REQUIRE(out, out->in[at->beta]->ndim == 1 && out->in[at->beta]->shape[0] == c,
                    "beta must be (C) = (%d)", c);
+    if (at->residual)
+        TN_REQUIRE(out, tn_same_shape(out->in[at->residual], x),
+                   "the residual must have x's shape");
     const tn_tensor *rm = at->running_mean, *rv = at->running_var;
     TN_REQUIRE(out, (rm == NULL) == (rv == NULL),
                "running_mean and running_var must both be given or both be NULL");
@@ -102,6 +134,31 @@ static void bn_check(tn_tensor *out)
     tn_set_shape(out, x->ndim, x->shape);
 }
 
+/* y = (x - mu) * k + b (+ r), then max(y, 0) if relu: one plane of s floats. */
+NORM_KERNEL static void bn_apply(float *y, const float *x, const float *r, size_t s, float mu,
+                                 float k, float b, bool relu)
+{
+    if (r && relu) {
+#pragma omp simd
+        for (size_t i = 0; i < s; i++) {
+            float v = (x[i] - mu) * k + b + r[i];
+            y[i] = v > 0.0f ? v : 0.0f;
+        }
+    } else if (r) {
+#pragma omp simd
+        for (size_t i = 0; i < s; i++) y[i] = (x[i] - mu) * k + b + r[i];
+    } else if (relu) {
+#pragma omp simd
+        for (size_t i = 0; i < s; i++) {
+            float v = (x[i] - mu) * k + b;
+            y[i] = v > 0.0f ? v : 0.0f;
+        }
+    } else {
+#pragma omp simd
+        for (size_t i = 0; i < s; i++) y[i] = (x[i] - mu) * k + b;
+    }
+}
+
 static void bn_forward(tn_graph *g, tn_tensor *out)
 {
     bn_attr *at = out->attr;
@@ -109,6 +166,7 @@ static void bn_forward(tn_graph *g, tn_tensor *out)
     const bn_dims d = bn_dims_of(x);
     const float *gamma = at->gamma ? out->in[at->gamma]->data : NULL;
     const float *beta = at->beta ? out->in[at->beta]->data : NULL;
+    const float *res = at->residual ? out->in[at->residual]->data : NULL;
     float *rm = at->running_mean ? at->running_mean->data : NULL;
     float *rv = at->running_var ? at->running_var->data : NULL;
     if (!(at->mean = tn_graph_floats(g, (size_t)d.c)) ||
@@ -117,92 +175,192 @@ static void bn_forward(tn_graph *g, tn_tensor *out)
     float *mean_s = at->mean, *invstd_s = at->invstd;
     const double m = (double)d.n * (double)d.s;
     const size_t cs = (size_t)d.c * d.s;
+    const bool training = at->training, relu = at->relu;
+    const double eps = at->eps, mom = at->momentum;
+
+    if (training) {
 #pragma omp parallel for schedule(static) if (x->numel >= TN_PAR_MIN)
-    for (int c = 0; c < d.c; c++) {
-        double mean, invstd;
-        if (at->training) {
-            /* Two passes in double: the mean, then the centred sum of squares. */
-            double sum = 0.0, sq = 0.0;
-            for (int n = 0; n < d.n; n++)
-                sum += sum_d(x->data + (size_t)n * cs + (size_t)c * d.s, d.s);
-            mean = sum / m;
-            for (int n = 0; n < d.n; n++)
-                sq += sum_sq_centered(x->data + (size_t)n * cs + (size_t)c * d.s, d.s, mean);
-            invstd = 1.0 / sqrt(sq / m + (double)at->eps);
-            if (rm) {
-                double mom = at->momentum;
-                rm[c] = (float)((1.0 - mom) * rm[c] + mom * mean);
-                rv[c] = (float)((1.0 - mom) * rv[c] + mom * (sq / (m - 1.0)));
+        for (int c = 0; c < d.c; c++) {
+            /* Plane by plane: its mean, its centred squares; merged. */
+            double mean = 0.0, m2 = 0.0, count = 0.0;
+            for (int n = 0; n < d.n; n++) {
+                const float *xp = x->data + (size_t)n * cs + (size_t)c * d.s;
+                const double pm = sum_d(xp, d.s) / (double)d.s;
+                const double pq = sum_sq_centered(xp, d.s, pm);
+                const double total = count + (double)d.s, delta = pm - mean;
+                mean += delta * ((double)d.s / total);
+                m2 += pq + delta * delta * (count * (double)d.s / total);
+                count = total;
             }
-        } else {
-            mean = rm[c];
-            invstd = 1.0 / sqrt((double)rv[c] + (double)at->eps);
+            const double invstd = 1.0 / sqrt(m2 / m + eps);
+            if (rm) {
+                rm[c] = (float)((1.0 - mom) * rm[c] + mom * mean);
+                rv[c] = (float)((1.0 - mom) * rv[c] + mom * (m2 / (m - 1.0)));
+            }
+            mean_s[c] = (float)mean;
+            invstd_s[c] = (float)invstd;
+            const float mu = (float)mean, k = (float)invstd * (gamma ? gamma[c] : 1.0f);
+            const float b = beta ? beta[c] : 0.0f;
+            for (int n = 0; n < d.n; n++) {
+                const size_t off = (size_t)n * cs + (size_t)c * d.s;
+                bn_apply(out->data + off, x->data + off, res ? res + off : NULL, d.s, mu, k, b,
+                         relu);
+            }
         }
-        mean_s[c] = (float)mean;
-        invstd_s[c] = (float)invstd;
-        const float mu = (float)mean, k = (float)invstd * (gamma ? gamma[c] : 1.0f);
-        const float b = beta ? beta[c] : 0.0f;
-        for (int n = 0; n < d.n; n++) {
-            const float *xp = x->data + (size_t)n * cs + (size_t)c * d.s;
-            float *yp = out->data + (size_t)n * cs + (size_t)c * d.s;
-            for (size_t i = 0; i < d.s; i++) yp[i] = (xp[i] - mu) * k + b;
-        }
+        return;
+    }
+    for (int c = 0; c < d.c; c++) {
+        mean_s[c] = rm[c];
+        invstd_s[c] = (float)(1.0 / sqrt((double)rv[c] + eps));
+    }
+    /* Eval: independent planes, all threads. */
+    const long planes = (long)d.n * d.c;
+#pragma omp parallel for schedule(static) if (x->numel >= TN_PAR_MIN)
+    for (long pl = 0; pl < planes; pl++) {
+        const int c = (int)(pl % d.c);
+        const size_t off = (size_t)pl * d.s;
+        const float k = invstd_s[c] * (gamma ? gamma[c] : 1.0f);
+        bn_apply(out->data + off, x->data + off, res ? res + off : NULL, d.s, mean_s[c], k,
+                 beta ? beta[c] : 0.0f, relu);
     }
 }
 
-/* Train:  dx = (dy - mean(dy) - x_hat * mean(dy * x_hat)) * invstd * gamma
- * Eval:   dx = dy * invstd * gamma  (the statistics are constants)
- * Both:   dgamma = sum(dy * x_hat), dbeta = sum(dy); x_hat is recomputed. */
+/* The gradient buffer of t for this backward: t's own, to add into, or, when
+ * t has none yet, `dead` (a buffer of t's size that nothing reads after this
+ * backward) or a fresh one, to write into (*fresh set).  NULL if t needs no
+ * gradient. */
+static float *grad_for(tn_graph *g, tn_tensor *t, float *dead, bool *fresh)
+{
+    *fresh = false;
+    if (!t->requires_grad) return NULL;
+    if (t->grad) return t->grad;
+    *fresh = true;
+    t->grad = dead ? dead : tn_graph_floats(g, t->numel);
+    return t->grad;
+}
+
+typedef struct bn_dx_coef {
+    float mu, mean_dz, proj, k;
+} bn_dx_coef;
+
+/* One plane of s values: dz = gp, or gp where yp > 0 (yp given: after a
+ * relu); rp = dz or rp += dz (rp given); dp = dx or dp += dx (dp given), dx =
+ * (dz - mean_dz - (xp - mu) * proj) * k.  dp may be gp itself (the same
+ * index only): no restrict, and omp simd. */
+NORM_KERNEL static void bn_dx_plane(size_t s, const float *gp, const float *yp, const float *xp,
+                                    float *dp, bool dp_fresh, float *rp, bool rp_fresh,
+                                    bn_dx_coef cf)
+{
+    const float mu = cf.mu, mean_dz = cf.mean_dz, proj = cf.proj, k = cf.k;
+#define BN_LOOP(DZ, BODY)                                                                  \
+    do {                                                                                   \
+        _Pragma("omp simd") for (size_t i = 0; i < s; i++)                                 \
+        {                                                                                  \
+            const float g = gp[i], dz = (DZ);                                              \
+            BODY;                                                                          \
+        }                                                                                  \
+    } while (0)
+#define BN_DX ((dz - mean_dz - (xp[i] - mu) * proj) * k)
+#define MASKED (yp[i] > 0.0f ? g : 0.0f)
+    if (yp) {
+        if (rp && rp_fresh) BN_LOOP(MASKED, rp[i] = dz);
+        else if (rp) BN_LOOP(MASKED, rp[i] += dz);
+        if (dp && dp_fresh) BN_LOOP(MASKED, dp[i] = BN_DX);
+        else if (dp) BN_LOOP(MASKED, dp[i] += BN_DX);
+    } else {
+        if (rp && rp_fresh) BN_LOOP(g, rp[i] = dz);
+        else if (rp) BN_LOOP(g, rp[i] += dz);
+        if (dp && dp_fresh) BN_LOOP(g, dp[i] = BN_DX);
+        else if (dp) BN_LOOP(g, dp[i] += BN_DX);
+    }
+#undef MASKED
+#undef BN_DX
+#undef BN_LOOP
+}
+
+/* Train:  dx = (dz - mean(dz) - x_hat * mean(dz * x_hat)) * invstd * gamma
+ * Eval:   dx = dz * invstd * gamma  (the statistics are constants)
+ * Both:   dgamma = sum(dz * x_hat), dbeta = sum(dz), dresidual = dz, with
+ *         dz = dy, or dy * (y > 0) after a relu; x_hat is recomputed.
+ * The output's gradient is dead after this: x's gradient takes its buffer
+ * when x has none yet (computed in place, element by element). */
 static void bn_backward(tn_graph *g, tn_tensor *out)
 {
     const bn_attr *at = out->attr;
     tn_tensor *x = out->in[0];
+    tn_tensor *rt = at->residual ? out->in[at->residual] : NULL;
     const bn_dims d = bn_dims_of(x);
-    float *gx = tn_grad(g, x);
+    bool gx_fresh = false, gr_fresh = false;
+    /* The residual first: if it is x itself, both share one buffer, added to. */
+    float *gr = rt && rt != x ? grad_for(g, rt, NULL, &gr_fresh) : NULL;
+    float *gx = grad_for(g, x, rt == x ? NULL : out->grad, &gx_fresh);
+    if (rt == x && gx_fresh) memset(gx, 0, x->numel * sizeof(float));
+    if (rt == x && gx) gr = gx, gr_fresh = gx_fresh = false;
     float *ggamma = at->gamma ? tn_grad(g, out->in[at->gamma]) : NULL;
     float *gbeta = at->beta ? tn_grad(g, out->in[at->beta]) : NULL;
-    if (tn_graph_status(g) != TN_OK) return;
+    if (tn_graph_status(g) != TN_OK || (gx_fresh && !gx) || (gr_fresh && !gr)) return;
     const float *gamma = at->gamma ? out->in[at->gamma]->data : NULL;
     const double m = (double)d.n * (double)d.s;
     const size_t cs = (size_t)d.c * d.s;
-    const float *gy = out->grad;
+    const float *gy = out->grad, *y = out->data;
+    const bool relu = at->relu, training = at->training;
 #pragma omp parallel for schedule(static) if (x->numel >= TN_PAR_MIN)
     for (int c = 0; c < d.c; c++) {
         const float mu = at->mean[c], is = at->invstd[c];
-        double sum_dy = 0.0, sum_dy_xc = 0.0; /* xc = x - mean */
-        for (int n = 0; n < d.n; n++)
-            sums_dy(gy + (size_t)n * cs + (size_t)c * d.s,
-                    x->data + (size_t)n * cs + (size_t)c * d.s, d.s, mu, &sum_dy, &sum_dy_xc);
-        if (ggamma) ggamma[c] += (float)(sum_dy_xc * is);
-        if (gbeta) gbeta[c] += (float)sum_dy;
-        if (!gx) continue;
-        const float k = is * (gamma ? gamma[c] : 1.0f);
-        const float mean_dy = at->training ? (float)(sum_dy / m) : 0.0f;
-        const float proj = at->training ? (float)(sum_dy_xc / m * is * is) : 0.0f;
+        double sum_dz = 0.0, sum_dz_xc = 0.0; /* xc = x - mean */
         for (int n = 0; n < d.n; n++) {
-            const float *xp = x->data + (size_t)n * cs + (size_t)c * d.s;
-            const float *gp = gy + (size_t)n * cs + (size_t)c * d.s;
-            float *dp = gx + (size_t)n * cs + (size_t)c * d.s;
-            for (size_t i = 0; i < d.s; i++)
-                dp[i] += (gp[i] - mean_dy - (xp[i] - mu) * proj) * k;
+            const size_t off = (size_t)n * cs + (size_t)c * d.s;
+            sums_dy(gy + off, relu ? y + off : NULL, x->data + off, d.s, mu, &sum_dz,
+                    &sum_dz_xc);
+        }
+        if (ggamma) ggamma[c] += (float)(sum_dz_xc * is);
+        if (gbeta) gbeta[c] += (float)sum_dz;
+        if (!gx && !gr) continue;
+        const float k = is * (gamma ? gamma[c] : 1.0f);
+        const float mean_dz = training ? (float)(sum_dz / m) : 0.0f;
+        const float proj = training ? (float)(sum_dz_xc / m * is * is) : 0.0f;
+        for (int n = 0; n < d.n; n++) {
+            const size_t off = (size_t)n * cs + (size_t)c * d.s;
+            bn_dx_plane(d.s, gy + off, relu ? y + off : NULL, x->data + off,
+                        gx ? gx + off : NULL, gx_fresh, gr ? gr + off : NULL, gr_fresh,
+                        (bn_dx_coef){mu, mean_dz, proj, k});
         }
     }
 }
 
 const tn_op tn_op_batch_norm = {.name = "batch_norm", .check = bn_check, .forward = bn_forward,
                                 .backward = bn_backward};
+const tn_op tn_op_batch_norm_relu = {.name = "batch_norm_relu", .check = bn_check,
+                                     .forward = bn_forward, .backward = bn_backward};
+
+static tn_tensor *bn_apply_op(tn_graph *g, const tn_op *op, tn_tensor *x, tn_tensor *gamma,
+                              tn_tensor *beta, tn_tensor *running_mean, tn_tensor *running_var,
+                              float momentum, float eps, tn_tensor *residual, bool relu)
+{
+    tn_tensor *in[4] = {x};
+    int n_in = 1;
+    bn_attr at = {.momentum = momentum, .eps = eps, .running_mean = running_mean,
+                  .running_var = running_var, .training = tn_graph_training(g), .relu = relu};
+    if (gamma) at.gamma = n_in, in[n_in++] = gamma;
+    if (beta) at.beta = n_in, in[n_in++] = beta;
+    if (residual) at.residual = n_in, in[n_in++] = residual;
+    return tn_op_apply(g, op, n_in, in, &at, sizeof at);
+}
 
 tn_tensor *tn_batch_norm(tn_graph *g, tn_tensor *x, tn_tensor *gamma, tn_tensor *beta,
                          tn_tensor *running_mean, tn_tensor *running_var, float momentum,
                          float eps)
 {
-    tn_tensor *in[3] = {x};
-    int n_in = 1;
-    bn_attr at = {.momentum = momentum, .eps = eps, .running_mean = running_mean,
-                  .running_var = running_var, .training = tn_graph_training(g)};
-    if (gamma) at.gamma = n_in, in[n_in++] = gamma;
-    if (beta) at.beta = n_in, in[n_in++] = beta;
-    return tn_op_apply(g, &tn_op_batch_norm, n_in, in, &at, sizeof at);
+    return bn_apply_op(g, &tn_op_batch_norm, x, gamma, beta, running_mean, running_var,
+                       momentum, eps, NULL, false);
+}
+
+tn_tensor *tn_batch_norm_relu(tn_graph *g, tn_tensor *x, tn_tensor *gamma, tn_tensor *beta,
+                              tn_tensor *running_mean, tn_tensor *running_var, float momentum,
+                              float eps, tn_tensor *residual)
+{
+    return bn_apply_op(g, &tn_op_batch_norm_relu, x, gamma, beta, running_mean, running_var,
+                       momentum, eps, residual, true);
 }
 
 /* --------------------------------------------------------------- dropout

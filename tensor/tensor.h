@@ -232,6 +232,31 @@ float *tn_grad(tn_graph *g, tn_tensor *t);
 extern const tn_op *const tn_builtin_ops[];
 extern const size_t tn_builtin_ops_count;
 
+/* ------------------------------------------------------------- profiling
+ * Wall time and call counts per op name, of forward (in tn_op_apply) and
+ * backward (in tn_backward), process-wide; off by default, and then the
+ * cost is one branch per op.  Ops may also record named phases of their
+ * own work with tn_profile_add() (conv2d's "conv2d.bwd_data", ...): these
+ * are parts of the op's time, not additions to it.  Record from one thread
+ * at a time (the one that runs the graph). */
+typedef struct tn_profile_entry {
+    const char *name;
+    double forward_s, backward_s;
+    long forward_calls, backward_calls;
+} tn_profile_entry;
+
+void tn_profile_enable(bool on);
+bool tn_profile_enabled(void);
+void tn_profile_reset(void); /* forget every entry */
+size_t tn_profile_count(void);
+const tn_profile_entry *tn_profile_at(size_t i); /* NULL past the end */
+/* Monotonic wall clock in seconds. */
+double tn_profile_now(void);
+/* Add `seconds` and one call to entry `name` (a string that outlives the
+ * profile, e.g. a literal), in its backward column if `backward`; nothing
+ * when profiling is off. */
+void tn_profile_add(const char *name, bool backward, double seconds);
+
 /* ------------------------------------------------------------------- ops
  * Shapes in comments; "b over leading dims": b's shape equals the trailing
  * dims of a (a bias (C) on (N, C)), or b has a's shape. */
@@ -300,6 +325,14 @@ tn_tensor *tn_global_avg_pool(tn_graph *g, tn_tensor *x);
 tn_tensor *tn_batch_norm(tn_graph *g, tn_tensor *x, tn_tensor *gamma, tn_tensor *beta,
                          tn_tensor *running_mean, tn_tensor *running_var, float momentum,
                          float eps);
+
+/* relu(batch_norm(x) + residual) as one op (one output, one pass each way):
+ * the arguments and semantics of tn_batch_norm; residual like x, or NULL;
+ * the gradient at the kink is 0 as tn_relu's.  A ResNet block's
+ * relu(bn(conv(x))) and relu(bn(conv(y)) + shortcut). */
+tn_tensor *tn_batch_norm_relu(tn_graph *g, tn_tensor *x, tn_tensor *gamma, tn_tensor *beta,
+                              tn_tensor *running_mean, tn_tensor *running_var, float momentum,
+                              float eps, tn_tensor *residual);
 
 /* Inverted dropout with probability p in train mode; identity in eval. */
 tn_tensor *tn_dropout(tn_graph *g, tn_tensor *x, float p, tn_rng *rng);

@@ -28,6 +28,8 @@ static const conv_arg conv_s2p1_bias = {.stride = 2, .padding = 1, .dilation = 1
 static const conv_arg conv_s2p0 = {.stride = 2, .padding = 0, .dilation = 1};
 static const conv_arg conv_d2p2_bias = {.stride = 1, .padding = 2, .dilation = 2, .bias = true};
 static const conv_arg conv_s2p1d2 = {.stride = 2, .padding = 1, .dilation = 2};
+static const conv_arg conv_1x1_bias = {.stride = 1, .padding = 0, .dilation = 1, .bias = true};
+static const conv_arg conv_s1p3 = {.stride = 1, .padding = 3, .dilation = 1};
 
 /* --------------------------------------------------------------- pooling
  * Max pooling is only differentiable away from ties: the input is offset by a
@@ -101,6 +103,34 @@ static const bn_arg bn_gamma_only = {.gamma = true};
 static const bn_arg bn_affine_running = {.gamma = true, .beta = true, .running = true};
 static const bn_arg bn_plain_running = {.running = true};
 
+/* relu(batch_norm(x) + residual): in = x, gamma, beta, then the residual
+ * when used (or x itself as the residual with `self_residual`). */
+typedef struct bn_relu_arg {
+    bool residual, self_residual, running;
+} bn_relu_arg;
+
+static tn_tensor *b_bn_relu(tn_graph *g, tn_tensor **in, const void *arg)
+{
+    const bn_relu_arg *a = arg;
+    int c = in[0]->shape[1];
+    tn_tensor *rm = NULL, *rv = NULL;
+    if (a->running) {
+        float m[16], v[16];
+        for (int i = 0; i < c && i < 16; i++) {
+            m[i] = 0.1f * (float)i - 0.2f;
+            v[i] = 0.5f + 0.25f * (float)i;
+        }
+        rm = tn_from_data(g, 1, (int[]){c}, m);
+        rv = tn_from_data(g, 1, (int[]){c}, v);
+    }
+    tn_tensor *r = a->self_residual ? in[0] : a->residual ? in[3] : NULL;
+    return tn_batch_norm_relu(g, in[0], in[1], in[2], rm, rv, 0.1f, 1e-5f, r);
+}
+
+static const bn_relu_arg bnr_plain = {0};
+static const bn_relu_arg bnr_residual = {.residual = true, .running = true};
+static const bn_relu_arg bnr_self = {.self_residual = true};
+
 /* --------------------------------------------------------------- dropout
  * The rng is re-seeded on every build, so every pass draws the same mask. */
 
@@ -160,6 +190,14 @@ const gc_case gc_cases_nn[] = {
      .in = {IN(-1, 1, 2, 2, 6, 7), IN(-1, 1, 2, 2, 3, 3), IN(-1, 1, 2)}},
     {.name = "conv2d 2x1 kernel stride 2 pad 1 dilation 2", .op = "conv2d", .build = b_conv,
      .arg = &conv_s2p1d2, .n_in = 2, .in = {IN(-1, 1, 2, 2, 6, 5), IN(-1, 1, 3, 2, 2, 1)}},
+    {.name = "conv2d C = O pad 1, batch chunks (data gradient in gy's buffer)",
+     .op = "conv2d", .build = b_conv, .arg = &conv_s1p1, .n_in = 2,
+     .in = {IN(-1, 1, 3, 3, 5, 4), IN(-1, 1, 3, 3, 3, 3)}},
+    {.name = "conv2d 1x1 bias (pointwise GEMMs)", .op = "conv2d", .build = b_conv,
+     .arg = &conv_1x1_bias, .n_in = 3,
+     .in = {IN(-1, 1, 3, 4, 3, 5), IN(-1, 1, 5, 4, 1, 1), IN(-1, 1, 5)}},
+    {.name = "conv2d stride 1 pad 3 > K-1 (col2im backward)", .op = "conv2d", .build = b_conv,
+     .arg = &conv_s1p3, .n_in = 2, .in = {IN(-1, 1, 2, 2, 4, 3), IN(-1, 1, 3, 2, 3, 3)}},
 
     {.name = "max_pool2d k3 s2 p1", .op = "max_pool2d", .build = b_max_pool,
      .arg = &pool_k3s2p1, .n_in = 1, .in = {IN(-0.01f, 0.01f, 2, 2, 7, 6)}},
@@ -192,6 +230,19 @@ const gc_case gc_cases_nn[] = {
      .in = {IN(-1, 2, 3, 2, 3, 3), IN(0.5f, 1.5f, 2), IN(-1, 1, 2)}},
     {.name = "batch_norm eval 2-D no affine", .op = "batch_norm", .build = b_bn,
      .arg = &bn_plain_running, .n_in = 1, .eval = true, .in = {IN(-1, 2, 5, 3)}},
+
+    {.name = "batch_norm_relu train 4-D", .op = "batch_norm_relu", .build = b_bn_relu,
+     .arg = &bnr_plain, .n_in = 3,
+     .in = {IN(-1, 2, 3, 2, 3, 3), IN(0.5f, 1.5f, 2), IN(-1, 1, 2)}},
+    {.name = "batch_norm_relu train 4-D + residual, running stats updated",
+     .op = "batch_norm_relu", .build = b_bn_relu, .arg = &bnr_residual, .n_in = 4,
+     .in = {IN(-1, 2, 3, 2, 3, 3), IN(0.5f, 1.5f, 2), IN(-1, 1, 2), IN(-1, 1, 3, 2, 3, 3)}},
+    {.name = "batch_norm_relu train 2-D, x is its own residual", .op = "batch_norm_relu",
+     .build = b_bn_relu, .arg = &bnr_self, .n_in = 3,
+     .in = {IN(-1, 2, 6, 4), IN(0.5f, 1.5f, 4), IN(-1, 1, 4)}},
+    {.name = "batch_norm_relu eval 4-D + residual", .op = "batch_norm_relu",
+     .build = b_bn_relu, .arg = &bnr_residual, .n_in = 4, .eval = true,
+     .in = {IN(-1, 2, 3, 2, 3, 3), IN(0.5f, 1.5f, 2), IN(-1, 1, 2), IN(-1, 1, 3, 2, 3, 3)}},
 
     {.name = "dropout p 0.3 2-D", .op = "dropout", .build = b_dropout, .arg = &dropout_p03,
      .n_in = 1, .in = {IN(-1, 1, 4, 5)}},
