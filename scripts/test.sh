@@ -1,18 +1,30 @@
 #!/usr/bin/env bash
 # Run the whole test suite: set up (packages, build/), run every test, then
-# build with AddressSanitizer + UBSan in build-asan/ and run the suites that
-# exercise parsers and error paths there too.
-set -euo pipefail
+# build with AddressSanitizer + UBSan in build-asan/ and run every suite but
+# the slow training ones there too.  Ends with "N passed, N failed".
+set -uo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/setup.sh
-meson test -C build --print-errorlogs
+scripts/setup.sh || exit 1
+
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+
+meson test -C build --print-errorlogs 2>&1 | tee "$logs/release.log"
+release_rc=${PIPESTATUS[0]}
 
 if [ ! -f build-asan/build.ninja ]; then
-    meson setup build-asan -Dsanitize=true -Dbuildtype=debugoptimized
+    meson setup build-asan -Dsanitize=true -Dbuildtype=debugoptimized >/dev/null || exit 1
 fi
-ninja -C build-asan
-# LeakSanitizer on; OpenBLAS's thread pool is process-lifetime, not a leak.
+ninja -C build-asan >/dev/null || { ninja -C build-asan; exit 1; }
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    meson test -C build-asan --print-errorlogs --no-suite slow
+    meson test -C build-asan --print-errorlogs --no-suite slow 2>&1 | tee "$logs/asan.log"
+asan_rc=${PIPESTATUS[0]}
+
+count() { awk -v k="$1" '$1 == k ":" {s += $2} END {print s + 0}' "$logs"/*.log; }
+passed=$(count Ok)
+failed=$(( $(count Fail) + $(count Timeout) ))
+echo "release build: $( [ $release_rc -eq 0 ] && echo ok || echo FAILED ), sanitizer build: $( [ $asan_rc -eq 0 ] && echo ok || echo FAILED )"
+echo "$passed passed, $failed failed"
+[ $release_rc -eq 0 ] && [ $asan_rc -eq 0 ]

@@ -277,9 +277,9 @@ tn_status tn_st_save(const tn_st_writer *w, const char *path)
         return tn_error_set(TN_ERR_NOMEM, "tenet: tn_st_save: '%s': out of memory", path);
     }
     for (size_t i = 0; i < w->count; i++) order[i] = &w->items[i];
-    qsort(order, w->count, sizeof *order, cmp_item_ptr);
+    if (w->count) qsort(order, w->count, sizeof *order, cmp_item_ptr);
     if (w->n_meta) memcpy(meta, w->meta, w->n_meta * sizeof *meta);
-    qsort(meta, w->n_meta, sizeof *meta, cmp_meta);
+    if (w->n_meta) qsort(meta, w->n_meta, sizeof *meta, cmp_meta);
 
     sbuf h = {0};
     sb_str(&h, "{");
@@ -1041,7 +1041,7 @@ tn_status tn_st_open(const char *path, tn_st_file **out)
     fp = NULL;
 
     /* Overlaps: sort the spans by offset. */
-    qsort(spans, f->count, sizeof *spans, cmp_span);
+    if (f->count) qsort(spans, f->count, sizeof *spans, cmp_span);
     for (size_t i = 1; i < f->count; i++)
         if (spans[i].begin < spans[i - 1].end) {
             const char *a = f->entries[spans[i - 1].index].name;
@@ -1064,7 +1064,7 @@ tn_status tn_st_open(const char *path, tn_st_file **out)
         if (!host_is_little_endian()) swap32((void *)f->entries[i].data, f->entries[i].numel);
     }
     free(where);
-    qsort(f->entries, f->count, sizeof *f->entries, cmp_entry);
+    if (f->count) qsort(f->entries, f->count, sizeof *f->entries, cmp_entry);
     for (size_t i = 1; i < f->count; i++)
         if (strcmp(f->entries[i].name, f->entries[i - 1].name) == 0) {
             tn_status st = tn_error_set(TN_ERR_FORMAT, "tenet: '%s': tensor '%.200s' appears twice",
