@@ -305,6 +305,314 @@ static void thread_tiles(int t, int nthr, int n, int *k0, int *k1)
     } while (0)
 #endif
 
+/* ------------------------------------------------- direct 3x3 convolution
+ * For 3x3 kernels at stride 1 (the bulk of a CIFAR ResNet) on x86-64 with
+ * AVX2 and FMA: no im2col and no GEMM packing.  Each image is copied once
+ * into a zero-padded buffer xp (C, PH, WP), PH = H + 2 pad, WP = OW + 2;
+ * then, for a block of 4 output channels and 3 vectors of 8 output pixels
+ * (12 accumulators), every (c, kh, kw) tap costs 4 broadcasts of weights,
+ * 3 unaligned loads of xp and 12 FMAs.  Needs OW % 8 == 0 and the output
+ * channels in blocks of 4.  The weight gradient accumulates, per block of
+ * 4 output channels, one input channel and one kernel row, 12 vectors of
+ * per-lane partial sums over a tile of pixels, summed across lanes once per
+ * tile.  The data gradient is the same forward kernel over gy with the
+ * flipped, transposed weights. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(TN_NO_DIRECT_CONV)
+#define TN_DIRECT_CONV 1
+#include <immintrin.h>
+
+#define DC_TARGET __attribute__((target("avx2,fma")))
+
+static bool direct_conv_cpu(void)
+{
+    static int ok = -1;
+    if (ok < 0) ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return ok;
+}
+
+/* Geometry of one direct convolution: ci input channels of h x w, padded by
+ * pad, 3x3, stride 1, into co channels of oh x ow. */
+typedef struct dc_geom {
+    int ci, co, h, w, pad, oh, ow, ph, wp;
+    size_t plane; /* ph * wp */
+} dc_geom;
+
+static dc_geom dc_geometry(int ci, int co, int h, int w, int pad)
+{
+    dc_geom d = {.ci = ci, .co = co, .h = h, .w = w, .pad = pad};
+    d.oh = h + 2 * pad - 2;
+    d.ow = w + 2 * pad - 2;
+    d.ph = h + 2 * pad;
+    d.wp = d.ow + 2;
+    d.plane = (size_t)d.ph * d.wp;
+    return d;
+}
+
+static bool dc_fits(const dc_geom *d)
+{
+    return d->oh >= 1 && d->ow >= 8 && d->ow % 8 == 0 && d->co % 4 == 0 && d->pad <= 2 &&
+           d->wp == d->w + 2 * d->pad;
+}
+
+/* x (ci, h, w) into xp (ci, ph, wp) with zero borders. */
+static void dc_pad(const dc_geom *d, const float *x, float *xp)
+{
+    const size_t hw = (size_t)d->h * d->w;
+    for (int c = 0; c < d->ci; c++) {
+        float *dst = xp + (size_t)c * d->plane;
+        memset(dst, 0, (size_t)d->pad * d->wp * sizeof(float));
+        for (int i = 0; i < d->h; i++) {
+            float *row = dst + (size_t)(i + d->pad) * d->wp;
+            for (int j = 0; j < d->pad; j++) row[j] = 0.0f;
+            memcpy(row + d->pad, x + (size_t)c * hw + (size_t)i * d->w, (size_t)d->w * sizeof(float));
+            for (int j = d->pad + d->w; j < d->wp; j++) row[j] = 0.0f;
+        }
+        memset(dst + (size_t)(d->h + d->pad) * d->wp, 0, (size_t)d->pad * d->wp * sizeof(float));
+    }
+}
+
+/* Weights for blocks of 4 output channels: wk[((ob * ci + c) * 9 + k) * 4 + b]
+ * = w[ob*4 + b][c][k] (flip: w is (ci', co') = the forward's (O, C) read as
+ * the data gradient's kernel, w'[c][o][k] = w[o][c][8 - k]). */
+static void dc_pack(const float *w, int o_n, int c_n, bool flip, float *wk)
+{
+    if (!flip) {
+        for (int o = 0; o < o_n; o++)
+            for (int c = 0; c < c_n; c++)
+                for (int k = 0; k < 9; k++)
+                    wk[(((size_t)(o / 4) * c_n + c) * 9 + k) * 4 + o % 4] =
+                        w[((size_t)o * c_n + c) * 9 + k];
+        return;
+    }
+    /* The data gradient: output channels are the forward's c, inputs its o. */
+    for (int o = 0; o < o_n; o++)
+        for (int c = 0; c < c_n; c++)
+            for (int k = 0; k < 9; k++)
+                wk[(((size_t)(c / 4) * o_n + o) * 9 + k) * 4 + c % 4] =
+                    w[((size_t)o * c_n + c) * 9 + (8 - k)];
+}
+
+/* y[4 channels][V vectors] (+)= conv over all ci of xp at the vectors
+ * starting at output offsets pix[v] (multiples of 8 in the (oh, ow) plane). */
+static inline __attribute__((always_inline)) DC_TARGET void
+dc_fwd_block(const dc_geom *d, const float *xp, const float *wk, float *y, const int *pix, int V,
+             bool add, const float *bias)
+{
+    __m256 acc[4][3];
+    size_t base[3];
+    for (int v = 0; v < V; v++) {
+        int oh = pix[v] / d->ow, ow0 = pix[v] % d->ow;
+        base[v] = (size_t)oh * d->wp + ow0;
+        for (int b = 0; b < 4; b++) acc[b][v] = _mm256_setzero_ps();
+    }
+    for (int c = 0; c < d->ci; c++) {
+        const float *xc = xp + (size_t)c * d->plane;
+        const float *wc = wk + (size_t)c * 36;
+        /* 12 accumulators, V pixel vectors, one broadcast weight: 16
+         * registers at V = 3. */
+        for (int kh = 0; kh < 3; kh++) {
+            for (int kw = 0; kw < 3; kw++) {
+                const float *wt = wc + (kh * 3 + kw) * 4;
+                const float *xr = xc + (size_t)kh * d->wp + kw;
+                __m256 xv[3];
+                for (int v = 0; v < V; v++) xv[v] = _mm256_loadu_ps(xr + base[v]);
+                for (int b = 0; b < 4; b++) {
+                    __m256 wb = _mm256_broadcast_ss(wt + b);
+                    for (int v = 0; v < V; v++) acc[b][v] = _mm256_fmadd_ps(wb, xv[v], acc[b][v]);
+                }
+            }
+        }
+    }
+    const size_t p = (size_t)d->oh * d->ow;
+    for (int b = 0; b < 4; b++)
+        for (int v = 0; v < V; v++) {
+            float *dst = y + (size_t)b * p + pix[v];
+            __m256 r = acc[b][v];
+            if (bias) r = _mm256_add_ps(r, _mm256_broadcast_ss(bias + b));
+            if (add) r = _mm256_add_ps(r, _mm256_loadu_ps(dst));
+            _mm256_storeu_ps(dst, r);
+        }
+}
+
+/* One image: y (co, oh, ow) (+)= conv(xp); wk packed by dc_pack. */
+DC_TARGET static void dc_forward_img(const dc_geom *d, const float *xp, const float *wk, float *y,
+                                     bool add, const float *bias)
+{
+    const int nv = d->oh * d->ow / 8;
+    const size_t p = (size_t)d->oh * d->ow;
+    int v = 0;
+    for (; v + 2 <= nv; v += 2) {
+        const int pix[3] = {v * 8, v * 8 + 8, 0};
+        for (int ob = 0; ob < d->co / 4; ob++)
+            dc_fwd_block(d, xp, wk + (size_t)ob * d->ci * 36, y + (size_t)ob * 4 * p, pix, 2, add,
+                         bias ? bias + ob * 4 : NULL);
+    }
+    for (; v < nv; v++) {
+        const int pix[3] = {v * 8, 0, 0};
+        for (int ob = 0; ob < d->co / 4; ob++)
+            dc_fwd_block(d, xp, wk + (size_t)ob * d->ci * 36, y + (size_t)ob * 4 * p, pix, 1, add,
+                         bias ? bias + ob * 4 : NULL);
+    }
+}
+
+static inline DC_TARGET float dc_hsum(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* gw (co, ci, 3, 3) += sum over the m images of a tile of gy (co, oh, ow)
+ * times the padded inputs xp[i] (ci, ph, wp). */
+DC_TARGET static void dc_weight_tile(const dc_geom *d, const float *const *xps,
+                                     const float *const *gys, int m, float *gw)
+{
+    const int nv = d->oh * d->ow / 8, vpr = d->ow / 8;
+    const size_t p = (size_t)d->oh * d->ow;
+    for (int ob = 0; ob < d->co / 4; ob++) {
+        for (int c = 0; c < d->ci; c++) {
+            for (int kh = 0; kh < 3; kh++) {
+                __m256 acc[4][3];
+                for (int b = 0; b < 4; b++)
+                    for (int t = 0; t < 3; t++) acc[b][t] = _mm256_setzero_ps();
+                for (int i = 0; i < m; i++) {
+                    const float *g = gys[i] + (size_t)ob * 4 * p;
+                    const float *xr = xps[i] + (size_t)c * d->plane + (size_t)kh * d->wp;
+                    for (int v = 0; v < nv; v++) {
+                        const float *xv = xr + (size_t)(v / vpr) * d->wp + (size_t)(v % vpr) * 8;
+                        __m256 x0 = _mm256_loadu_ps(xv), x1 = _mm256_loadu_ps(xv + 1);
+                        __m256 x2 = _mm256_loadu_ps(xv + 2);
+                        for (int b = 0; b < 4; b++) {
+                            __m256 gv = _mm256_loadu_ps(g + (size_t)b * p + (size_t)v * 8);
+                            acc[b][0] = _mm256_fmadd_ps(gv, x0, acc[b][0]);
+                            acc[b][1] = _mm256_fmadd_ps(gv, x1, acc[b][1]);
+                            acc[b][2] = _mm256_fmadd_ps(gv, x2, acc[b][2]);
+                        }
+                    }
+                }
+                for (int b = 0; b < 4; b++) {
+                    float *dst = gw + (((size_t)(ob * 4 + b) * d->ci + c) * 3 + kh) * 3;
+                    for (int t = 0; t < 3; t++) dst[t] += dc_hsum(acc[b][t]);
+                }
+            }
+        }
+    }
+}
+#endif
+
+#ifdef TN_DIRECT_CONV
+/* The direct path's geometries: forward (x -> y) and data gradient (gy -> gx). */
+static bool dc_usable(const conv_geom *gm, dc_geom *fwd, dc_geom *bwd)
+{
+    if (!(gm->kh == 3 && gm->kw == 3 && gm->stride == 1 && gm->dil == 1 && gm->pad <= 2) ||
+        !direct_conv_cpu())
+        return false;
+    *fwd = dc_geometry(gm->c, gm->o, gm->h, gm->w, gm->pad);
+    *bwd = dc_geometry(gm->o, gm->c, gm->oh, gm->ow, 2 - gm->pad);
+    return dc_fits(fwd);
+}
+
+static void dc_conv_forward(tn_graph *g, tn_tensor *out, const conv_geom *gm, const dc_geom *d)
+{
+    const float *x = out->in[0]->data, *w = out->in[1]->data;
+    const float *b = out->n_in == 3 ? out->in[2]->data : NULL;
+    const int nthr = conv_threads(gm->n);
+    const size_t wk_n = line_up((size_t)gm->o * gm->ckk), xp_n = line_up((size_t)d->ci * d->plane);
+    float *scratch = tn_graph_scratch(g, wk_n + xp_n * (size_t)nthr);
+    if (!scratch) return;
+    dc_pack(w, gm->o, gm->c, false, scratch);
+    const size_t chw = (size_t)gm->c * gm->h * gm->w, ohw = (size_t)gm->o * gm->p;
+    CONV_PARALLEL(nthr, tid, {
+        float *xp = scratch + wk_n + xp_n * (size_t)tid;
+        int n0, n1;
+        thread_tiles(tid, nthr, gm->n, &n0, &n1);
+        for (int n = n0; n < n1; n++) {
+            dc_pad(d, x + (size_t)n * chw, xp);
+            dc_forward_img(d, xp, scratch, out->data + (size_t)n * ohw, false, b);
+        }
+    });
+}
+
+/* Backward on the direct path; gx as conv_backward prepared it (fresh: to
+ * be written; in place: gy's own buffer). */
+static void dc_conv_backward(tn_graph *g, tn_tensor *out, const conv_geom *gm, const dc_geom *d,
+                             const dc_geom *db, float *gx, bool gx_fresh, bool in_place,
+                             float *gw, float *gb)
+{
+    const tn_tensor *x = out->in[0], *wt = out->in[1];
+    const bool prof = tn_profile_enabled();
+    const double t_start = prof ? tn_profile_now() : 0.0;
+    const size_t chw = (size_t)gm->c * gm->h * gm->w, ohw = (size_t)gm->o * gm->p;
+    /* Weight tiles of m images: at least 512 pixels. */
+    const int m_w = gm->p >= 512 ? 1 : imin(gm->n, (int)(512 / gm->p)), tiles = (gm->n + m_w - 1) / m_w;
+    const int nthr = conv_threads(tiles > gm->n ? tiles : gm->n);
+    const size_t wsize = (size_t)gm->o * gm->ckk;
+    const size_t wk_n = gx ? line_up(wsize) : 0, gw_part = gw ? line_up(wsize) : 0;
+    const size_t xps_n = gw ? line_up((size_t)m_w * d->ci * d->plane) : 0;
+    const size_t gyp_n = gx ? line_up((size_t)db->ci * db->plane) : 0;
+    const size_t per_thr = xps_n + gyp_n + line_up(2 * (size_t)gm->o);
+    float *scratch = tn_graph_scratch(g, wk_n + gw_part * (size_t)(nthr - 1) +
+                                             per_thr * (size_t)nthr);
+    if (!scratch) return;
+    float *wk = scratch, *gw_parts = scratch + wk_n;
+    float *thr_base = gw_parts + gw_part * (size_t)(nthr - 1);
+    if (gx) dc_pack(wt->data, gm->o, gm->c, true, wk);
+    double t_w = 0.0, t_d = 0.0;
+    CONV_PARALLEL(nthr, tid, {
+        float *xps = thr_base + per_thr * (size_t)tid, *gyp = xps + xps_n;
+        double *bsum = (double *)(gyp + gyp_n);
+        float *gwt = tid == 0 ? gw : gw_parts + gw_part * (size_t)(tid - 1);
+        double t0 = prof && tid == 0 ? tn_profile_now() : 0.0;
+        int k0, k1;
+        if (gw && tid > 0) memset(gwt, 0, wsize * sizeof(float));
+        if (gb)
+            for (int o = 0; o < gm->o; o++) bsum[o] = 0.0;
+        thread_tiles(tid, nthr, tiles, &k0, &k1);
+        for (int k = k0; k < k1 && (gw || gb); k++) {
+            const int n0 = k * m_w, m = imin(m_w, gm->n - n0);
+            const float *xs[64], *gs[64];
+            for (int i = 0; i < m; i++) {
+                gs[i] = out->grad + (size_t)(n0 + i) * ohw;
+                if (gb)
+                    for (int o = 0; o < gm->o; o++) bsum[o] += sum_d(gs[i] + (size_t)o * gm->p, gm->p);
+                if (!gw) continue;
+                float *xpi = xps + (size_t)i * d->ci * d->plane;
+                dc_pad(d, x->data + (size_t)(n0 + i) * chw, xpi);
+                xs[i] = xpi;
+            }
+            if (gw) dc_weight_tile(d, xs, gs, m, gwt);
+        }
+        if (gb) {
+            _Pragma("omp critical(tn_conv_bias)")
+            for (int o = 0; o < gm->o; o++) gb[o] += (float)bsum[o];
+        }
+        double t1 = prof && tid == 0 ? tn_profile_now() : 0.0;
+        if (in_place && nthr > 1) {
+            _Pragma("omp barrier")
+        }
+        thread_tiles(tid, nthr, gm->n, &k0, &k1);
+        for (int n = k0; n < k1 && gx; n++) {
+            dc_pad(db, out->grad + (size_t)n * ohw, gyp); /* gy copied before gx is written */
+            dc_forward_img(db, gyp, wk, gx + (size_t)n * chw, !gx_fresh, NULL);
+        }
+        if (prof && tid == 0) t_w = t1 - t0, t_d = tn_profile_now() - t1;
+    });
+    if (gw)
+        for (int t = 1; t < nthr; t++) {
+            const float *part = gw_parts + gw_part * (size_t)(t - 1);
+            for (size_t i = 0; i < wsize; i++) gw[i] += part[i];
+        }
+    if (prof) {
+        double total = tn_profile_now() - t_start, busy = t_w + t_d;
+        if (busy > 0.0) {
+            tn_profile_add("conv2d.bwd_weight", true, total * t_w / busy);
+            tn_profile_add("conv2d.bwd_data", true, total * t_d / busy);
+        }
+    }
+}
+#endif
+
 static void conv_check(tn_tensor *out)
 {
     const conv_attr *at = out->attr;
@@ -335,6 +643,13 @@ static void conv_check(tn_tensor *out)
 static void conv_forward(tn_graph *g, tn_tensor *out)
 {
     const conv_geom gm = conv_geometry(out);
+#ifdef TN_DIRECT_CONV
+    dc_geom dcf, dcb;
+    if (dc_usable(&gm, &dcf, &dcb)) {
+        dc_conv_forward(g, out, &gm, &dcf);
+        return;
+    }
+#endif
     const float *x = out->in[0]->data, *w = out->in[1]->data;
     const float *b = out->n_in == 3 ? out->in[2]->data : NULL;
     const bool pointwise = conv_is_pointwise(&gm);
@@ -411,6 +726,13 @@ static void conv_backward(tn_graph *g, tn_tensor *out)
     float *gb = out->n_in == 3 ? tn_grad(g, out->in[2]) : NULL;
     if (tn_graph_status(g) != TN_OK) return;
     if (!gx && !gw && !gb) return;
+#ifdef TN_DIRECT_CONV
+    dc_geom dcf, dcb;
+    if (dc_usable(&gm, &dcf, &dcb) && (!gx || dc_fits(&dcb))) {
+        dc_conv_backward(g, out, &gm, &dcf, &dcb, gx, gx_fresh, in_place, gw, gb);
+        return;
+    }
+#endif
     const bool prof = tn_profile_enabled();
     const double t_start = prof ? tn_profile_now() : 0.0;
 
