@@ -311,6 +311,7 @@ typedef struct run_state {
     double best_val;        /* early stopping */
     int best_epoch, bad_epochs;
     double best_test;
+    double last_train_loss; /* data loss of the last finished epoch */
     tn_rng dropout_rng;
     tn_loader_pos pos;
     text csv;
@@ -342,8 +343,8 @@ static int save_checkpoint(const run_config *c, const char *path, const tn_param
     put_rng(rng2, sizeof rng2, &st->pos.rng);
     snprintf(sums, sizeof sums, "%a %a %ld %ld %a %a", st->loss_sum, st->pen_sum, st->correct,
              st->seen, st->seconds, st->train_seconds);
-    snprintf(prog, sizeof prog, "%d %a %d %d %a", st->epoch, st->best_val, st->best_epoch,
-             st->bad_epochs, st->best_test);
+    snprintf(prog, sizeof prog, "%d %a %d %d %a %a", st->epoch, st->best_val, st->best_epoch,
+             st->bad_epochs, st->best_test, st->last_train_loss);
     snprintf(pos, sizeof pos, "%" PRIu64 " %" PRIu64, st->pos.epoch, st->pos.batch);
     tn_st_writer *w = tn_st_writer_new();
     tn_status s = w ? TN_OK : TN_ERR_NOMEM;
@@ -378,8 +379,8 @@ static int load_checkpoint(const run_config *c, const char *path, tn_params *ps,
                   path, cfg, desc);
     else if (tn_st_load_params(f, ps) != TN_OK || tn_optim_load(opt, f, "optim.") != TN_OK)
         rc = fail("--resume: %s", tn_error_message());
-    else if (sscanf(prog, "%d %la %d %d %la", &st->epoch, &st->best_val, &st->best_epoch,
-                    &st->bad_epochs, &st->best_test) != 5 ||
+    else if (sscanf(prog, "%d %la %d %d %la %la", &st->epoch, &st->best_val, &st->best_epoch,
+                    &st->bad_epochs, &st->best_test, &st->last_train_loss) != 6 ||
              sscanf(sums, "%la %la %ld %ld %la %la", &st->loss_sum, &st->pen_sum, &st->correct,
                     &st->seen, &st->seconds, &st->train_seconds) != 6 ||
              sscanf(pos, "%" SCNu64 " %" SCNu64, &st->pos.epoch, &st->pos.batch) != 2 ||
@@ -622,7 +623,7 @@ int train_run(const run_config *c, const run_data *d, run_result *r)
         if (!c->quiet)
             fprintf(stderr, "epoch %d: train loss %.4f (+ penalty %.4f) acc %.4f | test loss %.4f acc %.4f%s\n",
                     st.epoch, train_loss, pen, train_acc, test_loss, test_acc, "");
-        r->train_loss = train_loss;
+        st.last_train_loss = train_loss;
         st.loss_sum = st.pen_sum = 0;
         st.correct = st.seen = 0;
 
@@ -667,14 +668,7 @@ int train_run(const run_config *c, const run_data *d, run_result *r)
     r->best_test_acc = st.best_test;
     r->images_per_s = st.train_seconds > 0 ? (double)st.epoch * d->train->n / st.train_seconds : 0;
     r->data_wait_fraction = ls.wait_fraction;
-    if (r->train_loss == 0) {
-        /* Resumed after the last epoch: read the last CSV row back. */
-        const char *last = st.csv.s;
-        for (const char *p = st.csv.s; p && *p; p++)
-            if (*p == '\n' && p[1]) last = p + 1;
-        double ep, lr;
-        sscanf(last, "%lf,%lf,%lf", &ep, &lr, &r->train_loss);
-    }
+    r->train_loss = st.last_train_loss;
     if (result_write(c->out, r)) goto out;
     rc = RUN_DONE;
 out:

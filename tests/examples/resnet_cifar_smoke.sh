@@ -43,6 +43,11 @@ check "resumed run equals the uninterrupted one (model and optimizer)" \
     "$ckpt_equal" "$tmp/a/checkpoint.safetensors" "$tmp/b/checkpoint.safetensors"
 check "resumed metrics equal" cmp -s <(cut -d, -f1-9 "$tmp/a/metrics.csv") <(cut -d, -f1-9 "$tmp/b/metrics.csv")
 
+# early stopping on a validation split: val accuracy logged, best model kept.
+"$prog" train "${common[@]}" --epochs 3 --val 0.25 --patience 1 --out "$tmp/v" >/dev/null 2>"$tmp/v.log"
+check "validation accuracy is logged" awk -F, 'NR==2{exit !($6 != "nan" && $6 >= 0)}' "$tmp/v/metrics.csv"
+check "the best model is saved" test -s "$tmp/v/best.safetensors"
+
 # compare: 2 methods; interrupt the first mid-run, then rerun to finish.
 cmp_opts=(--methods sgd-l2,sgdw --epochs 2 "${common[@]}")
 "$prog" compare "${cmp_opts[@]}" --out "$tmp/c1" >/dev/null 2>"$tmp/c1.log"
