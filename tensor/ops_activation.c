@@ -76,8 +76,48 @@ static inline float gelu_grad(float x)
     return 0.5f * (1.0f + erff(x * TN_SQRT1_2)) + x * TN_INV_SQRT_2PI * expf(-0.5f * x * x);
 }
 
+/* relu: vectorised, and its backward writes into the output's gradient
+ * buffer (dead after it) when x has no gradient buffer yet. */
+static void relu_forward(tn_graph *g, tn_tensor *out)
+{
+    (void)g;
+    const float *x = out->in[0]->data;
+    float *y = out->data;
+    const long n = (long)out->numel;
+#pragma omp parallel for simd if (n >= TN_PAR_MIN) schedule(static)
+    for (long i = 0; i < n; i++) {
+        const float v = x[i];
+        y[i] = v > 0.0f ? v : 0.0f;
+    }
+}
+
+static void relu_backward(tn_graph *g, tn_tensor *out)
+{
+    tn_tensor *a = out->in[0];
+    if (!a->requires_grad) return;
+    const float *x = a->data, *gy = out->grad;
+    const long n = (long)out->numel;
+    if (!a->grad) { /* gx = gy * (x > 0), in gy's buffer */
+        float *gx = a->grad = out->grad;
+#pragma omp parallel for simd if (n >= TN_PAR_MIN) schedule(static)
+        for (long i = 0; i < n; i++) {
+            const float d = gy[i];
+            gx[i] = x[i] > 0.0f ? d : 0.0f;
+        }
+        return;
+    }
+    float *gx = tn_grad(g, a);
+#pragma omp parallel for simd if (n >= TN_PAR_MIN) schedule(static)
+    for (long i = 0; i < n; i++) {
+        const float d = gy[i];
+        gx[i] += x[i] > 0.0f ? d : 0.0f;
+    }
+}
+
+const tn_op tn_op_relu = {.name = "relu", .check = check_same, .forward = relu_forward,
+                          .backward = relu_backward};
+
 /* Gradients at the kinks as in PyTorch: relu' (0) = 0, leaky_relu'(0) = slope. */
-ACT_OP(relu, x[i] > 0.0f ? x[i] : 0.0f, x[i] > 0.0f ? 1.0f : 0.0f)
 ACT_OP(leaky_relu, x[i] > 0.0f ? x[i] : s * x[i], x[i] > 0.0f ? 1.0f : s)
 ACT_OP(sigmoid, sigmoid1(x[i]), y[i] * (1.0f - y[i]))
 ACT_OP(tanh, tanhf(x[i]), 1.0f - y[i] * y[i])

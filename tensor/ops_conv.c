@@ -331,33 +331,71 @@ static bool direct_conv_cpu(void)
 }
 
 /* Geometry of one direct convolution: ci input channels of h x w, padded by
- * pad, 3x3, stride 1, into co channels of oh x ow. */
+ * pad, 3x3, stride 1 or 2, into co channels of oh x ow.  The padded image
+ * is (ci, ph, wp) at stride 1; at stride 2 each channel holds its even and
+ * its odd padded columns as two planes (ph, wp) (wp = half the padded
+ * width), so that 8 outputs of a tap read 8 consecutive floats.  off[k] is
+ * tap k's offset from an output vector's base oh * row + ow0. */
 typedef struct dc_geom {
-    int ci, co, h, w, pad, oh, ow, ph, wp;
-    size_t plane; /* ph * wp */
+    int ci, co, h, w, pad, stride, oh, ow, ph, wp;
+    size_t plane; /* floats per channel of the padded image */
+    size_t row;   /* floats from one output row's base to the next */
+    size_t off[9];
 } dc_geom;
 
-static dc_geom dc_geometry(int ci, int co, int h, int w, int pad)
+static dc_geom dc_geometry(int ci, int co, int h, int w, int pad, int stride)
 {
-    dc_geom d = {.ci = ci, .co = co, .h = h, .w = w, .pad = pad};
-    d.oh = h + 2 * pad - 2;
-    d.ow = w + 2 * pad - 2;
+    dc_geom d = {.ci = ci, .co = co, .h = h, .w = w, .pad = pad, .stride = stride};
+    d.oh = (h + 2 * pad - 3) / stride + 1;
+    d.ow = (w + 2 * pad - 3) / stride + 1;
     d.ph = h + 2 * pad;
-    d.wp = d.ow + 2;
-    d.plane = (size_t)d.ph * d.wp;
+    if (stride == 1) {
+        d.wp = d.ow + 2;
+        d.plane = (size_t)d.ph * d.wp;
+        d.row = (size_t)d.wp;
+        for (int k = 0; k < 9; k++) d.off[k] = (size_t)(k / 3) * d.wp + (size_t)(k % 3);
+    } else {
+        d.wp = d.ow + 1; /* columns 2j and 2j + 1 for j <= ow */
+        d.plane = 2 * (size_t)d.ph * d.wp;
+        d.row = 2 * (size_t)d.wp;
+        for (int k = 0; k < 9; k++) {
+            int kh = k / 3, kw = k % 3;
+            d.off[k] = (size_t)(kw & 1) * d.ph * d.wp + (size_t)kh * d.wp + (size_t)(kw >> 1);
+        }
+    }
     return d;
 }
 
 static bool dc_fits(const dc_geom *d)
 {
-    return d->oh >= 1 && d->ow >= 8 && d->ow % 8 == 0 && d->co % 4 == 0 && d->pad <= 2 &&
-           d->wp == d->w + 2 * d->pad;
+    if (d->oh < 1 || d->ow < 8 || d->ow % 8 != 0 || d->co % 4 != 0 || d->pad > 2) return false;
+    if (d->stride == 1) return d->wp == d->w + 2 * d->pad;
+    /* Stride 2: every input column lands in a phase plane. */
+    return d->stride == 2 && 2 * d->wp >= d->w + 2 * d->pad;
 }
 
-/* x (ci, h, w) into xp (ci, ph, wp) with zero borders. */
+/* x (ci, h, w) into the padded layout, zero borders. */
 static void dc_pad(const dc_geom *d, const float *x, float *xp)
 {
     const size_t hw = (size_t)d->h * d->w;
+    if (d->stride == 2) {
+        memset(xp, 0, (size_t)d->ci * d->plane * sizeof(float));
+        for (int c = 0; c < d->ci; c++) {
+            float *ev = xp + (size_t)c * d->plane, *od = ev + (size_t)d->ph * d->wp;
+            for (int i = 0; i < d->h; i++) {
+                const float *src = x + (size_t)c * hw + (size_t)i * d->w;
+                float *e = ev + (size_t)(i + d->pad) * d->wp, *o = od + (size_t)(i + d->pad) * d->wp;
+                for (int j = 0; j < d->w; j++) {
+                    int q = j + d->pad;
+                    if (q & 1)
+                        o[q >> 1] = src[j];
+                    else
+                        e[q >> 1] = src[j];
+                }
+            }
+        }
+        return;
+    }
     for (int c = 0; c < d->ci; c++) {
         float *dst = xp + (size_t)c * d->plane;
         memset(dst, 0, (size_t)d->pad * d->wp * sizeof(float));
@@ -402,7 +440,7 @@ dc_fwd_block(const dc_geom *d, const float *xp, const float *wk, float *y, const
     size_t base[3];
     for (int v = 0; v < V; v++) {
         int oh = pix[v] / d->ow, ow0 = pix[v] % d->ow;
-        base[v] = (size_t)oh * d->wp + ow0;
+        base[v] = (size_t)oh * d->row + ow0;
         for (int b = 0; b < 4; b++) acc[b][v] = _mm256_setzero_ps();
     }
     for (int c = 0; c < d->ci; c++) {
@@ -413,7 +451,7 @@ dc_fwd_block(const dc_geom *d, const float *xp, const float *wk, float *y, const
         for (int kh = 0; kh < 3; kh++) {
             for (int kw = 0; kw < 3; kw++) {
                 const float *wt = wc + (kh * 3 + kw) * 4;
-                const float *xr = xc + (size_t)kh * d->wp + kw;
+                const float *xr = xc + d->off[kh * 3 + kw];
                 __m256 xv[3];
                 for (int v = 0; v < V; v++) xv[v] = _mm256_loadu_ps(xr + base[v]);
                 for (int b = 0; b < 4; b++) {
@@ -468,7 +506,7 @@ static inline DC_TARGET float dc_hsum(__m256 v)
 DC_TARGET static void dc_weight_tile(const dc_geom *d, const float *const *xps,
                                      const float *const *gys, int m, float *gw)
 {
-    const int nv = d->oh * d->ow / 8, vpr = d->ow / 8;
+    const int vpr = d->ow / 8;
     const size_t p = (size_t)d->oh * d->ow;
     for (int ob = 0; ob < d->co / 4; ob++) {
         for (int c = 0; c < d->ci; c++) {
@@ -478,16 +516,25 @@ DC_TARGET static void dc_weight_tile(const dc_geom *d, const float *const *xps,
                     for (int t = 0; t < 3; t++) acc[b][t] = _mm256_setzero_ps();
                 for (int i = 0; i < m; i++) {
                     const float *g = gys[i] + (size_t)ob * 4 * p;
-                    const float *xr = xps[i] + (size_t)c * d->plane + (size_t)kh * d->wp;
-                    for (int v = 0; v < nv; v++) {
-                        const float *xv = xr + (size_t)(v / vpr) * d->wp + (size_t)(v % vpr) * 8;
-                        __m256 x0 = _mm256_loadu_ps(xv), x1 = _mm256_loadu_ps(xv + 1);
-                        __m256 x2 = _mm256_loadu_ps(xv + 2);
-                        for (int b = 0; b < 4; b++) {
-                            __m256 gv = _mm256_loadu_ps(g + (size_t)b * p + (size_t)v * 8);
-                            acc[b][0] = _mm256_fmadd_ps(gv, x0, acc[b][0]);
-                            acc[b][1] = _mm256_fmadd_ps(gv, x1, acc[b][1]);
-                            acc[b][2] = _mm256_fmadd_ps(gv, x2, acc[b][2]);
+                    const float *xr = xps[i] + (size_t)c * d->plane;
+                    const size_t o0 = d->off[kh * 3], o1 = d->off[kh * 3 + 1];
+                    const size_t o2 = d->off[kh * 3 + 2];
+                    for (int r = 0; r < d->oh; r++, xr += d->row, g += d->ow) {
+                        for (int j = 0; j < vpr; j++) {
+                            /* The gy vectors stay in registers; x is read
+                             * straight into the FMAs (memory operands). */
+                            const float *xv = xr + 8 * j, *gv = g + 8 * j;
+                            const size_t tap_off[3] = {o0, o1, o2};
+                            const __m256 g0 = _mm256_loadu_ps(gv), g1 = _mm256_loadu_ps(gv + p);
+                            const __m256 g2 = _mm256_loadu_ps(gv + 2 * p);
+                            const __m256 g3 = _mm256_loadu_ps(gv + 3 * p);
+                            for (int tap = 0; tap < 3; tap++) {
+                                const __m256 xt = _mm256_loadu_ps(xv + tap_off[tap]);
+                                acc[0][tap] = _mm256_fmadd_ps(g0, xt, acc[0][tap]);
+                                acc[1][tap] = _mm256_fmadd_ps(g1, xt, acc[1][tap]);
+                                acc[2][tap] = _mm256_fmadd_ps(g2, xt, acc[2][tap]);
+                                acc[3][tap] = _mm256_fmadd_ps(g3, xt, acc[3][tap]);
+                            }
                         }
                     }
                 }
@@ -505,11 +552,12 @@ DC_TARGET static void dc_weight_tile(const dc_geom *d, const float *const *xps,
 /* The direct path's geometries: forward (x -> y) and data gradient (gy -> gx). */
 static bool dc_usable(const conv_geom *gm, dc_geom *fwd, dc_geom *bwd)
 {
-    if (!(gm->kh == 3 && gm->kw == 3 && gm->stride == 1 && gm->dil == 1 && gm->pad <= 2) ||
+    if (!(gm->kh == 3 && gm->kw == 3 && gm->stride <= 2 && gm->dil == 1 && gm->pad <= 2) ||
         !direct_conv_cpu())
         return false;
-    *fwd = dc_geometry(gm->c, gm->o, gm->h, gm->w, gm->pad);
-    *bwd = dc_geometry(gm->o, gm->c, gm->oh, gm->ow, 2 - gm->pad);
+    *fwd = dc_geometry(gm->c, gm->o, gm->h, gm->w, gm->pad, gm->stride);
+    *bwd = dc_geometry(gm->o, gm->c, gm->oh, gm->ow, 2 - gm->pad, 1);
+    if (gm->stride != 1) bwd->oh = 0; /* the data gradient is not a plain conv */
     return dc_fits(fwd);
 }
 
@@ -728,9 +776,15 @@ static void conv_backward(tn_graph *g, tn_tensor *out)
     if (!gx && !gw && !gb) return;
 #ifdef TN_DIRECT_CONV
     dc_geom dcf, dcb;
-    if (dc_usable(&gm, &dcf, &dcb) && (!gx || dc_fits(&dcb))) {
-        dc_conv_backward(g, out, &gm, &dcf, &dcb, gx, gx_fresh, in_place, gw, gb);
-        return;
+    if (dc_usable(&gm, &dcf, &dcb)) {
+        if (!gx || dc_fits(&dcb)) {
+            dc_conv_backward(g, out, &gm, &dcf, &dcb, gx, gx_fresh, in_place, gw, gb);
+            return;
+        }
+        /* Stride 2: weights and bias here, the data gradient below. */
+        if (gw || gb) dc_conv_backward(g, out, &gm, &dcf, &dcb, NULL, false, false, gw, gb);
+        if (tn_graph_status(g) != TN_OK) return;
+        gw = gb = NULL;
     }
 #endif
     const bool prof = tn_profile_enabled();
