@@ -234,6 +234,14 @@ void tn_resnet_free(tn_resnet *net)
 
 /* ---------------------------------------------------------------- forward */
 
+/* relu(bn(x) + r) as one fused op (tn_batch_norm_relu): one output instead
+ * of three, one pass each way; bit-identical to relu(add(bn(x), r)). */
+static tn_tensor *bn_relu(tn_graph *g, const tn_nn_batch_norm *bn, tn_tensor *x, tn_tensor *r)
+{
+    return tn_batch_norm_relu(g, x, bn->weight, bn->bias, bn->running_mean, bn->running_var,
+                              bn->momentum, bn->eps, r);
+}
+
 static tn_tensor *shortcut(tn_graph *g, const tn_resnet *net, const tn_resnet_block *b,
                            tn_tensor *x, tn_tensor *pre)
 {
@@ -255,13 +263,13 @@ static tn_tensor *block_forward(tn_graph *g, const tn_resnet *net, const tn_resn
     tn_tensor *y, *pre = NULL;
     switch (net->cfg.variant) {
     case TN_RESNET_BN:
-        y = tn_relu(g, tn_nn_batch_norm_forward(g, &b->bn1, tn_nn_conv2d_forward(g, &b->conv1, x)));
-        y = tn_nn_batch_norm_forward(g, &b->bn2, tn_nn_conv2d_forward(g, &b->conv2, y));
-        return tn_relu(g, tn_add(g, y, shortcut(g, net, b, x, NULL)));
+        y = bn_relu(g, &b->bn1, tn_nn_conv2d_forward(g, &b->conv1, x), NULL);
+        y = tn_nn_conv2d_forward(g, &b->conv2, y);
+        return bn_relu(g, &b->bn2, y, shortcut(g, net, b, x, NULL));
     case TN_RESNET_PREACT:
-        pre = tn_relu(g, tn_nn_batch_norm_forward(g, &b->bn1, x));
+        pre = bn_relu(g, &b->bn1, x, NULL);
         y = tn_nn_conv2d_forward(g, &b->conv1, pre);
-        y = tn_nn_conv2d_forward(g, &b->conv2, tn_relu(g, tn_nn_batch_norm_forward(g, &b->bn2, y)));
+        y = tn_nn_conv2d_forward(g, &b->conv2, bn_relu(g, &b->bn2, y, NULL));
         return tn_add(g, y, shortcut(g, net, b, x, pre));
     case TN_RESNET_NO_BN:
         y = tn_relu(g, tn_nn_conv2d_forward(g, &b->conv1, x));
@@ -280,11 +288,11 @@ tn_tensor *tn_resnet_forward(tn_graph *g, const tn_resnet *net, tn_tensor *x)
                   tn_shape_str(x, buf, sizeof buf));
     }
     tn_tensor *y = tn_nn_conv2d_forward(g, &net->conv1, x);
-    if (net->cfg.variant == TN_RESNET_BN) y = tn_relu(g, tn_nn_batch_norm_forward(g, &net->bn1, y));
+    if (net->cfg.variant == TN_RESNET_BN) y = bn_relu(g, &net->bn1, y, NULL);
     else if (net->cfg.variant == TN_RESNET_NO_BN) y = tn_relu(g, y);
     for (int i = 0; i < net->n_blocks && y; i++) y = block_forward(g, net, &net->blocks[i], y);
     if (net->cfg.variant == TN_RESNET_PREACT)
-        y = tn_relu(g, tn_nn_batch_norm_forward(g, &net->bn_final, y));
+        y = bn_relu(g, &net->bn_final, y, NULL);
     y = tn_global_avg_pool(g, y);
     if (net->cfg.dropout > 0 && y) y = tn_dropout(g, y, net->cfg.dropout, net->cfg.dropout_rng);
     return tn_nn_linear_forward(g, &net->linear, y);
