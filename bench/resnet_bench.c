@@ -28,31 +28,10 @@
 #include <string.h>
 #include <sys/resource.h>
 
-/* tn_resnet_forward for the BN / option-A model written with the fused
- * tn_batch_norm_relu (--fused): what nn/resnet.c's forward computes, with
- * relu(bn(.)) and relu(bn(.) + shortcut) as single ops. */
-static tn_tensor *bn_relu(tn_graph *g, const tn_nn_batch_norm *bn, tn_tensor *x, tn_tensor *r)
-{
-    return tn_batch_norm_relu(g, x, bn->weight, bn->bias, bn->running_mean, bn->running_var,
-                              bn->momentum, bn->eps, r);
-}
-
-static tn_tensor *fused_forward(tn_graph *g, const tn_resnet *net, tn_tensor *x)
-{
-    tn_tensor *y = bn_relu(g, &net->bn1, tn_nn_conv2d_forward(g, &net->conv1, x), NULL);
-    for (int i = 0; i < net->n_blocks && y; i++) {
-        const tn_resnet_block *b = &net->blocks[i];
-        tn_tensor *h = bn_relu(g, &b->bn1, tn_nn_conv2d_forward(g, &b->conv1, y), NULL);
-        tn_tensor *s = b->project ? tn_nn_shortcut_a(g, y, b->stride, b->planes / 4) : y;
-        y = bn_relu(g, &b->bn2, tn_nn_conv2d_forward(g, &b->conv2, h), s);
-    }
-    return tn_nn_linear_forward(g, &net->linear, tn_global_avg_pool(g, y));
-}
-
 static int usage(void)
 {
     fprintf(stderr, "usage: resnet_bench [--model resnet20|resnet56] [--mode train|eval] "
-                    "[--batch N] [--threads N] [--steps N] [--warmup N] [--profile] [--fused]\n");
+                    "[--batch N] [--threads N] [--steps N] [--warmup N] [--profile]\n");
     return 2;
 }
 
@@ -209,7 +188,7 @@ int main(int argc, char **argv)
 {
     const char *model = "resnet20", *mode = "train";
     int batch = 128, threads = 2, steps = 10, warmup = 3;
-    bool profile = false, fused = false;
+    bool profile = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool more = i + 1 < argc;
@@ -220,7 +199,6 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--steps") == 0 && more) steps = atoi(argv[++i]);
         else if (strcmp(a, "--warmup") == 0 && more) warmup = atoi(argv[++i]);
         else if (strcmp(a, "--profile") == 0) profile = true;
-        else if (strcmp(a, "--fused") == 0) fused = true;
         else return usage();
     }
     int depth = strcmp(model, "resnet20") == 0 ? 20 : strcmp(model, "resnet56") == 0 ? 56 : 0;
@@ -263,7 +241,7 @@ int main(int argc, char **argv)
         tn_graph_reset(g);
         tn_graph_set_grad(g, true);
         tn_tensor *x = tn_from_data(g, TN_SHAPE(batch, 3, 32, 32), xd);
-        if (!(fused ? fused_forward : tn_resnet_forward)(g, net, x)) {
+        if (!tn_resnet_forward(g, net, x)) {
             fprintf(stderr, "resnet_bench: %s\n", tn_error_message());
             return 1;
         }
@@ -287,7 +265,7 @@ int main(int argc, char **argv)
         tn_tensor *x = tn_from_data(g, TN_SHAPE(batch, 3, 32, 32), xd);
         if (train) {
             tn_params_zero_grad(ps);
-            tn_tensor *logits = (fused ? fused_forward : tn_resnet_forward)(g, net, x);
+            tn_tensor *logits = tn_resnet_forward(g, net, x);
             tn_tensor *loss = logits ? tn_cross_entropy(g, logits, labels, 0.0f) : NULL;
             if (loss && s == -warmup) first_loss = loss->data[0];
             if (!loss || tn_backward(g, loss) != TN_OK) {
@@ -297,7 +275,7 @@ int main(int argc, char **argv)
             double t0 = tn_profile_now();
             tn_optim_step(opt, oc.lr);
             if (s >= 0) optim_s += tn_profile_now() - t0;
-        } else if (!(fused ? fused_forward : tn_resnet_forward)(g, net, x)) {
+        } else if (!tn_resnet_forward(g, net, x)) {
             fprintf(stderr, "resnet_bench: %s\n", tn_error_message());
             return 1;
         }
@@ -305,9 +283,8 @@ int main(int argc, char **argv)
     double total = tn_profile_now() - t_start;
     tn_profile_enable(false);
     if (profile) {
-        printf("tenet %s %s batch %d threads %d%s: arena high water %.1f MB", model, mode, batch,
-               threads, fused ? " (fused forward)" : "",
-               (double)tn_graph_arena_high_water(g) / 1048576.0);
+        printf("tenet %s %s batch %d threads %d: arena high water %.1f MB", model, mode, batch,
+               threads, (double)tn_graph_arena_high_water(g) / 1048576.0);
         if (train) printf(", loss of the first step %.7g", (double)first_loss);
         printf("\n");
         print_profile(steps, batch, total, optim_s, fl, peak);
