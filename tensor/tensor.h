@@ -148,7 +148,11 @@ bool tn_graph_grad_enabled(const tn_graph *g);
 tn_status tn_graph_status(const tn_graph *g);
 
 /* Seed d(loss)/d(loss) = 1 and run the tape backwards, accumulating into the
- * .grad of every tensor that requires it (parameters: their store slots). */
+ * .grad of every tensor that requires it (parameters: their store slots).
+ * Afterwards the gradients of leaves (parameters, tn_requires_grad()
+ * tensors) are defined; those of op outputs are working storage: a built-in
+ * op may hand its output's gradient buffer, dead once its backward has run,
+ * to an input that has none yet (as PyTorch keeps no non-leaf .grad). */
 tn_status tn_backward(tn_graph *g, tn_tensor *loss);
 
 /* Arena use in bytes: now, the most ever, and what is reserved from the OS. */
