@@ -48,7 +48,14 @@ if [ ! -x "$TENET" ]; then
 fi
 [ -x "$TENET" ] || { echo "compare.sh: $TENET was not built" >&2; exit 1; }
 PY=/usr/bin/python3
-"$PY" -c 'import torch' 2>/dev/null || { echo "compare.sh: $PY has no torch" >&2; exit 1; }
+if ! "$PY" -c 'import torch' 2>/dev/null; then
+    echo "compare.sh: installing Debian's python3-torch for the PyTorch side"
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-torch >/dev/null
+    "$PY" -c 'import torch' || { echo "compare.sh: $PY still has no torch" >&2; exit 1; }
+fi
 
 # Timed steps per run: enough for a few seconds of work per run.
 steps_for() { # model mode batch threads
