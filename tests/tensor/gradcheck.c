@@ -6,33 +6,38 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* f = sum(out * r): a small custom op, so the harness relies on no op under test. */
-typedef struct dot_attr {
-    const float *r;
-} dot_attr;
-
-static void dot_check(tn_tensor *out) { out->ndim = 0; }
+/* f = sum(x * r): a small custom op, so that feeding a fixed upstream
+ * gradient r relies on no op under test. */
+static void dot_check(tn_tensor *out)
+{
+    if (!tn_same_shape(out->in[0], out->in[1])) tn_misuse("gc_dot", "x and r shapes differ");
+    out->ndim = 0;
+}
 
 static void dot_forward(tn_graph *g, tn_tensor *out)
 {
     (void)g;
-    const dot_attr *at = out->attr;
-    const tn_tensor *x = out->in[0];
+    const tn_tensor *x = out->in[0], *r = out->in[1];
     double s = 0.0;
-    for (size_t i = 0; i < x->numel; i++) s += (double)x->data[i] * at->r[i];
+    for (size_t i = 0; i < x->numel; i++) s += (double)x->data[i] * r->data[i];
     out->data[0] = (float)s;
 }
 
 static void dot_backward(tn_graph *g, tn_tensor *out)
 {
-    const dot_attr *at = out->attr;
+    const float *r = out->in[1]->data;
     float *gx = tn_grad(g, out->in[0]);
     if (gx)
-        for (size_t i = 0; i < out->in[0]->numel; i++) gx[i] += out->grad[0] * at->r[i];
+        for (size_t i = 0; i < out->in[0]->numel; i++) gx[i] += out->grad[0] * r[i];
 }
 
 static const tn_op dot_op = {.name = "gc_dot", .check = dot_check, .forward = dot_forward,
                              .backward = dot_backward};
+
+tn_tensor *gc_dot(tn_graph *g, tn_tensor *x, tn_tensor *r)
+{
+    return tn_op_apply(g, &dot_op, 2, (tn_tensor *[]){x, r}, NULL, 0);
+}
 
 typedef struct harness {
     const gc_case *c;
@@ -101,7 +106,7 @@ bool gc_run(const gc_case *c, char *report, size_t size)
     /* Analytic gradients, copied out before the numeric passes reset the graph. */
     tn_tensor *in[TN_MAX_INPUTS];
     tn_tensor *out = build(&h, in);
-    tn_tensor *f = tn_op_apply(h.g, &dot_op, 1, &out, &(dot_attr){h.r}, sizeof(dot_attr));
+    tn_tensor *f = gc_dot(h.g, out, tn_from_data(h.g, out->ndim, out->shape, h.r));
     bool ok = true;
     snprintf(report, size, "%s: ok", c->name);
     if (!f->requires_grad) {

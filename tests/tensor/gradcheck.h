@@ -43,6 +43,10 @@ bool gc_run(const gc_case *c, char *report, size_t size);
 /* True when a node of op `name` is reachable from the output of case c. */
 bool gc_covers(const gc_case *c, const char *name);
 
+/* f = sum(x * r) (x, r the same shape; only x is differentiated): backward
+ * from it feeds x the fixed upstream gradient r. */
+tn_tensor *gc_dot(tn_graph *g, tn_tensor *x, tn_tensor *r);
+
 /* The case tables, one per family of ops. */
 extern const gc_case gc_cases_math[]; /* elementwise, activation, linalg, reduce, shape */
 extern const size_t gc_n_cases_math;

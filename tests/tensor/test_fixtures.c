@@ -7,6 +7,7 @@
  * runs on f = sum(out * R) with the fixture's fixed random R, through a tiny
  * custom op, so no other op under test takes part. */
 #include "tensor/safetensors.h"
+#include "gradcheck.h"
 #include "tensor/tensor.h"
 
 #include <criterion/criterion.h>
@@ -77,35 +78,9 @@ static void expect_close(const char *fx, const tn_st_file *f, const char *name, 
               rel, tol, worst, (double)got[worst], (double)e->data[worst]);
 }
 
-/* f = sum(out * R): the fixed upstream gradient, as a custom op. */
-static void dot_check(tn_tensor *out)
-{
-    if (!tn_same_shape(out->in[0], out->in[1])) tn_misuse("fx_dot", "shapes differ");
-    out->ndim = 0;
-}
-
-static void dot_forward(tn_graph *g, tn_tensor *out)
-{
-    (void)g;
-    double s = 0.0;
-    for (size_t i = 0; i < out->in[0]->numel; i++)
-        s += (double)out->in[0]->data[i] * out->in[1]->data[i];
-    out->data[0] = (float)s;
-}
-
-static void dot_backward(tn_graph *g, tn_tensor *out)
-{
-    float *gx = tn_grad(g, out->in[0]);
-    if (gx)
-        for (size_t i = 0; i < out->in[0]->numel; i++) gx[i] += out->grad[0] * out->in[1]->data[i];
-}
-
-static const tn_op fx_dot = {.name = "fx_dot", .check = dot_check, .forward = dot_forward,
-                             .backward = dot_backward};
-
 static void backward_with(tn_graph *g, tn_tensor *out, tn_tensor *r)
 {
-    tn_tensor *f = tn_op_apply(g, &fx_dot, 2, (tn_tensor *[]){out, r}, NULL, 0);
+    tn_tensor *f = gc_dot(g, out, r);
     cr_assert_not_null(f);
     cr_assert_eq(tn_backward(g, f), TN_OK, "%s", tn_error_message());
 }

@@ -1,6 +1,7 @@
 /* tests/tensor/test_ops_nn.c - conv2d and pooling against direct loops at
  * sizes that take the threaded paths, batch norm and dropout properties,
  * and misuse aborts of the conv, norm and loss ops. */
+#include "gradcheck.h"
 #include "tensor/tensor.h"
 
 #include <criterion/criterion.h>
@@ -21,29 +22,6 @@ static double rel_err(const float *a, const double *b, size_t n)
     return diff / (mag > 1e-30 ? mag : 1e-30);
 }
 
-/* f = sum(out * r) as a custom op, to feed a fixed upstream gradient. */
-static void dot_check(tn_tensor *out) { out->ndim = 0; }
-static void dot_forward(tn_graph *g, tn_tensor *out)
-{
-    (void)g;
-    double s = 0.0;
-    for (size_t i = 0; i < out->in[0]->numel; i++)
-        s += (double)out->in[0]->data[i] * out->in[1]->data[i];
-    out->data[0] = (float)s;
-}
-static void dot_backward(tn_graph *g, tn_tensor *out)
-{
-    float *gx = tn_grad(g, out->in[0]);
-    if (gx)
-        for (size_t i = 0; i < out->in[0]->numel; i++) gx[i] += out->grad[0] * out->in[1]->data[i];
-}
-static const tn_op dot_op = {.name = "t_dot", .check = dot_check, .forward = dot_forward,
-                             .backward = dot_backward};
-
-static tn_tensor *dot(tn_graph *g, tn_tensor *y, tn_tensor *r)
-{
-    return tn_op_apply(g, &dot_op, 2, (tn_tensor *[]){y, r}, NULL, 0);
-}
 
 /* ---------------------------------------------------------------- conv2d */
 
@@ -69,7 +47,7 @@ static void check_conv_direct(conv_case cc, int threads)
     cr_assert(y->ndim == 4 && y->shape[0] == cc.n && y->shape[1] == cc.o && y->shape[2] == oh &&
               y->shape[3] == ow);
     tn_tensor *r = tn_uniform(g, 4, y->shape, -1, 1, &rng);
-    cr_assert_eq(tn_backward(g, dot(g, y, r)), TN_OK);
+    cr_assert_eq(tn_backward(g, gc_dot(g, y, r)), TN_OK);
 
     double *ref = calloc(y->numel, sizeof(double)), *gx = calloc(x->numel, sizeof(double));
     double *gw = calloc(w->numel, sizeof(double)), *gb = calloc(b->numel, sizeof(double));
@@ -133,7 +111,7 @@ Test(conv2d, batch_of_one_and_weight_only_gradient)
     tn_tensor *x = tn_uniform(g, 4, (int[]){1, 2, 5, 5}, -1, 1, &rng); /* no gradient */
     tn_tensor *w = tn_requires_grad(g, tn_uniform(g, 4, (int[]){3, 2, 3, 3}, -1, 1, &rng));
     tn_tensor *y = tn_conv2d(g, x, w, NULL, 1, 0, 1);
-    cr_assert_eq(tn_backward(g, dot(g, y, tn_ones(g, 4, y->shape))), TN_OK);
+    cr_assert_eq(tn_backward(g, gc_dot(g, y, tn_ones(g, 4, y->shape))), TN_OK);
     /* d/dw[o,c,kh,kw] of sum(y) = sum of the 3x3 input window sums. */
     for (int c = 0; c < 2; c++)
         for (int kh = 0; kh < 3; kh++)
@@ -161,7 +139,7 @@ Test(pool, max_pool_threaded_matches_direct_loops)
     tn_tensor *y = tn_max_pool2d(g, x, k, s, p);
     cr_assert(y->shape[2] == oh && y->shape[3] == ow);
     tn_tensor *r = tn_uniform(g, 4, y->shape, -1, 1, &rng);
-    cr_assert_eq(tn_backward(g, dot(g, y, r)), TN_OK);
+    cr_assert_eq(tn_backward(g, gc_dot(g, y, r)), TN_OK);
     double *gx = calloc(x->numel, sizeof(double));
     for (int pl = 0; pl < n * c; pl++)
         for (int i = 0; i < oh; i++)
@@ -188,7 +166,7 @@ Test(pool, max_pool_ties_go_to_the_first_and_avg_counts_padding)
     tn_graph *g = tn_graph_new();
     tn_tensor *x = tn_requires_grad(g, tn_full(g, 4, (int[]){1, 1, 2, 2}, 7.0f));
     tn_tensor *y = tn_max_pool2d(g, x, 2, 2, 0);
-    cr_assert_eq(tn_backward(g, dot(g, y, tn_ones(g, 4, y->shape))), TN_OK);
+    cr_assert_eq(tn_backward(g, gc_dot(g, y, tn_ones(g, 4, y->shape))), TN_OK);
     cr_expect_eq(y->data[0], 7.0f);
     cr_expect(x->grad[0] == 1.0f && x->grad[1] == 0.0f && x->grad[2] == 0.0f && x->grad[3] == 0.0f);
 
@@ -217,7 +195,7 @@ Test(batch_norm, threads_do_not_change_results_and_stats_are_normalised)
         tn_tensor *x = tn_requires_grad(g, tn_normal(g, 4, (int[]){n, c, 16, 16}, 3, 2, &rng));
         tn_tensor *y = tn_batch_norm(g, x, NULL, NULL, NULL, NULL, 0.1f, 1e-5f);
         tn_tensor *r = tn_uniform(g, 4, y->shape, -1, 1, &rng);
-        cr_assert_eq(tn_backward(g, dot(g, y, r)), TN_OK);
+        cr_assert_eq(tn_backward(g, gc_dot(g, y, r)), TN_OK);
         out[t] = malloc(y->numel * sizeof(float));
         grad[t] = malloc(x->numel * sizeof(float));
         memcpy(out[t], y->data, y->numel * sizeof(float));
