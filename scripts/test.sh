@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run the whole test suite: set up (packages, build/), run every test, then
 # build with AddressSanitizer + UBSan in build-asan/ and run every suite but
-# the slow training ones there too.  Ends with "N passed, N failed".
+# the slow training ones there too, then fuzz the parsers briefly (clang,
+# libFuzzer).  Ends with "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,9 +23,14 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     meson test -C build-asan --print-errorlogs --no-suite slow --no-suite install 2>&1 | tee "$logs/asan.log"
 asan_rc=${PIPESTATUS[0]}
 
+# A short libFuzzer run of the CIFAR reader and the image decoding path.
+scripts/fuzz.sh 10 2>&1 | tail -n 4
+fuzz_rc=${PIPESTATUS[0]}
+
 count() { awk -v k="$1" '$1 == k ":" {s += $2} END {print s + 0}' "$logs"/*.log; }
-passed=$(count Ok)
-failed=$(( $(count Fail) + $(count Timeout) ))
-echo "release build: $( [ $release_rc -eq 0 ] && echo ok || echo FAILED ), sanitizer build: $( [ $asan_rc -eq 0 ] && echo ok || echo FAILED )"
+passed=$(( $(count Ok) + (fuzz_rc == 0) ))
+failed=$(( $(count Fail) + $(count Timeout) + (fuzz_rc != 0) ))
+status() { [ "$1" -eq 0 ] && echo ok || echo FAILED; }
+echo "release build: $(status $release_rc), sanitizer build: $(status $asan_rc), fuzzing: $(status $fuzz_rc)"
 echo "$passed passed, $failed failed"
-[ $release_rc -eq 0 ] && [ $asan_rc -eq 0 ]
+[ $release_rc -eq 0 ] && [ $asan_rc -eq 0 ] && [ $fuzz_rc -eq 0 ]
