@@ -260,7 +260,7 @@ int run_sweep(run_config *base, experiment_options *x)
         bool sgd = method_default_lr(m) >= 0.01;
         log_space(x->lr_lo > 0 ? x->lr_lo : (sgd ? 0.0125 : 1.25e-4),
                   x->lr_hi > 0 ? x->lr_hi : (sgd ? 0.4 : 4e-3), s->n_lr, s->lr);
-        log_space(x->wd_lo > 0 ? x->wd_lo : 3e-5, x->wd_hi > 0 ? x->wd_hi : 3e-3, s->n_wd, s->wd);
+        log_space(x->wd_lo > 0 ? x->wd_lo : 1e-4, x->wd_hi > 0 ? x->wd_hi : 1e-2, s->n_wd, s->wd);
 
         /* Cells in parallel, `jobs` processes of threads/jobs threads each. */
         int n_cells = s->n_lr * s->n_wd, next = 0, running = 0, done = 0;

@@ -50,7 +50,7 @@ static void help_experiment(FILE *out, const char *cmd)
               "  --methods LIST         methods, paired two by two in the heat maps\n"
               "  --lrs N --wds M        grid size (default 4 x 4)\n"
               "  --lr-range LO:HI       (default SGD 0.0125:0.4, Adam 1.25e-4:4e-3)\n"
-              "  --wd-range LO:HI       (default 3e-5:3e-3)\n"
+              "  --wd-range LO:HI       (default 1e-4:1e-2)\n"
               "  --jobs N               processes in parallel (default 2)\n"
               "  --out DIR              default runs/sweep\n\n",
               out);
