@@ -542,6 +542,7 @@ int train_run(const run_config *c, const run_data *d, run_result *r)
     if (!c->quiet) fprintf(stderr, "%s\n", desc);
 
     long steps_this_process = 0;
+    bool evaluated = false; /* r->test_* hold this process's last evaluation */
     double t_start = now_seconds() - st.seconds;
     while (st.epoch < c->epochs) {
         char label[64];
@@ -649,18 +650,20 @@ int train_run(const run_config *c, const run_data *d, run_result *r)
             goto out;
         r->test_acc = test_acc;
         r->test_loss = test_loss;
+        evaluated = true;
         if (stop) break;
     }
 
-    /* With a validation split, the result is the best-validation model's. */
-    if (d->val && st.best_epoch > 0) {
-        if (tn_nn_load(ps, best_path) != TN_OK) {
-            fail("%s", tn_error_message());
-            goto out;
-        }
-        if (evaluate(net, g, d->test, &d->norm, c->batch, &r->test_loss, &r->test_acc, NULL))
-            goto out;
+    /* With a validation split, the result is the best-validation model's;
+     * a run resumed after its last epoch evaluates what it loaded. */
+    bool restore_best = d->val && st.best_epoch > 0;
+    if (restore_best && tn_nn_load(ps, best_path) != TN_OK) {
+        fail("%s", tn_error_message());
+        goto out;
     }
+    if ((restore_best || !evaluated) &&
+        evaluate(net, g, d->test, &d->norm, c->batch, &r->test_loss, &r->test_acc, NULL))
+        goto out;
     tn_loader_stats ls;
     tn_loader_stats_get(ld, &ls);
     r->epochs = st.epoch;
