@@ -121,7 +121,8 @@ static int cmd_eval(int argc, char **argv)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs("usage: resnet_cifar eval --checkpoint FILE [model and data options]\n\n"
                   "Test accuracy, loss, per-class accuracy and the confusion matrix of a\n"
-                  "checkpoint; the model options must be those it was trained with.\n\n"
+                  "checkpoint.  A training checkpoint names its model; for others (init,\n"
+                  "best) give the model options it was trained with.\n\n"
                   "  --checkpoint FILE      a checkpoint.safetensors or best.safetensors\n\n",
                   stdout);
             config_print_help(stdout);
@@ -138,6 +139,17 @@ static int cmd_eval(int argc, char **argv)
     }
     if (!ckpt) return fail("eval: --checkpoint FILE is required"), 2;
     if (config_finish(&c)) return 2;
+    /* A training checkpoint describes its model; others need the options. */
+    tn_st_file *f;
+    if (tn_st_open(ckpt, &f) != TN_OK) return fail("--checkpoint: %s", tn_error_message()), 1;
+    tn_resnet_config arch;
+    if (tn_resnet_meta_read(f, &arch) == TN_OK) {
+        c.depth = arch.depth;
+        c.width = arch.width;
+        c.variant = arch.variant;
+        c.shortcut = arch.shortcut;
+    }
+    tn_st_close(f);
     snprintf(c.init, sizeof c.init, "%s", ckpt);
     c.subset = 1; /* the training set is only needed for its normalisation statistics */
     run_data d;

@@ -335,7 +335,7 @@ static int get_rng(const char *s, tn_rng *r)
 }
 
 static int save_checkpoint(const run_config *c, const char *path, const tn_params *ps,
-                           const tn_optim *opt, const run_state *st)
+                           const tn_resnet *net, const tn_optim *opt, const run_state *st)
 {
     char desc[512], rng1[128], rng2[128], sums[256], prog[256], pos[64];
     config_describe(c, desc, sizeof desc);
@@ -349,6 +349,7 @@ static int save_checkpoint(const run_config *c, const char *path, const tn_param
     tn_st_writer *w = tn_st_writer_new();
     tn_status s = w ? TN_OK : TN_ERR_NOMEM;
     if (!s) s = tn_st_add_params(w, ps);
+    if (!s) s = tn_resnet_meta_write(w, &net->cfg);
     if (!s) s = tn_optim_save(opt, w, "optim.");
     const char *meta[][2] = {{"run.config", desc},      {"run.progress", prog},
                              {"run.sums", sums},        {"run.dropout_rng", rng1},
@@ -598,7 +599,7 @@ int train_run(const run_config *c, const run_data *d, run_result *r)
                 if (!c->quiet) progress_end(&bar);
                 tn_loader_position(ld, &st.pos);
                 st.seconds = now_seconds() - t_start;
-                if (save_checkpoint(c, ckpt, ps, opt, &st)) goto out;
+                if (save_checkpoint(c, ckpt, ps, net, opt, &st)) goto out;
                 fprintf(stderr, "stopped at step %" PRId64 "; checkpoint saved; continue with --resume\n",
                         tn_optim_steps(opt));
                 rc = RUN_INTERRUPTED;
@@ -646,7 +647,7 @@ int train_run(const run_config *c, const run_data *d, run_result *r)
             }
         }
         tn_loader_position(ld, &st.pos);
-        if (write_text_atomic(csv_path, st.csv.s) || save_checkpoint(c, ckpt, ps, opt, &st))
+        if (write_text_atomic(csv_path, st.csv.s) || save_checkpoint(c, ckpt, ps, net, opt, &st))
             goto out;
         r->test_acc = test_acc;
         r->test_loss = test_loss;
