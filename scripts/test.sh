@@ -18,7 +18,7 @@ if [ ! -f build-asan/build.ninja ]; then
     meson setup build-asan -Dsanitize=true -Dbuildtype=debugoptimized >/dev/null || exit 1
 fi
 ninja -C build-asan >/dev/null || { ninja -C build-asan; exit 1; }
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     meson test -C build-asan --print-errorlogs --no-suite slow --no-suite install 2>&1 | tee "$logs/asan.log"
 asan_rc=${PIPESTATUS[0]}

@@ -161,3 +161,22 @@ Test(misuse, bad_rank_aborts, .signal = SIGABRT)
     tn_graph *g = tn_graph_new();
     tn_zeros(g, 5, (int[]){1, 1, 1, 1, 1});
 }
+
+Test(graph, out_of_memory_poisons_the_step_and_reset_clears_it)
+{
+    tn_graph *g = tn_graph_new();
+    tn_tensor *a = tn_requires_grad(g, tn_ones(g, TN_SHAPE(4)));
+    /* 2^40 floats (4 TiB): no machine here can back it. */
+    tn_tensor *huge = tn_empty(g, TN_SHAPE(1 << 16, 1 << 16, 1 << 8));
+    cr_assert_null(huge);
+    cr_assert_eq(tn_graph_status(g), TN_ERR_NOMEM);
+    cr_assert(strstr(tn_error_message(), "cannot allocate") != NULL, "message: %s",
+              tn_error_message());
+    /* Later ops of the step return NULL instead of crashing; backward reports. */
+    cr_assert_null(tn_add(g, a, a));
+    cr_assert_eq(tn_backward(g, a), TN_ERR_NOMEM);
+    tn_graph_reset(g);
+    cr_assert_eq(tn_graph_status(g), TN_OK);
+    cr_assert_not_null(tn_add(g, tn_ones(g, TN_SHAPE(4)), tn_ones(g, TN_SHAPE(4))));
+    tn_graph_free(g);
+}
