@@ -86,6 +86,9 @@ static int cmd_train(int argc, char **argv)
     data_free(&d);
     if (st == RUN_INTERRUPTED) return 130;
     if (st != RUN_DONE) return 1;
+    if (!c.quiet)
+        fprintf(stderr, "training: %.0f img/s; waited for data %.2f%% of the time\n",
+                r.images_per_s, 100 * r.data_wait_fraction);
     result_print(stdout, &r);
     return 0;
 }

@@ -46,6 +46,24 @@ check "resuming a finished run reports its result again" \
     test "$(tail -n1 "$tmp/b2.out" | cut -d' ' -f2-3)" = "$(tail -n1 <<<"$out" | cut -d' ' -f2-3)"
 check "resumed metrics equal" cmp -s <(cut -d, -f1-9 "$tmp/a/metrics.csv") <(cut -d, -f1-9 "$tmp/b/metrics.csv")
 
+# Ctrl-C: SIGINT during training saves a checkpoint and exits 130; it resumes.
+"$prog" train "${common[@]}" --epochs 200 --out "$tmp/int" >/dev/null 2>"$tmp/int.log" &
+pid=$!
+for _ in $(seq 600); do [ -s "$tmp/int/metrics.csv" ] && break; sleep 0.1; done
+kill -INT "$pid"
+set +e
+wait "$pid"
+rc=$?
+set -e
+check "Ctrl-C exits 130 after saving (got $rc)" test "$rc" -eq 130
+check "Ctrl-C says how to continue" grep -q "checkpoint saved; continue with --resume" "$tmp/int.log"
+set +e
+"$prog" train "${common[@]}" --epochs 200 --out "$tmp/int" --resume --stop-after-steps 1 >/dev/null 2>"$tmp/int2.log"
+set -e
+s1=$(sed -n 's/^stopped at step \([0-9]*\);.*/\1/p' "$tmp/int.log")
+s2=$(sed -n 's/^stopped at step \([0-9]*\);.*/\1/p' "$tmp/int2.log")
+check "the interrupted run resumes where it stopped (step $s1, then $s2)" test "$s2" -eq $((s1 + 1))
+
 # early stopping on a validation split: val accuracy logged, best model kept.
 "$prog" train "${common[@]}" --epochs 3 --val 0.25 --patience 1 --out "$tmp/v" >/dev/null 2>"$tmp/v.log"
 check "validation accuracy is logged" awk -F, 'NR==2{exit !($6 != "nan" && $6 >= 0)}' "$tmp/v/metrics.csv"
