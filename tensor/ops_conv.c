@@ -631,10 +631,6 @@ static void dc_conv_backward(tn_graph *g, tn_tensor *out, const conv_geom *gm, c
             }
             if (gw) dc_weight_tile(d, xs, gs, m, gwt);
         }
-        if (gb) {
-            _Pragma("omp critical(tn_conv_bias)")
-            for (int o = 0; o < gm->o; o++) gb[o] += (float)bsum[o];
-        }
         double t1 = prof && tid == 0 ? tn_profile_now() : 0.0;
         if (in_place && nthr > 1) {
             _Pragma("omp barrier")
@@ -646,6 +642,13 @@ static void dc_conv_backward(tn_graph *g, tn_tensor *out, const conv_geom *gm, c
         }
         if (prof && tid == 0) t_w = t1 - t0, t_d = tn_profile_now() - t1;
     });
+    if (gb) /* each thread's bias sums, added in thread order: deterministic */
+        for (int o = 0; o < gm->o; o++) {
+            double s = 0.0;
+            for (int t = 0; t < nthr; t++)
+                s += ((const double *)(thr_base + per_thr * (size_t)t + xps_n + gyp_n))[o];
+            gb[o] += (float)s;
+        }
     if (gw)
         for (int t = 1; t < nthr; t++) {
             const float *part = gw_parts + gw_part * (size_t)(t - 1);
@@ -877,10 +880,6 @@ static void conv_backward(tn_graph *g, tn_tensor *out)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, gm.o, (int)gm.ckk, (int)ld,
                         1.0f, gyc, (int)lda, bm, (int)ldb, 1.0f, gwt, (int)gm.ckk);
         }
-        if (gb) {
-            _Pragma("omp critical(tn_conv_bias)")
-            for (int o = 0; o < gm.o; o++) gb[o] += (float)bsum[o];
-        }
         double t1 = prof && tid == 0 ? tn_profile_now() : 0.0;
         /* ---- data gradient; in place, gy must be read by every thread's
          * weight tiles first.  Threads take whole chunks of images. */
@@ -952,6 +951,14 @@ static void conv_backward(tn_graph *g, tn_tensor *out)
         }
         if (prof && tid == 0) t_w = t1 - t0, t_d = tn_profile_now() - t1;
     });
+    if (gb) /* each thread's bias sums, added in thread order: deterministic */
+        for (int o = 0; o < gm.o; o++) {
+            double s = 0.0;
+            for (int t = 0; t < nthr; t++)
+                s += ((const double *)(thr_base + per_thr * (size_t)t + gyt_n + col_n + gxt_n +
+                                       gyc_n))[o];
+            gb[o] += (float)s;
+        }
     /* The other threads' weight gradients. */
     if (gw)
         for (int t = 1; t < nthr; t++) {

@@ -416,9 +416,9 @@ const tn_op tn_op_dropout = {.name = "dropout", .check = dropout_check,
 
 tn_tensor *tn_dropout(tn_graph *g, tn_tensor *x, float p, tn_rng *rng)
 {
+    if (tn_graph_status(g) != TN_OK) return NULL; /* a poisoned step: no checks */
     if (!x) tn_misuse("dropout", "x is NULL");
     if (!(p >= 0.0f && p <= 1.0f)) tn_misuse("dropout", "p = %g must be in [0, 1]", (double)p);
-    if (tn_graph_status(g) != TN_OK) return NULL;
     if (!tn_graph_training(g)) return x;
     dropout_attr at = {.p = p, .rng = rng};
     return tn_op_apply(g, &tn_op_dropout, 1, &x, &at, sizeof at);

@@ -11,23 +11,34 @@ static void check_scalar(tn_tensor *out) { tn_set_shape(out, 0, NULL); }
 
 enum reduce_kind { REDUCE_SUM, REDUCE_SQUARES, REDUCE_ABS };
 
+/* Sum of x, x^2 or |x| in double.  Large inputs are cut into a fixed number
+ * of chunks whatever the thread count, and the chunks' sums are added in
+ * order: the result is the same run after run. */
+#define REDUCE_CHUNKS 64
+
 static double reduce_all(const float *x, size_t n, enum reduce_kind kind)
 {
-    double s = 0.0;
-    switch (kind) {
-    case REDUCE_SUM:
-#pragma omp parallel for if (n >= TN_PAR_MIN) reduction(+ : s) schedule(static)
-        for (size_t i = 0; i < n; i++) s += x[i];
-        break;
-    case REDUCE_SQUARES:
-#pragma omp parallel for if (n >= TN_PAR_MIN) reduction(+ : s) schedule(static)
-        for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
-        break;
-    case REDUCE_ABS:
-#pragma omp parallel for if (n >= TN_PAR_MIN) reduction(+ : s) schedule(static)
-        for (size_t i = 0; i < n; i++) s += fabs((double)x[i]);
-        break;
+    double part[REDUCE_CHUNKS];
+    const size_t nchunk = n >= TN_PAR_MIN ? REDUCE_CHUNKS : 1;
+#pragma omp parallel for if (nchunk > 1) schedule(static)
+    for (size_t c = 0; c < nchunk; c++) {
+        const size_t i0 = n * c / nchunk, i1 = n * (c + 1) / nchunk;
+        double s = 0.0;
+        switch (kind) {
+        case REDUCE_SUM:
+            for (size_t i = i0; i < i1; i++) s += x[i];
+            break;
+        case REDUCE_SQUARES:
+            for (size_t i = i0; i < i1; i++) s += (double)x[i] * x[i];
+            break;
+        case REDUCE_ABS:
+            for (size_t i = i0; i < i1; i++) s += fabs((double)x[i]);
+            break;
+        }
+        part[c] = s;
     }
+    double s = 0.0;
+    for (size_t c = 0; c < nchunk; c++) s += part[c];
     return s;
 }
 

@@ -187,6 +187,7 @@ tn_tensor *tn_transpose(tn_graph *g, tn_tensor *a, int dim0, int dim1)
 
 tn_tensor *tn_permute(tn_graph *g, tn_tensor *a, const int *perm)
 {
+    if (tn_graph_status(g) != TN_OK) return NULL; /* a poisoned step: no checks */
     if (!a) tn_misuse("permute", "input 0 is NULL");
     if (!perm) tn_misuse("permute", "perm is NULL");
     permute_attr at = {.dim0 = 0};

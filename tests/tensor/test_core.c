@@ -180,3 +180,27 @@ Test(graph, out_of_memory_poisons_the_step_and_reset_clears_it)
     cr_assert_not_null(tn_add(g, tn_ones(g, TN_SHAPE(4)), tn_ones(g, TN_SHAPE(4))));
     tn_graph_free(g);
 }
+
+Test(graph, every_op_returns_null_on_a_poisoned_step)
+{
+    tn_graph *g = tn_graph_new();
+    cr_assert_null(tn_empty(g, TN_SHAPE(1 << 16, 1 << 16, 1 << 8)));
+    tn_tensor *n = NULL; /* what the failed op returned, passed on */
+    int32_t labels[1] = {0};
+    tn_rng rng;
+    tn_rng_seed(&rng, 1, 0);
+    tn_tensor *outs[] = {
+        tn_add(g, n, n), tn_mul(g, n, n), tn_exp(g, n), tn_relu(g, n), tn_softmax(g, n),
+        tn_matmul(g, n, n, false, true), tn_linear(g, n, n, NULL), tn_sum(g, n),
+        tn_sum_axis(g, n, 1), tn_reshape(g, n, TN_SHAPE(2, 2)), tn_flatten(g, n),
+        tn_transpose(g, n, 0, 1), tn_permute(g, n, (int[]){1, 0}),
+        tn_concat(g, 2, (tn_tensor *[]){n, n}, 0), tn_conv2d(g, n, n, NULL, 1, 1, 1),
+        tn_max_pool2d(g, n, 2, 2, 0), tn_global_avg_pool(g, n),
+        tn_batch_norm(g, n, NULL, NULL, NULL, NULL, 0.1f, 1e-5f), tn_dropout(g, n, 0.5f, &rng),
+        tn_cross_entropy(g, n, labels, 0.0f), tn_cross_entropy_soft(g, n, n),
+        tn_nll_loss(g, n, labels), tn_mse_loss(g, n, n)};
+    for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++)
+        cr_expect_null(outs[i], "op %zu did not return NULL on a poisoned step", i);
+    cr_assert_eq(tn_graph_status(g), TN_ERR_NOMEM);
+    tn_graph_free(g);
+}
