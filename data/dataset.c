@@ -325,6 +325,8 @@ void tn_norm_lut(const tn_norm *norm, int ch, float lut[256])
 
 void tn_norm_apply(const tn_norm *norm, const uint8_t *src, int n, int h, int w, float *dst)
 {
+    if (norm->c < 1 || norm->c > TN_DATA_MAX_CHANNELS)
+        tn_misuse("tn_norm_apply", "norm has %d channels (tn_norm_identity() makes one)", norm->c);
     size_t plane = (size_t)h * (size_t)w;
     float lut[256];
     for (int ch = 0; ch < norm->c; ch++) {

@@ -317,7 +317,9 @@ tn_status tn_loader_seek(tn_loader *ld, const tn_loader_pos *pos)
                             (unsigned long long)pos->batch, (unsigned long long)ld->bpe);
     stop_producer(ld);
     ld->pos = *pos;
-    return start_producer(ld);
+    tn_status st = start_producer(ld);
+    if (st != TN_OK) ld->opt.synchronous = true; /* still usable, never waits on no thread */
+    return st;
 }
 
 void tn_loader_stats_get(const tn_loader *ld, tn_loader_stats *st)

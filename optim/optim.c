@@ -562,8 +562,12 @@ tn_status tn_optim_save(const tn_optim *o, tn_st_writer *w, const char *prefix)
     if (!o || !w) tn_misuse("tn_optim_save", "optimizer and writer are required");
     check_store(o, "tn_optim_save");
     if (!prefix) prefix = "";
+    /* The fixed keys below are "<prefix>group.<index>.now" at the longest. */
+    if (strlen(prefix) > KEY_MAX - 64)
+        return tn_error_set(TN_ERR_ARG, "tenet: tn_optim_save: prefix longer than %d characters",
+                            KEY_MAX - 64);
     char k[KEY_MAX], d[DESC_MAX];
-    tn_status st;
+    tn_status st = TN_OK;
     for (int s = 0; s < o->n_state; s++)
         for (size_t i = 0; i < o->n_tensors; i++) {
             if (o->group_of[i] == SIZE_MAX) continue;
@@ -575,8 +579,8 @@ tn_status tn_optim_save(const tn_optim *o, tn_st_writer *w, const char *prefix)
             if (st != TN_OK) return st;
         }
     snprintf(d, sizeof d, "%" PRId64, o->t);
-    if (!key(k, sizeof k, prefix, "step", NULL) || (st = tn_st_add_meta(w, k, d)) != TN_OK)
-        return st ? st : tn_error_set(TN_ERR_ARG, "tenet: tn_optim_save: prefix too long");
+    key(k, sizeof k, prefix, "step", NULL);
+    if ((st = tn_st_add_meta(w, k, d)) != TN_OK) return st;
     snprintf(d, sizeof d, "%.9g", (double)o->mu_product);
     key(k, sizeof k, prefix, "mu_product", NULL);
     if ((st = tn_st_add_meta(w, k, d)) != TN_OK) return st;
