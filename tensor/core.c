@@ -2,9 +2,13 @@
 #include "internal.h"
 
 #include <cblas.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -100,6 +104,57 @@ void tn_set_shape(tn_tensor *out, int ndim, const int *shape)
         out->shape[i] = shape[i];
     }
     out->numel = tn_shape_numel(ndim, shape);
+}
+
+/* ----------------------------------------------------------------- files */
+
+tn_status tn_write_file_atomic(const char *path, const void *data, size_t size)
+{
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 16);
+    if (!tmp) return tn_error_set(TN_ERR_NOMEM, "tenet: %s: out of memory", path);
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        tn_status st = tn_error_set(TN_ERR_IO, "tenet: cannot write '%s': %s", path, strerror(errno));
+        free(tmp);
+        return st;
+    }
+    (void)fchmod(fd, 0644); /* mkstemp's 0600 is for secrets, not results */
+    const char *p = data;
+    size_t left = size;
+    int err = 0;
+    while (left > 0 && !err) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) err = n < 0 ? errno : EIO;
+        else p += n, left -= (size_t)n;
+    }
+    if (!err && fsync(fd) != 0) err = errno;
+    if (close(fd) != 0 && !err) err = errno;
+    if (!err && rename(tmp, path) != 0) err = errno;
+    if (err) {
+        unlink(tmp);
+        free(tmp);
+        return tn_error_set(TN_ERR_IO, "tenet: cannot write '%s': %s", path, strerror(err));
+    }
+    free(tmp);
+    /* Make the rename itself durable. */
+    char *dir = malloc(plen + 2);
+    if (dir) {
+        memcpy(dir, path, plen + 1);
+        char *slash = strrchr(dir, '/');
+        if (slash) *(slash == dir ? slash + 1 : slash) = 0;
+        else strcpy(dir, ".");
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+        free(dir);
+    }
+    return TN_OK;
 }
 
 /* ------------------------------------------------------------------- rng */

@@ -17,11 +17,9 @@
 #include "internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 /* The reference implementation refuses headers above 100 MB. */
 #define ST_MAX_HEADER ((uint64_t)100000000)
@@ -234,36 +232,6 @@ static int cmp_meta(const void *a, const void *b)
     return strcmp(((const st_meta *)a)->key, ((const st_meta *)b)->key);
 }
 
-static bool write_all(int fd, const void *p, size_t n)
-{
-    const unsigned char *c = p;
-    while (n > 0) {
-        ssize_t k = write(fd, c, n);
-        if (k < 0) {
-            if (errno == EINTR) continue;
-            return false;
-        }
-        c += k;
-        n -= (size_t)k;
-    }
-    return true;
-}
-
-static bool write_floats(int fd, const float *x, size_t n)
-{
-    if (host_is_little_endian()) return write_all(fd, x, n * sizeof(float));
-    float tmp[1024];
-    while (n > 0) {
-        size_t k = n < 1024 ? n : 1024;
-        memcpy(tmp, x, k * sizeof(float));
-        swap32(tmp, k);
-        if (!write_all(fd, tmp, k * sizeof(float))) return false;
-        x += k;
-        n -= k;
-    }
-    return true;
-}
-
 tn_status tn_st_save(const tn_st_writer *w, const char *path)
 {
     if (!w || !path) tn_misuse("tn_st_save", "writer and path are required");
@@ -322,67 +290,28 @@ tn_status tn_st_save(const tn_st_writer *w, const char *path)
         return tn_error_set(TN_ERR_NOMEM, "tenet: tn_st_save: '%s': out of memory", path);
     }
 
-    /* Temporary file beside the target, so that rename() is atomic. */
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    if (!tmp) {
+    /* The whole file in memory (checkpoints are megabytes), then one atomic
+     * write: 8-byte little-endian header length, header, data. */
+    size_t total = 8 + h.len + offset;
+    unsigned char *file = malloc(total);
+    if (!file) {
         free(order);
         free(h.p);
         return tn_error_set(TN_ERR_NOMEM, "tenet: tn_st_save: '%s': out of memory", path);
     }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-    tn_status st = TN_OK;
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        st = tn_error_set(TN_ERR_IO, "tenet: cannot create a temporary file for '%s': %s", path,
-                          strerror(errno));
-        free(order);
-        free(h.p);
-        free(tmp);
-        return st;
+    for (int i = 0; i < 8; i++) file[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
+    memcpy(file + 8, h.p, h.len);
+    unsigned char *at = file + 8 + h.len;
+    for (size_t i = 0; i < w->count; i++) {
+        size_t bytes = order[i]->numel * sizeof(float);
+        if (bytes) memcpy(at, order[i]->data, bytes);
+        if (!host_is_little_endian()) swap32(at, order[i]->numel);
+        at += bytes;
     }
-    (void)fchmod(fd, 0644);
-
-    unsigned char len8[8];
-    uint64_t hl = h.len;
-    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)(hl >> (8 * i));
-    bool ok = write_all(fd, len8, 8) && write_all(fd, h.p, h.len);
-    for (size_t i = 0; ok && i < w->count; i++) ok = write_floats(fd, order[i]->data, order[i]->numel);
-    int err = ok ? 0 : errno;
-    if (ok && fsync(fd) != 0) {
-        ok = false;
-        err = errno;
-    }
-    if (close(fd) != 0 && ok) {
-        ok = false;
-        err = errno;
-    }
-    if (ok && rename(tmp, path) != 0) {
-        ok = false;
-        err = errno;
-    }
-    if (!ok) {
-        unlink(tmp);
-        st = tn_error_set(TN_ERR_IO, "tenet: cannot write '%s': %s", path, strerror(err));
-    } else {
-        /* Make the rename itself durable; a failure here loses nothing. */
-        char *dir = dup_str(path);
-        if (dir) {
-            char *slash = strrchr(dir, '/');
-            if (slash == dir) slash[1] = '\0';
-            else if (slash) *slash = '\0';
-            int dfd = open(slash ? dir : ".", O_RDONLY);
-            if (dfd >= 0) {
-                (void)fsync(dfd);
-                close(dfd);
-            }
-            free(dir);
-        }
-    }
+    tn_status st = tn_write_file_atomic(path, file, total);
+    free(file);
     free(order);
     free(h.p);
-    free(tmp);
     return st;
 }
 

@@ -65,6 +65,11 @@ _Noreturn void tn_misuse(const char *op, const char *fmt, ...)
 /* "(2, 3, 4)" into buf (at least 64 bytes); returns buf. */
 char *tn_shape_str(const tn_tensor *t, char *buf, size_t size);
 
+/* Write `size` bytes to `path` atomically: a unique temporary file beside
+ * it, fsync, rename, fsync of the folder.  On failure the target is
+ * untouched, the temporary removed, and the message names the file. */
+tn_status tn_write_file_atomic(const char *path, const void *data, size_t size);
+
 /* ------------------------------------------------------------------- rng */
 
 /* PCG32: small, fast, explicitly seeded; copy the struct to fork a stream. */
