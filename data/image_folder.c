@@ -461,19 +461,10 @@ fail:
     return NULL;
 }
 
-/* Write atomically: a temporary beside path, then rename. */
+/* Write the cache in one piece with tn_write_file_atomic(). */
 static bool cache_write(const char *path, const char *root, const listing *l,
                         const tn_dataset *ds, int want_h, int want_w, int resize)
 {
-    size_t n = strlen(path) + 32;
-    char *tmp = malloc(n);
-    if (!tmp) return false;
-    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        free(tmp);
-        return false;
-    }
     cache_header hd;
     memset(&hd, 0, sizeof hd);
     memcpy(hd.magic, CACHE_MAGIC, 8);
@@ -489,18 +480,17 @@ static bool cache_write(const char *path, const char *root, const listing *l,
     hd.checksum = data_checksum(ds);
     size_t nb = names_blob(root, l, NULL);
     hd.names_bytes = nb;
-    char *blob = malloc(nb);
+    size_t lb = (size_t)ds->n * sizeof(int32_t);
     size_t px = (size_t)ds->n * (size_t)ds->c * (size_t)ds->h * (size_t)ds->w;
-    bool ok = blob != NULL;
-    if (ok) names_blob(root, l, blob);
-    ok = ok && fwrite(&hd, sizeof hd, 1, f) == 1 && fwrite(blob, 1, nb, f) == nb &&
-         fwrite(ds->labels, sizeof(int32_t), (size_t)ds->n, f) == (size_t)ds->n &&
-         fwrite(ds->pixels, 1, px, f) == px && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = (fclose(f) == 0) && ok;
-    ok = ok && rename(tmp, path) == 0;
-    if (!ok) unlink(tmp);
-    free(blob);
-    free(tmp);
+    size_t total = sizeof hd + nb + lb + px;
+    unsigned char *file = malloc(total);
+    if (!file) return false;
+    memcpy(file, &hd, sizeof hd);
+    names_blob(root, l, (char *)file + sizeof hd);
+    memcpy(file + sizeof hd + nb, ds->labels, lb);
+    memcpy(file + sizeof hd + nb + lb, ds->pixels, px);
+    bool ok = tn_write_file_atomic(path, file, total) == TN_OK;
+    free(file);
     return ok;
 }
 
