@@ -70,6 +70,7 @@ static const named REGS[] = {{"none", TN_REG_NONE},
                              {"prox-l1", TN_REG_PROX_L1},
                              {NULL, 0}};
 static const named SCHEDULES[] = {{"constant", TN_SCHED_CONSTANT},
+                                  {"linear", TN_SCHED_LINEAR},
                                   {"step", TN_SCHED_STEP},
                                   {"multistep", TN_SCHED_MULTISTEP},
                                   {"exponential", TN_SCHED_EXPONENTIAL},
@@ -115,10 +116,7 @@ void config_defaults(run_config *c)
     c->reg = TN_REG_L2;
     c->lr = -1;
     c->wd = -1;
-    c->momentum = 0.9;
-    c->beta1 = 0.9;
-    c->beta2 = 0.999;
-    c->eps = 1e-8;
+    c->momentum = c->beta1 = c->beta2 = c->eps = NAN;
     c->schedule = TN_SCHED_COSINE;
     c->t0_epochs = 10;
     c->t_mult = 2;
@@ -201,7 +199,9 @@ int config_parse_option(run_config *c, int argc, char **argv, int *i)
 
     if (is(a, "--model")) {
         VAL();
-        if (strncmp(v, "resnet", 6) != 0 || to_int(a, v + 6, 8, 10000, &l)) return fail("%s: expected resnetN (20, 32, 44, 56, 110), got '%s'", a, v);
+        char *end;
+        l = strncmp(v, "resnet", 6) == 0 ? strtol(v + 6, &end, 10) : 0;
+        if (l < 8 || l > 10000 || *end) return fail("%s: expected resnetN (20, 32, 44, 56, 110), got '%s'", a, v);
         if ((l - 2) % 6) return fail("%s: depth %ld is not 6n+2", a, l);
         c->depth = (int)l;
     } else if (is(a, "--depth")) {
@@ -222,8 +222,9 @@ int config_parse_option(run_config *c, int argc, char **argv, int *i)
         method m;
         if (method_parse(v, &m)) return fail("%s: unknown method '%s' (sgd-l2, sgdw, adam-l2, adamw, adamw-torch, adamprox)", a, v);
         c->method = m;
-    } else if (is(a, "--optimizer")) { NAMED(OPTIMIZERS, c->optimizer); c->method = METHOD_CUSTOM; }
-    else if (is(a, "--reg")) { NAMED(REGS, c->reg); c->method = METHOD_CUSTOM; }
+        c->method_given = true;
+    } else if (is(a, "--optimizer")) { NAMED(OPTIMIZERS, c->optimizer); c->method = METHOD_CUSTOM; c->method_given = true; }
+    else if (is(a, "--reg")) { NAMED(REGS, c->reg); c->method = METHOD_CUSTOM; c->method_given = true; }
     else if (is(a, "--lr")) DBL(1e-8, 100, c->lr);
     else if (is(a, "--wd")) DBL(0, 100, c->wd);
     else if (is(a, "--wd-norm")) DBL(0, 100, c->wd_norm);
@@ -244,11 +245,15 @@ int config_parse_option(run_config *c, int argc, char **argv, int *i)
         VAL();
         c->n_milestones = 0;
         char buf[256];
+        if (strlen(v) >= sizeof buf) return fail("%s: list too long", a);
         snprintf(buf, sizeof buf, "%s", v);
         for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
             if (c->n_milestones == TN_SCHED_MAX_MILESTONES)
                 return fail("%s: at most %d milestones", a, TN_SCHED_MAX_MILESTONES);
             if (to_double(a, tok, 0, 1e4, &d)) return -1;
+            if (c->n_milestones && d < c->milestones[c->n_milestones - 1])
+                return fail("%s: milestones must be ascending (%s after %g)", a, tok,
+                            c->milestones[c->n_milestones - 1]);
             c->milestones[c->n_milestones++] = d;
         }
     } else if (is(a, "--data")) { VAL(); if (to_path(a, v, c->data, sizeof c->data)) return -1; }
@@ -265,7 +270,7 @@ int config_parse_option(run_config *c, int argc, char **argv, int *i)
     else if (is(a, "--cutmix")) DBL(0, 100, c->cutmix);
     else if (is(a, "--label-smoothing")) DBL(0, 0.99, c->label_smoothing);
     else if (is(a, "--noise")) DBL(0, 100, c->noise);
-    else if (is(a, "--epochs")) INT(1, 100000, c->epochs);
+    else if (is(a, "--epochs")) INT(1, 10000, c->epochs);
     else if (is(a, "--threads")) INT(1, 256, c->threads);
     else if (is(a, "--seed")) { long s; VAL(); if (to_int(a, v, 0, 0x7fffffffL, &s)) return -1; c->seed = (uint64_t)s; }
     else if (is(a, "--out")) { VAL(); if (to_path(a, v, c->out, sizeof c->out)) return -1; }
@@ -290,12 +295,23 @@ int config_finish(run_config *c)
     if (c->lr < 0) c->lr = c->method == METHOD_CUSTOM ? (c->optimizer == TN_OPTIM_SGD ? 0.1 : 1e-3)
                                                       : METHODS[c->method].lr;
     if (c->wd < 0) c->wd = c->method == METHOD_CUSTOM ? 0.0 : METHODS[c->method].wd;
-    if (c->nesterov && (c->optimizer != TN_OPTIM_SGD || c->momentum <= 0))
+    bool has_momentum = c->optimizer == TN_OPTIM_SGD || c->optimizer == TN_OPTIM_RMSPROP;
+    bool adam_family = c->optimizer == TN_OPTIM_ADAM || c->optimizer == TN_OPTIM_NADAM ||
+                       c->optimizer == TN_OPTIM_RADAM || c->optimizer == TN_OPTIM_ADAMAX;
+    if (!isnan(c->momentum) && !has_momentum)
+        return fail("--momentum applies to sgd and rmsprop (the Adam family has --beta1)");
+    if ((!isnan(c->beta1) || !isnan(c->beta2)) && !adam_family)
+        return fail("--beta1/--beta2 apply to adam, nadam, radam and adamax");
+    if (c->optimizer == TN_OPTIM_SGD && isnan(c->momentum)) c->momentum = 0.9; /* the recipe */
+    if (c->nesterov && (c->optimizer != TN_OPTIM_SGD || !(c->momentum > 0)))
         return fail("--nesterov needs --optimizer sgd (or an SGD method) with --momentum > 0");
+    if (c->schedule == TN_SCHED_ONE_CYCLE && !adam_family && !(c->momentum > 0))
+        return fail("--schedule onecycle cycles the momentum: it needs an optimizer with one "
+                    "(sgd or rmsprop with --momentum > 0, or the Adam family)");
     if (c->shortcut == TN_RESNET_SHORTCUT_A && c->width % 4)
         return fail("--width %d: shortcut A needs a multiple of 4", c->width);
-    if (c->mixup > 0 && c->cutmix > 0 && c->label_smoothing >= 1)
-        return fail("--label-smoothing must be < 1");
+    if (c->patience > 0 && !(c->val_fraction > 0))
+        return fail("--patience needs a validation split (--val F)");
     return 0;
 }
 
@@ -321,10 +337,12 @@ void config_print_help(FILE *out)
           "  --lr X                 base learning rate (sgd 0.1, adam 1e-3)\n"
           "  --wd X                 lambda (method default; see README)\n"
           "  --wd-norm X            normalized decay: lambda = X*sqrt(batch/(n_train*epochs))\n"
-          "  --momentum X --nesterov --beta1 X --beta2 X --eps X --clip NORM\n"
+          "  --momentum X           sgd (default 0.9), rmsprop (default 0)\n"
+          "  --nesterov --beta1 X --beta2 X --eps X   (defaults: PyTorch's)\n"
+          "  --clip NORM            clip the global gradient norm\n"
           "Schedule (per batch, in fractional epochs):\n"
           "  --schedule S           cosine (default), restarts, step, multistep, exponential,\n"
-          "                         onecycle, constant\n"
+          "                         linear (to zero), onecycle, constant\n"
           "  --warmup E             linear warm-up over E epochs, with any schedule\n"
           "  --t0 E --tmult M       warm restarts: first period E epochs, then x M\n"
           "  --step-epochs E --gamma G --milestones E1,E2,...  step schedules\n"
@@ -348,6 +366,115 @@ void config_print_help(FILE *out)
           "  --stop-after-steps N   stop as if interrupted after N steps (for tests)\n"
           "  --quiet                no progress bar\n",
           out);
+}
+
+void arg_push(arg_list *a, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    size_t room = sizeof a->store - a->used;
+    int n = vsnprintf(a->store + a->used, room, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= room || a->argc + 1 >= (int)(sizeof a->argv / sizeof a->argv[0])) {
+        a->overflow = true;
+        return;
+    }
+    a->argv[a->argc++] = a->store + a->used;
+    a->argv[a->argc] = NULL;
+    a->used += (size_t)n + 1;
+}
+
+/* An option and its value, in the shortest form that reads back exactly. */
+static void opt_num(arg_list *a, const char *name, double v)
+{
+    char buf[32];
+    for (int digits = 6; digits <= 17; digits++) {
+        snprintf(buf, sizeof buf, "%.*g", digits, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    arg_push(a, "%s", name);
+    arg_push(a, "%s", buf);
+}
+
+void config_args(const run_config *c, arg_list *a)
+{
+    opt_num(a, "--depth", c->depth);
+    arg_push(a, "--variant");
+    arg_push(a, "%s", name_of(VARIANTS, (int)c->variant));
+    arg_push(a, "--shortcut");
+    arg_push(a, "%s", c->shortcut == TN_RESNET_SHORTCUT_A ? "A" : "B");
+    opt_num(a, "--width", c->width);
+    if (c->zero_init_residual) arg_push(a, "--zero-init-residual");
+    opt_num(a, "--dropout", c->dropout);
+    if (c->method != METHOD_CUSTOM) {
+        arg_push(a, "--method");
+        arg_push(a, "%s", method_name(c->method));
+    } else {
+        arg_push(a, "--optimizer");
+        arg_push(a, "%s", name_of(OPTIMIZERS, (int)c->optimizer));
+        arg_push(a, "--reg");
+        arg_push(a, "%s", name_of(REGS, (int)c->reg));
+    }
+    opt_num(a, "--lr", c->lr);
+    opt_num(a, "--wd", c->wd);
+    if (c->wd_norm > 0) opt_num(a, "--wd-norm", c->wd_norm);
+    const char *hyper[] = {"--momentum", "--beta1", "--beta2", "--eps"};
+    const double hv[] = {c->momentum, c->beta1, c->beta2, c->eps};
+    for (int i = 0; i < 4; i++)
+        if (!isnan(hv[i])) opt_num(a, hyper[i], hv[i]);
+    if (c->nesterov) arg_push(a, "--nesterov");
+    if (c->clip > 0) opt_num(a, "--clip", c->clip);
+    arg_push(a, "--schedule");
+    arg_push(a, "%s", name_of(SCHEDULES, (int)c->schedule));
+    opt_num(a, "--warmup", c->warmup_epochs);
+    opt_num(a, "--t0", c->t0_epochs);
+    opt_num(a, "--tmult", c->t_mult);
+    opt_num(a, "--step-epochs", c->step_epochs);
+    opt_num(a, "--gamma", c->gamma);
+    if (c->n_milestones) {
+        char buf[256] = "";
+        for (int i = 0; i < c->n_milestones; i++)
+            snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%.17g", i ? "," : "",
+                     c->milestones[i]);
+        arg_push(a, "--milestones");
+        arg_push(a, "%s", buf);
+    }
+    opt_num(a, "--eta-min", c->eta_min);
+    arg_push(a, "--data");
+    arg_push(a, "%s", c->data);
+    opt_num(a, "--subset", c->subset);
+    opt_num(a, "--test-subset", c->test_subset);
+    opt_num(a, "--val", c->val_fraction);
+    opt_num(a, "--patience", c->patience);
+    opt_num(a, "--batch", c->batch);
+    if (!c->augment) arg_push(a, "--no-augment");
+    opt_num(a, "--cutout", c->cutout);
+    opt_num(a, "--mixup", c->mixup);
+    opt_num(a, "--cutmix", c->cutmix);
+    opt_num(a, "--label-smoothing", c->label_smoothing);
+    opt_num(a, "--noise", c->noise);
+    opt_num(a, "--epochs", c->epochs);
+    opt_num(a, "--threads", c->threads); /* the thread count splits some sums */
+    opt_num(a, "--seed", (double)c->seed);
+    if (c->init[0]) {
+        arg_push(a, "--init");
+        arg_push(a, "%s", c->init);
+    }
+}
+
+int config_fingerprint(const run_config *c, char *buf, size_t size)
+{
+    arg_list a = {0};
+    config_args(c, &a);
+    if (a.overflow) return -1;
+    size_t n = 0;
+    buf[0] = 0;
+    for (int i = 0; i < a.argc; i++) {
+        int k = snprintf(buf + n, size - n, "%s%s", i ? " " : "", a.argv[i]);
+        if (k < 0 || (size_t)k >= size - n) return -1;
+        n += (size_t)k;
+    }
+    return 0;
 }
 
 void config_describe(const run_config *c, char *buf, size_t size)

@@ -39,7 +39,7 @@ typedef struct run_config {
     double lr;
     double wd;                 /* λ; < 0: the method's default */
     double wd_norm;            /* > 0: λ = wd_norm·sqrt(b/(B·T)) instead */
-    double momentum, beta1, beta2, eps;
+    double momentum, beta1, beta2, eps; /* NAN: the optimizer's default (SGD: 0.9) */
     bool nesterov;
     double clip;               /* > 0: clip the global grad norm */
 
@@ -74,6 +74,7 @@ typedef struct run_config {
     char init[1024];           /* initial weights (a checkpoint), or "" */
     long stop_after_steps;     /* > 0: behave as if interrupted after this many steps */
     bool quiet;
+    bool method_given;         /* --method, --optimizer or --reg was on the command line */
 } run_config;
 
 /* The defaults of `train` (the recipe of He et al. with cosine annealing). */
@@ -91,6 +92,25 @@ void config_print_help(FILE *out);
 
 /* A one-line description ("resnet20 bn/A adamw lr=0.001 wd=..."). */
 void config_describe(const run_config *c, char *buf, size_t size);
+
+/* The options that determine a run's trajectory, as command-line arguments
+ * in a fixed order (numbers exact): to start the same run in another
+ * process, and, joined, as the fingerprint a resumed run must match. */
+typedef struct arg_list {
+    int argc;
+    char *argv[96];
+    char store[8192];
+    size_t used;
+    bool overflow;
+} arg_list;
+void arg_push(arg_list *a, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+void config_args(const run_config *c, arg_list *a);
+/* config_args joined by spaces; -1 if it does not fit. */
+int config_fingerprint(const run_config *c, char *buf, size_t size);
 
 const char *method_name(method m);
 /* The default λ of a method (documented in the README). */

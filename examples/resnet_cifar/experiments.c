@@ -5,6 +5,8 @@
 
 #include "report.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +77,10 @@ int experiment_parse_option(experiment_options *x, run_config *c, int argc, char
     size_t klen = eq ? (size_t)(eq - a) : strlen(a);
 #define KEY(s) (klen == strlen(s) && strncmp(a, s, klen) == 0)
 #define NEED() \
-    do { if (!v) return fail("%s: missing value", a); if (!eq) ++*i; } while (0)
+    do { \
+        if (!v || (!eq && strncmp(v, "--", 2) == 0)) return fail("%.*s: missing value", (int)klen, a); \
+        if (!eq) ++*i; \
+    } while (0)
     if (KEY("--full")) {
         x->full = true;
         return 1;
@@ -86,8 +91,9 @@ int experiment_parse_option(experiment_options *x, run_config *c, int argc, char
     }
     if (KEY("--lr-sgd") || KEY("--lr-adam")) {
         NEED();
-        double d = strtod(v, NULL);
-        if (!(d > 0 && d < 100)) return fail("%.*s: '%s' is not a learning rate", (int)klen, a, v);
+        char *end;
+        double d = strtod(v, &end);
+        if (*end || !(d > 0 && d < 100)) return fail("%.*s: '%s' is not a learning rate", (int)klen, a, v);
         if (KEY("--lr-sgd")) x->lr_sgd = d; else x->lr_adam = d;
         return 1;
     }
@@ -100,7 +106,8 @@ int experiment_parse_option(experiment_options *x, run_config *c, int argc, char
         NEED();
         char *end;
         double d = strtod(v, &end);
-        if (*end || !(d >= 0)) return fail("%.*s: '%s' is not a weight decay", (int)klen, a, v);
+        if (*end || end == v || !(d >= 0 && d < 100))
+            return fail("%.*s: '%s' is not a weight decay", (int)klen, a, v);
         x->wd[m] = d;
         return 1;
     }
@@ -142,6 +149,36 @@ static void apply_budget(run_config *c, const experiment_options *x, const quick
 
 /* ---------------------------------------------------------------- compare */
 
+/* Write the shared initial weights, or check that an existing file was
+ * made for this model (its "init.model" metadata). */
+static int init_checkpoint(const run_config *base, const run_data *d, const char *path,
+                           const char *model)
+{
+    tn_st_file *f;
+    if (access(path, F_OK) == 0) {
+        if (tn_st_open(path, &f) != TN_OK) return fail("%s", tn_error_message());
+        const char *m = tn_st_meta(f, "init.model");
+        int rc = m && strcmp(m, model) == 0
+                     ? 0
+                     : fail("%s was made for another model or seed (%s): use another --out", path,
+                            m ? m : "no description");
+        tn_st_close(f);
+        return rc;
+    }
+    tn_params *ps = tn_params_new();
+    tn_resnet *net = NULL;
+    tn_rng dropout_rng;
+    tn_rng_seed(&dropout_rng, base->seed, 3);
+    run_config c = *base;
+    c.init[0] = 0;
+    int rc = ps ? model_build(&c, d->n_classes, ps, &net, &dropout_rng) : fail("out of memory");
+    const char *key = "init.model";
+    if (!rc && tn_nn_save(ps, path, 1, &key, &model) != TN_OK) rc = fail("%s", tn_error_message());
+    tn_resnet_free(net);
+    tn_params_free(ps);
+    return rc;
+}
+
 int run_compare(run_config *base, experiment_options *x)
 {
     if (x->n_methods == 0) {
@@ -155,21 +192,20 @@ int run_compare(run_config *base, experiment_options *x)
     run_data d;
     if (data_load(base, &d)) return -1;
 
-    /* One initial checkpoint for every configuration. */
-    char init[sizeof base->init];
-    snprintf(init, sizeof init, "%.1000s/init.safetensors", base->out);
-    if (access(init, R_OK) != 0) {
-        tn_params *ps = tn_params_new();
-        tn_resnet *net = NULL;
-        int rc = ps ? model_build(base, d.n_classes, ps, &net, NULL) : -1;
-        if (!rc && tn_nn_save(ps, init, 0, NULL, NULL) != TN_OK)
-            rc = fail("%s", tn_error_message());
-        tn_resnet_free(net);
-        tn_params_free(ps);
-        if (rc) {
-            data_free(&d);
-            return -1;
-        }
+    /* One initial checkpoint for every configuration, made once and reused
+     * only by the same model and seed. */
+    char init[sizeof base->init], model[256];
+    if (snprintf(init, sizeof init, "%s/init.safetensors", base->out) >= (int)sizeof init) {
+        data_free(&d);
+        return fail("--out: path too long");
+    }
+    snprintf(model, sizeof model, "depth=%d variant=%d shortcut=%d width=%d zero_init=%d "
+             "classes=%d seed=%llu", base->depth, (int)base->variant, (int)base->shortcut,
+             base->width, (int)base->zero_init_residual, d.n_classes,
+             (unsigned long long)base->seed);
+    if (init_checkpoint(base, &d, init, model)) {
+        data_free(&d);
+        return -1;
     }
 
     compare_entry e[METHOD_COUNT];
@@ -179,7 +215,10 @@ int run_compare(run_config *base, experiment_options *x)
         run_config c = *base;
         method_config(&c, x, m);
         memcpy(c.init, init, sizeof c.init);
-        snprintf(c.out, sizeof c.out, "%.1000s/%s", base->out, method_name(m));
+        if (snprintf(c.out, sizeof c.out, "%s/%s", base->out, method_name(m)) >= (int)sizeof c.out) {
+            rc = fail("--out: path too long");
+            break;
+        }
         c.resume = true; /* an interrupted run continues; a finished one is skipped */
         if (config_finish(&c)) { rc = -1; break; }
         compare_entry *en = &e[k];
@@ -190,7 +229,11 @@ int run_compare(run_config *base, experiment_options *x)
         en->reg = reg_label(m);
         en->lr = c.lr;
         en->wd = c.wd;
-        if (result_read(c.out, &en->r) == 0) {
+        char opts[4096];
+        if (config_fingerprint(&c, opts, sizeof opts)) { rc = fail("options too long"); break; }
+        int have = result_read(c.out, opts, &en->r);
+        if (have > 0) { rc = -1; break; }
+        if (have == 0) {
             fprintf(stderr, "[%d/%d] %s: finished earlier, skipped\n", k + 1, x->n_methods, en->name);
             continue;
         }
@@ -224,15 +267,40 @@ static void log_space(double lo, double hi, int n, double *out)
         out[i] = n == 1 ? sqrt(lo * hi) : lo * pow(hi / lo, (double)i / (n - 1));
 }
 
-/* Run one grid cell in a child process (1 thread); its result file tells. */
-static pid_t spawn_cell(const run_config *c, const run_data *d)
+/* Start one grid cell as `resnet_cifar train ...` in a child process (a
+ * fresh process: OpenMP's threads do not survive a fork), its output in
+ * <out>/train.log. */
+static pid_t spawn_cell(const run_config *c)
 {
+    arg_list a = {0};
+    arg_push(&a, "resnet_cifar");
+    arg_push(&a, "train");
+    config_args(c, &a);
+    arg_push(&a, "--out");
+    arg_push(&a, "%s", c->out);
+    arg_push(&a, "--resume");
+    arg_push(&a, "--quiet");
+    if (c->cache[0]) {
+        arg_push(&a, "--cache");
+        arg_push(&a, "%s", c->cache);
+    } else {
+        arg_push(&a, "--no-cache");
+    }
+    char log[1100];
+    snprintf(log, sizeof log, "%s/train.log", c->out);
+    if (a.overflow) return fail("sweep: options too long"), -1;
     fflush(NULL);
     pid_t pid = fork();
     if (pid != 0) return pid;
-    run_result r;
-    int st = train_run(c, d, &r);
-    _exit(st == RUN_DONE ? 0 : st == RUN_INTERRUPTED ? 2 : 1);
+    int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+        close(fd);
+    }
+    execv("/proc/self/exe", a.argv);
+    fprintf(stderr, "resnet_cifar: cannot run /proc/self/exe: %s\n", strerror(errno));
+    _exit(127);
 }
 
 int run_sweep(run_config *base, experiment_options *x)
@@ -245,8 +313,6 @@ int run_sweep(run_config *base, experiment_options *x)
     if (x->n_lr * x->n_wd > 256) return fail("--lrs x --wds: at most 256 cells");
     apply_budget(base, x, &(quick_budget){.subset = 200, .test_subset = 100, .epochs = 4});
     if (make_dirs(base->out)) return -1;
-    run_data d;
-    if (data_load(base, &d)) return -1;
 
     sweep_grid grids[METHOD_COUNT];
     int rc = 0;
@@ -266,6 +332,7 @@ int run_sweep(run_config *base, experiment_options *x)
         int n_cells = s->n_lr * s->n_wd, next = 0, running = 0, done = 0;
         pid_t pids[16] = {0};
         int cell_of[16];
+        static char fingerprints[16][4096];
         while ((next < n_cells || running) && rc == 0) {
             while (next < n_cells && running < x->jobs) {
                 int i = next / s->n_wd, j = next % s->n_wd;
@@ -276,10 +343,18 @@ int run_sweep(run_config *base, experiment_options *x)
                 c.threads = base->threads / x->jobs > 0 ? base->threads / x->jobs : 1;
                 c.quiet = true;
                 c.resume = true;
-                if (snprintf(c.out, sizeof c.out, "%.900s/%s/lr%.3g_wd%.3g", base->out, s->name, c.lr, c.wd) >= (int)sizeof c.out) { rc = fail("--out: path too long"); break; }
-                if (config_finish(&c)) { rc = -1; break; }
+                if (snprintf(c.out, sizeof c.out, "%s/%s/lr%d_wd%d", base->out, s->name, i, j) >=
+                    (int)sizeof c.out) {
+                    rc = fail("--out: path too long");
+                    break;
+                }
+                if (config_finish(&c) || make_dirs(c.out)) { rc = -1; break; }
+                char opts[4096];
+                if (config_fingerprint(&c, opts, sizeof opts)) { rc = fail("options too long"); break; }
                 run_result r;
-                if (result_read(c.out, &r) == 0) {
+                int have = result_read(c.out, opts, &r);
+                if (have > 0) { rc = -1; break; }
+                if (have == 0) {
                     s->acc[next] = r.test_acc;
                     done++;
                     next++;
@@ -287,7 +362,8 @@ int run_sweep(run_config *base, experiment_options *x)
                 }
                 int slot = 0;
                 while (pids[slot]) slot++;
-                pids[slot] = spawn_cell(&c, &d);
+                pids[slot] = spawn_cell(&c);
+                memcpy(fingerprints[slot], opts, sizeof opts);
                 if (pids[slot] < 0) { rc = fail("fork: cannot start a sweep process"); break; }
                 cell_of[slot] = next++;
                 running++;
@@ -301,10 +377,11 @@ int run_sweep(run_config *base, experiment_options *x)
                 running--;
                 int cell = cell_of[slot], i = cell / s->n_wd, j = cell % s->n_wd;
                 char dir[1100];
-                snprintf(dir, sizeof dir, "%s/%s/lr%.3g_wd%.3g", base->out, s->name, s->lr[i], s->wd[j]);
+                snprintf(dir, sizeof dir, "%s/%s/lr%d_wd%d", base->out, s->name, i, j);
                 run_result r;
-                if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || result_read(dir, &r)) {
-                    rc = fail("sweep cell %s failed (see above); rerun to resume", dir);
+                if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+                    result_read(dir, fingerprints[slot], &r)) {
+                    rc = fail("sweep cell %s failed (see %s/train.log); rerun to resume", dir, dir);
                 } else {
                     s->acc[cell] = r.test_acc;
                     done++;
@@ -325,7 +402,7 @@ int run_sweep(run_config *base, experiment_options *x)
         for (int c = 0; c < n_cells; c++)
             fprintf(f, "%g,%g,%.4f,%.4f\n", s->lr[c / s->n_wd], s->wd[c % s->n_wd], s->acc[c],
                     1 - s->acc[c]);
-        fclose(f);
+        if (fclose(f) != 0) { rc = fail("cannot write %s", path); break; }
         printf("%s: %s\n", s->name, path);
     }
 
@@ -341,6 +418,5 @@ int run_sweep(run_config *base, experiment_options *x)
         else
             printf("heat map: %s/%s\n", base->out, png);
     }
-    data_free(&d);
     return rc;
 }

@@ -109,6 +109,11 @@ static int cmd_experiment(int argc, char **argv, const char *cmd)
         if (r < 0) return 2;
         if (r == 0) return fail("%s: unknown option '%s' (see --help)", cmd, argv[i]), 2;
     }
+    if (c.method_given || c.lr >= 0 || c.wd >= 0)
+        return fail("%s sets each method's optimizer, lr and wd: use --methods, --lr-sgd, "
+                    "--lr-adam and --wd-METHOD",
+                    cmd),
+               2;
     if (config_finish(&c)) return 2;
     install_interrupt_handler();
     int rc = strcmp(cmd, "compare") == 0 ? run_compare(&c, &x) : run_sweep(&c, &x);
@@ -164,7 +169,9 @@ static int cmd_eval(int argc, char **argv)
     int k = d.n_classes, rc = 1;
     long *conf = calloc((size_t)k * (size_t)k, sizeof *conf);
     double loss, acc;
-    if (ps && g && conf && model_build(&c, k, ps, &net, NULL) == 0 &&
+    tn_rng dropout_rng; /* unused in eval mode, but a model with dropout needs one */
+    tn_rng_seed(&dropout_rng, c.seed, 3);
+    if (ps && g && conf && model_build(&c, k, ps, &net, &dropout_rng) == 0 &&
         evaluate(net, g, d.test, &d.norm, c.batch, &loss, &acc, conf) == 0) {
         printf("checkpoint %s: %d test images\ntest accuracy %.4f  loss %.4f\n\n", ckpt, d.test->n,
                acc, loss);

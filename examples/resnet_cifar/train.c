@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -61,20 +62,11 @@ static bool file_exists(const char *path)
     return stat(path, &st) == 0;
 }
 
-/* Write text to path atomically (temporary + rename). */
-static int write_text_atomic(const char *path, const char *text)
+/* Write text to path atomically. */
+static int write_text(const char *path, const char *text)
 {
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return fail("cannot write '%s': %s", tmp, strerror(errno));
-    bool ok = fputs(text, f) >= 0;
-    ok &= fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok &= fclose(f) == 0;
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
-        return fail("cannot write '%s': %s", path, strerror(errno));
-    }
+    if (tn_write_file_atomic(path, text, strlen(text)) != TN_OK)
+        return fail("%s", tn_error_message());
     return 0;
 }
 
@@ -175,6 +167,13 @@ int data_load(const run_config *c, run_data *d)
             goto tn_fail;
         }
         tn_dataset_free(train);
+        if (d->val->n == 0 || d->train->n == 0) {
+            fail("--val %g leaves %d validation and %d training images: no class has enough",
+                 c->val_fraction, d->val->n, d->train->n);
+            data_free(d);
+            tn_dataset_free(test);
+            return -1;
+        }
     } else {
         d->train = train;
     }
@@ -227,13 +226,29 @@ int model_build(const run_config *c, int n_classes, tn_params *ps, tn_resnet **n
     return 0;
 }
 
+/* Correct argmax predictions of logits (N, K) against labels; counts into
+ * confusion[true * K + predicted] too when it is not NULL. */
+static long count_hits(const tn_tensor *logits, const int32_t *labels, long *confusion)
+{
+    int n = logits->shape[0], k = logits->shape[1];
+    long hits = 0;
+    for (int i = 0; i < n; i++) {
+        const float *row = logits->data + (size_t)i * (size_t)k;
+        int best = 0;
+        for (int q = 1; q < k; q++)
+            if (row[q] > row[best]) best = q;
+        hits += best == labels[i];
+        if (confusion) confusion[labels[i] * k + best]++;
+    }
+    return hits;
+}
+
 int evaluate(const tn_resnet *net, tn_graph *g, const tn_dataset *ds, const tn_norm *norm,
              int batch, double *loss, double *acc, long *confusion)
 {
     bool was_training = tn_graph_training(g), had_grad = tn_graph_grad_enabled(g);
     tn_graph_set_training(g, false);
     tn_graph_set_grad(g, false);
-    int k = ds->n_classes, hw = ds->h * ds->w;
     double loss_sum = 0;
     long correct = 0;
     int rc = 0;
@@ -247,16 +262,8 @@ int evaluate(const tn_resnet *net, tn_graph *g, const tn_dataset *ds, const tn_n
         tn_tensor *l = logits ? tn_cross_entropy(g, logits, ds->labels + i, 0.0f) : NULL;
         if (!l) { rc = fail("evaluate: %s", tn_error_message()); break; }
         loss_sum += (double)l->data[0] * n;
-        for (int j = 0; j < n; j++) {
-            const float *row = logits->data + (size_t)j * (size_t)k;
-            int best = 0;
-            for (int q = 1; q < k; q++)
-                if (row[q] > row[best]) best = q;
-            correct += best == ds->labels[i + j];
-            if (confusion) confusion[ds->labels[i + j] * k + best]++;
-        }
+        correct += count_hits(logits, ds->labels + i, confusion);
     }
-    (void)hw;
     tn_graph_set_training(g, was_training);
     tn_graph_set_grad(g, had_grad);
     *loss = loss_sum / ds->n;
@@ -266,21 +273,28 @@ int evaluate(const tn_resnet *net, tn_graph *g, const tn_dataset *ds, const tn_n
 
 /* --------------------------------------------------------- the schedule */
 
+/* Epochs to steps, at least one. */
+static int steps_of(double epochs, int spe)
+{
+    long n = lround(epochs * spe);
+    return n < 1 ? 1 : n > INT_MAX ? INT_MAX : (int)n;
+}
+
 static tn_sched make_schedule(const run_config *c, int spe, int total)
 {
     tn_sched s;
     switch (c->schedule) {
-    case TN_SCHED_STEP: s = tn_sched_step((int)lround(c->step_epochs * spe), c->gamma); break;
+    case TN_SCHED_STEP: s = tn_sched_step(steps_of(c->step_epochs, spe), c->gamma); break;
     case TN_SCHED_MULTISTEP: {
         int m[TN_SCHED_MAX_MILESTONES];
-        for (int i = 0; i < c->n_milestones; i++) m[i] = (int)lround(c->milestones[i] * spe);
+        for (int i = 0; i < c->n_milestones; i++) m[i] = steps_of(c->milestones[i], spe);
         s = tn_sched_multistep(c->n_milestones, m, c->gamma);
         break;
     }
     case TN_SCHED_EXPONENTIAL: s = tn_sched_exponential(pow(c->gamma, 1.0 / spe)); break;
     case TN_SCHED_COSINE: s = tn_sched_cosine(total, c->eta_min * c->lr); break;
     case TN_SCHED_COSINE_RESTARTS:
-        s = tn_sched_cosine_restarts((int)lround(c->t0_epochs * spe), c->t_mult,
+        s = tn_sched_cosine_restarts(steps_of(c->t0_epochs, spe), c->t_mult,
                                      c->eta_min * c->lr);
         break;
     case TN_SCHED_ONE_CYCLE: s = tn_sched_one_cycle(total); break;
@@ -337,8 +351,8 @@ static int get_rng(const char *s, tn_rng *r)
 static int save_checkpoint(const run_config *c, const char *path, const tn_params *ps,
                            const tn_resnet *net, const tn_optim *opt, const run_state *st)
 {
-    char desc[512], rng1[128], rng2[128], sums[256], prog[256], pos[64];
-    config_describe(c, desc, sizeof desc);
+    char opts[4096], rng1[128], rng2[128], sums[256], prog[256], pos[64];
+    if (config_fingerprint(c, opts, sizeof opts)) return fail("options too long to record");
     put_rng(rng1, sizeof rng1, &st->dropout_rng);
     put_rng(rng2, sizeof rng2, &st->pos.rng);
     snprintf(sums, sizeof sums, "%a %a %ld %ld %a %a", st->loss_sum, st->pen_sum, st->correct,
@@ -351,7 +365,7 @@ static int save_checkpoint(const run_config *c, const char *path, const tn_param
     if (!s) s = tn_st_add_params(w, ps);
     if (!s) s = tn_resnet_meta_write(w, &net->cfg);
     if (!s) s = tn_optim_save(opt, w, "optim.");
-    const char *meta[][2] = {{"run.config", desc},      {"run.progress", prog},
+    const char *meta[][2] = {{"run.options", opts},      {"run.progress", prog},
                              {"run.sums", sums},        {"run.dropout_rng", rng1},
                              {"run.loader_rng", rng2},  {"run.loader_pos", pos},
                              {"run.metrics_csv", st->csv.s ? st->csv.s : ""}};
@@ -367,17 +381,21 @@ static int load_checkpoint(const run_config *c, const char *path, tn_params *ps,
 {
     tn_st_file *f;
     if (tn_st_open(path, &f) != TN_OK) return fail("--resume: %s", tn_error_message());
-    char desc[512];
-    config_describe(c, desc, sizeof desc);
-    const char *cfg = tn_st_meta(f, "run.config"), *prog = tn_st_meta(f, "run.progress"),
+    char opts[4096];
+    if (config_fingerprint(c, opts, sizeof opts)) {
+        tn_st_close(f);
+        return fail("options too long to record");
+    }
+    const char *cfg = tn_st_meta(f, "run.options"), *prog = tn_st_meta(f, "run.progress"),
                *sums = tn_st_meta(f, "run.sums"), *pos = tn_st_meta(f, "run.loader_pos"),
                *csv = tn_st_meta(f, "run.metrics_csv");
     int rc = 0;
     if (!cfg || !prog || !sums || !pos || !csv)
         rc = fail("--resume: %s is not a resnet_cifar checkpoint (run metadata missing)", path);
-    else if (strcmp(cfg, desc) != 0)
-        rc = fail("--resume: %s was written by another configuration:\n  it has:  %s\n  this is: %s",
-                  path, cfg, desc);
+    else if (strcmp(cfg, opts) != 0)
+        rc = fail("--resume: %s was written with other options (resume with the same ones, or "
+                  "use another --out): it has '%s'",
+                  path, cfg);
     else if (tn_st_load_params(f, ps) != TN_OK || tn_optim_load(opt, f, "optim.") != TN_OK)
         rc = fail("--resume: %s", tn_error_message());
     else if (sscanf(prog, "%d %la %d %d %la %la", &st->epoch, &st->best_val, &st->best_epoch,
@@ -404,32 +422,40 @@ void result_print(FILE *f, const run_result *r)
             r->test_acc, r->test_loss, r->train_loss, r->epochs, r->seconds);
 }
 
-int result_read(const char *out_dir, run_result *r)
+int result_read(const char *out_dir, const char *options, run_result *r)
 {
     char path[1100];
     snprintf(path, sizeof path, "%s/result.txt", out_dir);
     FILE *f = fopen(path, "r");
     if (!f) return -1;
     memset(r, 0, sizeof *r);
+    char line[4200] = "";
     int n = fscanf(f,
                    "RESULT test_acc=%lf test_loss=%lf train_loss=%lf epochs=%d seconds=%lf\n"
-                   "best_test_acc=%lf images_per_s=%lf data_wait_fraction=%lf",
+                   "best_test_acc=%lf images_per_s=%lf data_wait_fraction=%lf\n",
                    &r->test_acc, &r->test_loss, &r->train_loss, &r->epochs, &r->seconds,
                    &r->best_test_acc, &r->images_per_s, &r->data_wait_fraction);
+    bool have = n == 8 && fgets(line, sizeof line, f) != NULL;
     fclose(f);
-    return n == 8 ? 0 : -1;
+    if (!have || strncmp(line, "options=", 8) != 0) return -1;
+    line[strcspn(line, "\n")] = 0;
+    if (strcmp(line + 8, options) != 0)
+        return fail("%s holds the result of other options: use another --out (it has '%s')", path,
+                    line + 8),
+               1;
+    return 0;
 }
 
-static int result_write(const char *out_dir, const run_result *r)
+static int result_write(const char *out_dir, const char *options, const run_result *r)
 {
-    char path[1100], buf[512];
+    char path[1100], buf[4608];
     snprintf(path, sizeof path, "%s/result.txt", out_dir);
     snprintf(buf, sizeof buf,
              "RESULT test_acc=%.4f test_loss=%.4f train_loss=%.4f epochs=%d seconds=%.1f\n"
-             "best_test_acc=%.4f images_per_s=%.1f data_wait_fraction=%.4f\n",
+             "best_test_acc=%.4f images_per_s=%.1f data_wait_fraction=%.4f\noptions=%s\n",
              r->test_acc, r->test_loss, r->train_loss, r->epochs, r->seconds, r->best_test_acc,
-             r->images_per_s, r->data_wait_fraction);
-    return write_text_atomic(path, buf);
+             r->images_per_s, r->data_wait_fraction, options);
+    return write_text(path, buf);
 }
 
 /* ----------------------------------------------------------------- a run */
@@ -444,19 +470,6 @@ static double weight_norm(const tn_params *ps)
         for (size_t j = 0; j < t->numel; j++) s += (double)t->data[j] * t->data[j];
     }
     return sqrt(s);
-}
-
-static int argmax_hits(const tn_tensor *logits, const int32_t *labels)
-{
-    int n = logits->shape[0], k = logits->shape[1], hits = 0;
-    for (int i = 0; i < n; i++) {
-        const float *row = logits->data + (size_t)i * (size_t)k;
-        int best = 0;
-        for (int q = 1; q < k; q++)
-            if (row[q] > row[best]) best = q;
-        hits += best == labels[i];
-    }
-    return hits;
 }
 
 int train_run(const run_config *c, const run_data *d, run_result *r)
@@ -503,21 +516,25 @@ int train_run(const run_config *c, const run_data *d, run_result *r)
         fail("loader: %s", tn_error_message());
         goto out;
     }
-    int spe = (int)tn_loader_batches_per_epoch(ld), total = spe * c->epochs;
+    int spe = (int)tn_loader_batches_per_epoch(ld);
+    if ((long long)spe * c->epochs > INT_MAX) {
+        fail("--epochs %d x %d steps per epoch: too many steps", c->epochs, spe);
+        goto out;
+    }
+    int total = spe * c->epochs;
     tn_sched sched = make_schedule(c, spe, total);
 
     /* The optimizer: every parameter in one group; biases and BN scales are
      * excluded from decay by their TN_NO_DECAY flag. */
-    tn_optim_config oc = tn_optim_defaults(c->optimizer);
+    tn_optim_config oc = tn_optim_defaults(c->optimizer); /* PyTorch's defaults */
     oc.lr = c->lr;
-    if (c->optimizer == TN_OPTIM_SGD) {
-        oc.momentum = c->momentum;
-        oc.nesterov = c->nesterov;
-    } else {
-        oc.beta1 = c->beta1;
-        oc.beta2 = c->beta2;
-        oc.eps = c->eps;
-    }
+    oc.nesterov = c->nesterov;
+    if (!isnan(c->momentum)) oc.momentum = c->momentum;
+    if (!isnan(c->beta1)) oc.beta1 = c->beta1;
+    if (!isnan(c->beta2)) oc.beta2 = c->beta2;
+    if (!isnan(c->eps)) oc.eps = c->eps;
+    /* One-cycle cycles SGD/RMSprop's momentum or the Adam family's beta1. */
+    const bool cycles_beta1 = c->optimizer != TN_OPTIM_SGD && c->optimizer != TN_OPTIM_RMSPROP;
     oc.reg = c->reg;
     oc.lambda = decay_at(c, &sched, d->train->n, spe, 0);
     if (!(opt = tn_optim_new(ps, &oc))) {
@@ -551,7 +568,7 @@ int train_run(const run_config *c, const run_data *d, run_result *r)
         progress bar;
         if (!c->quiet) progress_begin(&bar, stderr, label, (long)d->train->n, "img");
         tn_graph_set_training(g, true);
-        double lr_t = c->lr;
+        double lr_t;
         tn_batch b;
         while (tn_loader_next(ld, &b)) {
             double t0 = now_seconds();
@@ -559,7 +576,8 @@ int train_run(const run_config *c, const run_data *d, run_result *r)
             lr_t = tn_sched_lr(&sched, c->lr, step);
             if (c->wd_norm > 0) tn_optim_group_at(opt, 0)->lambda = decay_at(c, &sched, d->train->n, spe, step);
             if (c->schedule == TN_SCHED_ONE_CYCLE)
-                tn_optim_set_momentum(opt, tn_sched_momentum(&sched, step, oc.momentum));
+                tn_optim_set_momentum(opt, tn_sched_momentum(&sched, step,
+                                                             cycles_beta1 ? oc.beta1 : oc.momentum));
 
             tn_graph_reset(g);
             tn_params_zero_grad(ps);
@@ -585,7 +603,7 @@ int train_run(const run_config *c, const run_data *d, run_result *r)
 
             st.loss_sum += (double)loss->data[0] * b.n;
             st.pen_sum += (double)penalty->data[0] * b.n;
-            st.correct += argmax_hits(logits, b.labels);
+            st.correct += count_hits(logits, b.labels, NULL);
             st.seen += b.n;
             st.train_seconds += now_seconds() - t0;
             steps_this_process++;
@@ -607,6 +625,7 @@ int train_run(const run_config *c, const run_data *d, run_result *r)
             }
         }
         if (!c->quiet) progress_end(&bar);
+        lr_t = tn_sched_lr(&sched, c->lr, (double)(tn_optim_steps(opt) - 1)); /* its last step */
 
         /* End of epoch: evaluate, log, checkpoint. */
         double train_loss = st.loss_sum / st.seen, pen = st.pen_sum / st.seen,
@@ -647,7 +666,7 @@ int train_run(const run_config *c, const run_data *d, run_result *r)
             }
         }
         tn_loader_position(ld, &st.pos);
-        if (write_text_atomic(csv_path, st.csv.s) || save_checkpoint(c, ckpt, ps, net, opt, &st))
+        if (write_text(csv_path, st.csv.s) || save_checkpoint(c, ckpt, ps, net, opt, &st))
             goto out;
         r->test_acc = test_acc;
         r->test_loss = test_loss;
@@ -673,7 +692,8 @@ int train_run(const run_config *c, const run_data *d, run_result *r)
     r->images_per_s = st.train_seconds > 0 ? (double)st.epoch * d->train->n / st.train_seconds : 0;
     r->data_wait_fraction = ls.wait_fraction;
     r->train_loss = st.last_train_loss;
-    if (result_write(c->out, r)) goto out;
+    char opts[4096];
+    if (config_fingerprint(c, opts, sizeof opts) || result_write(c->out, opts, r)) goto out;
     rc = RUN_DONE;
 out:
     free(st.csv.s);

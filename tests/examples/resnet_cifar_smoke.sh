@@ -117,6 +117,11 @@ bad "bad depth" train --model resnet21
 bad "bad method" compare --methods sgd,adamw
 bad "missing data folder" train --data "$tmp/nonexistent" --no-cache
 bad "missing checkpoint" eval --quiet --checkpoint "$tmp/nope.safetensors" --data "$tmp/data" --no-cache
+bad "compare given a run's lr" compare --lr 0.1
+bad "resume with other options" train "${common[@]}" --epochs 4 --out "$tmp/a" --resume
+bad "compare into a folder of other results" compare "${cmp_opts[@]}" --epochs 3 --out "$tmp/c1"
+bad "unsorted milestones" train --schedule multistep --milestones 5,2
+bad "momentum for adam" train --method adam-l2 --momentum 0.9
 printf 'garbage' >"$tmp/bad.safetensors"
 bad "corrupt checkpoint" eval --quiet --checkpoint "$tmp/bad.safetensors" --data "$tmp/data" --no-cache
 
