@@ -317,7 +317,9 @@ typedef struct tn_resnet {
     tn_nn_linear linear;
 } tn_resnet;
 
-/* Build into ps (names as above); TN_ERR_ARG for a bad configuration. */
+/* Build into ps (names as above); TN_ERR_ARG for a bad configuration.  A
+ * build that fails part way (out of memory) leaves the tensors it had added
+ * in ps: build into a fresh store. */
 tn_status tn_resnet_new(tn_resnet **out, tn_params *ps, const tn_resnet_config *cfg,
                         tn_rng *rng);
 void tn_resnet_free(tn_resnet *net);

@@ -94,6 +94,8 @@ bool tn_same_shape(const tn_tensor *a, const tn_tensor *b)
     return true;
 }
 
+void tn_check_same_shape(tn_tensor *out) { tn_set_shape(out, out->in[0]->ndim, out->in[0]->shape); }
+
 void tn_set_shape(tn_tensor *out, int ndim, const int *shape)
 {
     TN_REQUIRE(out, ndim >= 0 && ndim <= TN_MAX_DIMS, "output rank %d is not in 0..%d", ndim,

@@ -27,6 +27,52 @@ void tn_set_shape(tn_tensor *out, int ndim, const int *shape);
 /* Loops over this many elements or more run on all threads. */
 #define TN_PAR_MIN 32768
 
+/* ------------------------------------------------------- element-wise ops
+ * An op y = f(x) over all elements of a (...) -> (...), with an optional
+ * float scalar `s` in out->attr:
+ *   TN_UNARY_OP(name, y[i] expression, dy/dx expression)
+ * defines name_forward, name_backward and `const tn_op tn_op_<name>`; the
+ * expressions may use x[i], y[i] (backward) and s. */
+void tn_check_same_shape(tn_tensor *out); /* out gets in[0]'s shape */
+
+#define TN_UNARY_FORWARD(out, EXPR)                                                 \
+    do {                                                                            \
+        const float *x = (out)->in[0]->data;                                        \
+        float *y = (out)->data;                                                     \
+        size_t n = (out)->numel;                                                    \
+        float s = (out)->attr ? *(const float *)(out)->attr : 0.0f;                 \
+        (void)s;                                                                    \
+        _Pragma("omp parallel for if (n >= TN_PAR_MIN) schedule(static)")           \
+        for (size_t i = 0; i < n; i++) y[i] = (EXPR);                               \
+    } while (0)
+
+/* gx[i] += gy[i] * DYDX; nothing when x needs no gradient. */
+#define TN_UNARY_BACKWARD(g, out, DYDX)                                             \
+    do {                                                                            \
+        float *gx = tn_grad((g), (out)->in[0]);                                     \
+        if (!gx) break;                                                             \
+        const float *x = (out)->in[0]->data, *y = (out)->data, *gy = (out)->grad;   \
+        size_t n = (out)->numel;                                                    \
+        float s = (out)->attr ? *(const float *)(out)->attr : 0.0f;                 \
+        (void)x, (void)y, (void)s;                                                  \
+        _Pragma("omp parallel for if (n >= TN_PAR_MIN) schedule(static)")           \
+        for (size_t i = 0; i < n; i++) gx[i] += gy[i] * (DYDX);                     \
+    } while (0)
+
+#define TN_UNARY_OP(name_, FWD, DYDX)                                               \
+    static void name_##_forward(tn_graph *g, tn_tensor *out)                        \
+    {                                                                               \
+        (void)g;                                                                    \
+        TN_UNARY_FORWARD(out, FWD);                                                 \
+    }                                                                               \
+    static void name_##_backward(tn_graph *g, tn_tensor *out)                       \
+    {                                                                               \
+        TN_UNARY_BACKWARD(g, out, DYDX);                                            \
+    }                                                                               \
+    const tn_op tn_op_##name_ = {.name = #name_, .check = tn_check_same_shape,      \
+                                 .forward = name_##_forward,                        \
+                                 .backward = name_##_backward};
+
 /* ---------------------------------------------------------------- op table
  * Every built-in op is one row here; each family file defines
  * `const tn_op tn_op_<name>` and a missing definition is a link error.

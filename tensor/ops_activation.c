@@ -5,56 +5,14 @@
 
 #include <math.h>
 
-/* a (...) -> (...) */
-static void check_same(tn_tensor *out) { tn_set_shape(out, out->in[0]->ndim, out->in[0]->shape); }
-
 /* a (..., K) -> (..., K), K the last dim. */
 static void check_last_dim(tn_tensor *out)
 {
     TN_REQUIRE(out, out->in[0]->ndim >= 1, "needs at least 1 dim (works over the last)");
-    check_same(out);
+    tn_check_same_shape(out);
 }
 
 /* ---------------------------------------------------------- element-wise */
-
-/* y[i] = EXPR(x[i]) with `s` the op's scalar attribute (0 if none). */
-#define ACT_FORWARD(out, EXPR)                                                      \
-    do {                                                                            \
-        const float *x = (out)->in[0]->data;                                        \
-        float *y = (out)->data;                                                     \
-        size_t n = (out)->numel;                                                    \
-        float s = (out)->attr ? *(const float *)(out)->attr : 0.0f;                 \
-        (void)s;                                                                    \
-        _Pragma("omp parallel for if (n >= TN_PAR_MIN) schedule(static)")           \
-        for (size_t i = 0; i < n; i++) y[i] = (EXPR);                               \
-    } while (0)
-
-/* gx[i] += gy[i] * DYDX (using x[i], y[i], s); nothing when x needs no grad. */
-#define ACT_BACKWARD(g, out, DYDX)                                                  \
-    do {                                                                            \
-        float *gx = tn_grad((g), (out)->in[0]);                                     \
-        if (!gx) break;                                                             \
-        const float *x = (out)->in[0]->data, *y = (out)->data, *gy = (out)->grad;   \
-        size_t n = (out)->numel;                                                    \
-        float s = (out)->attr ? *(const float *)(out)->attr : 0.0f;                 \
-        (void)x, (void)y, (void)s;                                                  \
-        _Pragma("omp parallel for if (n >= TN_PAR_MIN) schedule(static)")           \
-        for (size_t i = 0; i < n; i++) gx[i] += gy[i] * (DYDX);                     \
-    } while (0)
-
-#define ACT_OP(name_, FWD, DYDX)                                                    \
-    static void name_##_forward(tn_graph *g, tn_tensor *out)                        \
-    {                                                                               \
-        (void)g;                                                                    \
-        ACT_FORWARD(out, FWD);                                                      \
-    }                                                                               \
-    static void name_##_backward(tn_graph *g, tn_tensor *out)                       \
-    {                                                                               \
-        ACT_BACKWARD(g, out, DYDX);                                                 \
-    }                                                                               \
-    const tn_op tn_op_##name_ = {.name = #name_, .check = check_same,               \
-                                 .forward = name_##_forward,                        \
-                                 .backward = name_##_backward};
 
 /* 1 / (1 + e^-x) without overflow for large |x|. */
 static inline float sigmoid1(float x)
@@ -114,14 +72,14 @@ static void relu_backward(tn_graph *g, tn_tensor *out)
     }
 }
 
-const tn_op tn_op_relu = {.name = "relu", .check = check_same, .forward = relu_forward,
+const tn_op tn_op_relu = {.name = "relu", .check = tn_check_same_shape, .forward = relu_forward,
                           .backward = relu_backward};
 
 /* Gradients at the kinks as in PyTorch: relu' (0) = 0, leaky_relu'(0) = slope. */
-ACT_OP(leaky_relu, x[i] > 0.0f ? x[i] : s * x[i], x[i] > 0.0f ? 1.0f : s)
-ACT_OP(sigmoid, sigmoid1(x[i]), y[i] * (1.0f - y[i]))
-ACT_OP(tanh, tanhf(x[i]), 1.0f - y[i] * y[i])
-ACT_OP(gelu, gelu1(x[i]), gelu_grad(x[i]))
+TN_UNARY_OP(leaky_relu, x[i] > 0.0f ? x[i] : s * x[i], x[i] > 0.0f ? 1.0f : s)
+TN_UNARY_OP(sigmoid, sigmoid1(x[i]), y[i] * (1.0f - y[i]))
+TN_UNARY_OP(tanh, tanhf(x[i]), 1.0f - y[i] * y[i])
+TN_UNARY_OP(gelu, gelu1(x[i]), gelu_grad(x[i]))
 
 tn_tensor *tn_relu(tn_graph *g, tn_tensor *a)
 {

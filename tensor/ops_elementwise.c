@@ -166,66 +166,21 @@ tn_tensor *tn_div(tn_graph *g, tn_tensor *a, tn_tensor *b)
 /* ------------------------------------------------------------- unary ops
  * a (...) -> (...).  Ops with a scalar keep it in out->attr (a float). */
 
-static void check_unary(tn_tensor *out) { tn_set_shape(out, out->in[0]->ndim, out->in[0]->shape); }
-
-static float attr_scalar(const tn_tensor *out) { return *(const float *)out->attr; }
-
-/* y[i] = EXPR(x[i]) over all elements; `s` is the op's scalar (0 if none). */
-#define UNARY_FORWARD(out, EXPR)                                                    \
-    do {                                                                            \
-        const float *x = (out)->in[0]->data;                                        \
-        float *y = (out)->data;                                                     \
-        size_t n = (out)->numel;                                                    \
-        float s = (out)->attr ? attr_scalar(out) : 0.0f;                            \
-        (void)s;                                                                    \
-        _Pragma("omp parallel for if (n >= TN_PAR_MIN) schedule(static)")           \
-        for (size_t i = 0; i < n; i++) y[i] = (EXPR);                               \
-    } while (0)
-
-/* gx[i] += gy[i] * DYDX, where DYDX may use x[i], y[i] and s; skipped when
- * the input needs no gradient. */
-#define UNARY_BACKWARD(g, out, DYDX)                                                \
-    do {                                                                            \
-        float *gx = tn_grad((g), (out)->in[0]);                                     \
-        if (!gx) break;                                                             \
-        const float *x = (out)->in[0]->data, *y = (out)->data, *gy = (out)->grad;   \
-        size_t n = (out)->numel;                                                    \
-        float s = (out)->attr ? attr_scalar(out) : 0.0f;                            \
-        (void)x, (void)y, (void)s;                                                  \
-        _Pragma("omp parallel for if (n >= TN_PAR_MIN) schedule(static)")           \
-        for (size_t i = 0; i < n; i++) gx[i] += gy[i] * (DYDX);                     \
-    } while (0)
-
-/* Define forward, backward, the op row and nothing else for a unary op. */
-#define UNARY_OP(name_, FWD, DYDX)                                                  \
-    static void name_##_forward(tn_graph *g, tn_tensor *out)                        \
-    {                                                                               \
-        (void)g;                                                                    \
-        UNARY_FORWARD(out, FWD);                                                    \
-    }                                                                               \
-    static void name_##_backward(tn_graph *g, tn_tensor *out)                       \
-    {                                                                               \
-        UNARY_BACKWARD(g, out, DYDX);                                               \
-    }                                                                               \
-    const tn_op tn_op_##name_ = {.name = #name_, .check = check_unary,              \
-                                 .forward = name_##_forward,                        \
-                                 .backward = name_##_backward};
-
 /* sign(x) with 0 at 0, as torch.sign: the subgradient of |x| PyTorch uses. */
 static inline float sign0(float x) { return (float)((x > 0.0f) - (x < 0.0f)); }
 
 /* d(x^p)/dx = p x^(p-1); 0 when p == 0 (x^0 is constant), as in PyTorch. */
 static inline float pow_grad(float x, float p) { return p == 0.0f ? 0.0f : p * powf(x, p - 1.0f); }
 
-UNARY_OP(scale, x[i] * s, s)
-UNARY_OP(add_scalar, x[i] + s, 1.0f)
-UNARY_OP(neg, -x[i], -1.0f)
-UNARY_OP(exp, expf(x[i]), y[i])
-UNARY_OP(log, logf(x[i]), 1.0f / x[i])
-UNARY_OP(sqrt, sqrtf(x[i]), 0.5f / y[i])
-UNARY_OP(square, x[i] * x[i], 2.0f * x[i])
-UNARY_OP(abs, fabsf(x[i]), sign0(x[i]))
-UNARY_OP(pow, powf(x[i], s), pow_grad(x[i], s))
+TN_UNARY_OP(scale, x[i] * s, s)
+TN_UNARY_OP(add_scalar, x[i] + s, 1.0f)
+TN_UNARY_OP(neg, -x[i], -1.0f)
+TN_UNARY_OP(exp, expf(x[i]), y[i])
+TN_UNARY_OP(log, logf(x[i]), 1.0f / x[i])
+TN_UNARY_OP(sqrt, sqrtf(x[i]), 0.5f / y[i])
+TN_UNARY_OP(square, x[i] * x[i], 2.0f * x[i])
+TN_UNARY_OP(abs, fabsf(x[i]), sign0(x[i]))
+TN_UNARY_OP(pow, powf(x[i], s), pow_grad(x[i], s))
 
 static tn_tensor *unary(tn_graph *g, const tn_op *op, tn_tensor *a)
 {
