@@ -262,8 +262,14 @@ static void tile_at(const conv_tiles *t, const conv_geom *gm, int k, int *n0, in
     *r1 = imin(gm->oh, *r0 + t->rows);
 }
 
+/* Threads for `tiles` pieces of work.  Inside someone else's parallel
+ * region (a user's omp parallel) the team would be smaller than asked: run
+ * serially there, since every thread's share of tiles must be done. */
 static int conv_threads(int tiles)
 {
+#ifdef _OPENMP
+    if (omp_in_parallel()) return 1;
+#endif
     int t = tn_threads();
     return t < tiles ? t : tiles;
 }

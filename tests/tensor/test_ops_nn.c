@@ -97,6 +97,23 @@ Test(conv2d, direct_loops_stride2_two_threads)
                                   .pad = 1, .dil = 1}, 2);
 }
 
+/* Called from inside a user's parallel region (one thread of a team of 2),
+ * conv must still do all of its work. */
+Test(conv2d, inside_a_users_parallel_region)
+{
+    int ok = 1;
+#pragma omp parallel num_threads(2)
+#pragma omp single
+    {
+        check_conv_direct((conv_case){.n = 4, .c = 8, .h = 12, .w = 12, .o = 64, .k = 3,
+                                      .stride = 1, .pad = 1, .dil = 1}, 2);
+        check_conv_direct((conv_case){.n = 4, .c = 8, .h = 12, .w = 12, .o = 16, .k = 1,
+                                      .stride = 1, .pad = 0, .dil = 1}, 2);
+        ok = 2;
+    }
+    cr_assert_eq(ok, 2);
+}
+
 Test(conv2d, direct_loops_dilated_one_thread)
 {
     check_conv_direct((conv_case){.n = 3, .c = 4, .h = 11, .w = 9, .o = 5, .k = 3, .stride = 2,
