@@ -115,14 +115,9 @@ void tn_augment_mix(const tn_augment *aug, float *x, int n, int c, int h, int w,
         if (mixup && cutmix) mixup = tn_rng_below(rng, 2) == 0;
         float alpha = mixup ? aug->mixup_alpha : aug->cutmix_alpha;
         float lam = tn_sample_beta(rng, alpha, alpha);
-        int perm[n];
+        int32_t perm[n];
         for (int i = 0; i < n; i++) perm[i] = i;
-        for (int i = n - 1; i > 0; i--) {
-            int j = (int)tn_rng_below(rng, (uint32_t)i + 1);
-            int t = perm[i];
-            perm[i] = perm[j];
-            perm[j] = t;
-        }
+        tn_data_shuffle(perm, n, rng);
         size_t img = (size_t)c * (size_t)h * (size_t)w, plane = (size_t)h * (size_t)w;
         memcpy(tmp, x, (size_t)n * img * sizeof *x);
         if (mixup) {

@@ -194,13 +194,6 @@ static tn_status read_names(const char *path, char **names, int k)
     return st;
 }
 
-static char *join(const char *dir, const char *file)
-{
-    size_t n = strlen(dir) + strlen(file) + 2;
-    char *p = malloc(n);
-    if (p) snprintf(p, n, "%s/%s", dir, file);
-    return p;
-}
 
 tn_status tn_cifar_load(tn_dataset **out, const char *dir, tn_cifar_kind kind, bool train)
 {
@@ -229,18 +222,18 @@ tn_status tn_cifar_load(tn_dataset **out, const char *dir, tn_cifar_kind kind, b
     }
     char *paths[5] = {0};
     for (int i = 0; i < nf; i++)
-        if (!(paths[i] = join(dir, files[i]))) st = TN_ERR_NOMEM;
+        if (!(paths[i] = tn_data_join(dir, files[i]))) st = TN_ERR_NOMEM;
     if (st != TN_OK) st = tn_error_set(st, "tn_cifar_load: out of memory");
     if (st == TN_OK) st = tn_cifar_load_files(out, (const char *const *)paths, nf, kind);
     for (int i = 0; i < nf; i++) free(paths[i]);
     if (st != TN_OK) return st;
 
-    char *p = join(dir, kind == TN_CIFAR_10 ? "batches.meta.txt" : "fine_label_names.txt");
+    char *p = tn_data_join(dir, kind == TN_CIFAR_10 ? "batches.meta.txt" : "fine_label_names.txt");
     st = p ? read_names(p, (*out)->class_names, (*out)->n_classes)
            : tn_error_set(TN_ERR_NOMEM, "tn_cifar_load: out of memory");
     free(p);
     if (st == TN_OK && kind == TN_CIFAR_100) {
-        p = join(dir, "coarse_label_names.txt");
+        p = tn_data_join(dir, "coarse_label_names.txt");
         st = p ? read_names(p, (*out)->coarse_names, (*out)->n_coarse)
                : tn_error_set(TN_ERR_NOMEM, "tn_cifar_load: out of memory");
         free(p);

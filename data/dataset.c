@@ -254,12 +254,7 @@ tn_status tn_dataset_split_stratified(const tn_dataset *ds, float val_fraction, 
         int cnt = counts[k], *p = byclass + start[k];
         tn_rng r;
         tn_rng_seed(&r, tn_data_mix64(seed), (uint64_t)k);
-        for (int i = cnt - 1; i > 0; i--) { /* Fisher-Yates */
-            int j = (int)tn_rng_below(&r, (uint32_t)i + 1);
-            int t = p[i];
-            p[i] = p[j];
-            p[j] = t;
-        }
+        tn_data_shuffle(p, cnt, &r);
         int nv = (int)lround((double)val_fraction * cnt);
         for (int i = 0; i < nv; i++) is_val[p[i]] = 1;
     }
@@ -336,4 +331,12 @@ void tn_norm_apply(const tn_norm *norm, const uint8_t *src, int n, int h, int w,
             for (size_t j = 0; j < plane; j++) dst[o + j] = lut[src[o + j]];
         }
     }
+}
+
+char *tn_data_join(const char *dir, const char *file)
+{
+    size_t n = strlen(dir) + strlen(file) + 2;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s/%s", dir, file);
+    return p;
 }

@@ -240,13 +240,6 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static char *join(const char *a, const char *b)
-{
-    size_t n = strlen(a) + strlen(b) + 2;
-    char *p = malloc(n);
-    if (p) snprintf(p, n, "%s/%s", a, b);
-    return p;
-}
 
 /* Sorted names in dir: sub-folders (want_dirs) or image files. */
 static tn_status list_dir(const char *dir, bool want_dirs, char ***out, int *n_out,
@@ -263,7 +256,7 @@ static tn_status list_dir(const char *dir, bool want_dirs, char ***out, int *n_o
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.') continue;
         if (!want_dirs && !image_name(e->d_name)) continue;
-        char *full = join(dir, e->d_name);
+        char *full = tn_data_join(dir, e->d_name);
         if (!full) {
             st = TN_ERR_NOMEM;
             break;
@@ -323,7 +316,7 @@ static tn_status list_root(const char *root, listing *l)
     }
     uint64_t h = 0;
     for (int k = 0; k < l->n_classes && st == TN_OK; k++) {
-        char *cdir = join(root, l->classes[k]);
+        char *cdir = tn_data_join(root, l->classes[k]);
         char **names = NULL;
         int n = 0;
         uint64_t cfp = 0;
@@ -352,7 +345,7 @@ static tn_status list_root(const char *root, listing *l)
                 l->files = nf;
                 l->cap_files = cap;
             }
-            char *p = join(cdir, names[i]);
+            char *p = tn_data_join(cdir, names[i]);
             free(names[i]);
             if (!p) {
                 st = tn_error_set(TN_ERR_NOMEM, "%s: out of memory", root);

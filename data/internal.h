@@ -37,6 +37,20 @@ static inline double tn_data_now(void)
 /* 64-bit checksum of a byte range, continuing from h (start with 0). */
 uint64_t tn_data_checksum(uint64_t h, const void *data, size_t size);
 
+/* Fisher-Yates shuffle of p[0..n) driven by rng. */
+static inline void tn_data_shuffle(int32_t *p, int n, tn_rng *rng)
+{
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)tn_rng_below(rng, (uint32_t)i + 1);
+        int32_t t = p[i];
+        p[i] = p[j];
+        p[j] = t;
+    }
+}
+
+/* "dir/file", malloc'd (NULL if out of memory). */
+char *tn_data_join(const char *dir, const char *file);
+
 /* Whole file into memory (*buf malloc'd); errors name the file. */
 tn_status tn_data_read_file(const char *path, uint8_t **buf, size_t *size);
 

@@ -62,12 +62,7 @@ static void make_perm(tn_loader *ld, uint64_t epoch)
     if (ld->opt.shuffle) {
         tn_rng r;
         tn_data_derive_rng(&r, &ld->pos.rng, epoch, 0, PURPOSE_SHUFFLE);
-        for (int i = n - 1; i > 0; i--) {
-            int j = (int)tn_rng_below(&r, (uint32_t)i + 1);
-            int32_t t = ld->perm[i];
-            ld->perm[i] = ld->perm[j];
-            ld->perm[j] = t;
-        }
+        tn_data_shuffle(ld->perm, n, &r);
     }
     ld->perm_epoch = epoch;
     ld->perm_valid = true;
