@@ -488,19 +488,19 @@ float tn_clip_grad_norm(tn_params *ps, float max_norm)
 
 /* ------------------------------------------------------------ helpers */
 
-double tn_decay_normalized(double lambda_norm, double batch, double n_train, double epochs)
+double tn_optim_decay_normalized(double lambda_norm, double batch, double n_train, double epochs)
 {
     if (!(batch > 0.0 && n_train > 0.0 && epochs > 0.0))
-        tn_misuse("tn_decay_normalized", "batch %g, n_train %g and epochs %g must be > 0", batch,
+        tn_misuse("tn_optim_decay_normalized", "batch %g, n_train %g and epochs %g must be > 0", batch,
                   n_train, epochs);
     return lambda_norm * sqrt(batch / (n_train * epochs));
 }
 
-double tn_decay_paper_from_torch(double lr0, double lambda_torch) { return lr0 * lambda_torch; }
+double tn_optim_decay_paper_from_torch(double lr0, double lambda_torch) { return lr0 * lambda_torch; }
 
-double tn_decay_torch_from_paper(double lr0, double lambda_paper)
+double tn_optim_decay_torch_from_paper(double lr0, double lambda_paper)
 {
-    if (!(lr0 > 0.0)) tn_misuse("tn_decay_torch_from_paper", "lr0 %g must be > 0", lr0);
+    if (!(lr0 > 0.0)) tn_misuse("tn_optim_decay_torch_from_paper", "lr0 %g must be > 0", lr0);
     return lambda_paper / lr0;
 }
 

@@ -180,11 +180,11 @@ tn_status tn_optim_load(tn_optim *o, const tn_st_file *f, const char *prefix);
 
 /* Normalized weight decay λ = λ_norm·sqrt(b/(B·T)): b the batch size, B the
  * number of training points, T the epochs of the run or restart period. */
-double tn_decay_normalized(double lambda_norm, double batch, double n_train, double epochs);
+double tn_optim_decay_normalized(double lambda_norm, double batch, double n_train, double epochs);
 /* Between PyTorch's AdamW convention (decay lr_t·λ_torch) and the paper's
  * (decay η_t·λ_paper): λ_paper = α·λ_torch. */
-double tn_decay_paper_from_torch(double lr0, double lambda_torch);
-double tn_decay_torch_from_paper(double lr0, double lambda_paper);
+double tn_optim_decay_paper_from_torch(double lr0, double lambda_torch);
+double tn_optim_decay_torch_from_paper(double lr0, double lambda_paper);
 
 /* ----------------------------------------------------------- schedules
  * A schedule is a value; tn_sched_lr() is a pure function of it and of the

@@ -311,7 +311,7 @@ static double decay_at(const run_config *c, const tn_sched *s, int n_train, int 
     if (c->wd_norm <= 0) return c->wd;
     double period = tn_sched_period(s, t);
     double epochs = period > 0 ? period / spe : c->epochs;
-    return tn_decay_normalized(c->wd_norm, c->batch, n_train, epochs);
+    return tn_optim_decay_normalized(c->wd_norm, c->batch, n_train, epochs);
 }
 
 /* ------------------------------------------------------- the checkpoint */

@@ -153,7 +153,7 @@ Test(properties, adamw_torch_and_paper_conventions_agree)
     tn_sched cos = tn_sched_cosine(STEPS, 0.0);
     run_opts o = {.sched = &cos};
     tn_optim_config t = tn_optim_adamw_torch(lr, lam_torch);
-    tn_optim_config p = tn_optim_adamw_paper(lr, tn_decay_paper_from_torch(lr, lam_torch));
+    tn_optim_config p = tn_optim_adamw_paper(lr, tn_optim_decay_paper_from_torch(lr, lam_torch));
     float *a = train(&t, o, false), *b = train(&p, o, false);
     double d = deviation(a, b);
     cr_assert(d <= 1e-6, "AdamW torch vs paper convention differ by %.3g", d);

@@ -175,13 +175,13 @@ Test(schedule, bad_config_aborts, .signal = SIGABRT)
 Test(decay, normalized_and_conversions)
 {
     /* λ = λ_norm·sqrt(b/(B·T)): b 128, B 50000, T 200 -> 0.05·sqrt(128/1e7) */
-    double l = tn_decay_normalized(0.05, 128, 50000, 200);
+    double l = tn_optim_decay_normalized(0.05, 128, 50000, 200);
     cr_assert_float_eq(l, 0.05 * sqrt(128.0 / 1e7), 1e-18);
     /* per restart period: a period twice as long decays by 1/sqrt(2) */
     tn_sched r = tn_sched_cosine_restarts(10, 2, 0.0);
-    double l1 = tn_decay_normalized(0.05, 128, 50000, tn_sched_period(&r, 5));
-    double l2 = tn_decay_normalized(0.05, 128, 50000, tn_sched_period(&r, 15));
+    double l1 = tn_optim_decay_normalized(0.05, 128, 50000, tn_sched_period(&r, 5));
+    double l2 = tn_optim_decay_normalized(0.05, 128, 50000, tn_sched_period(&r, 15));
     cr_assert_float_eq(l2 / l1, 1.0 / sqrt(2.0), 1e-15);
-    cr_assert_float_eq(tn_decay_paper_from_torch(1e-3, 0.01), 1e-5, 1e-20);
-    cr_assert_float_eq(tn_decay_torch_from_paper(1e-3, 1e-5), 0.01, 1e-17);
+    cr_assert_float_eq(tn_optim_decay_paper_from_torch(1e-3, 0.01), 1e-5, 1e-20);
+    cr_assert_float_eq(tn_optim_decay_torch_from_paper(1e-3, 1e-5), 0.01, 1e-17);
 }
