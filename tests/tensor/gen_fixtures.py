@@ -19,7 +19,13 @@ float32 integers (tenet's reader takes F32 only).
   linear                x, w, b, R -> out, grad_x, grad_w, grad_b
   cross_entropy_*       logits, labels -> loss, grad_logits (loss.backward())
   cross_entropy_soft    logits, targets -> loss, grad_logits, grad_targets
+  nll_loss              log_probs, labels -> loss, grad_log_probs
+  mse_loss              pred, target -> loss, grad_pred, grad_target
   max_pool2d_*, avg_pool2d_*   x, R -> out, grad_x
+
+The conv2d_resnet_* cases have ResNet-20's shapes (output width a multiple
+of 8, output channels a multiple of 4), which take tenet's direct 3x3
+kernels; the small ones take im2col + GEMM.
 """
 import os
 import sys
@@ -118,6 +124,27 @@ def gen_cross_entropy_soft(seed):
                                 "grad_logits": ld.grad, "grad_targets": td.grad}, {})
 
 
+def gen_nll(seed):
+    torch.manual_seed(seed)
+    log_probs = torch.log_softmax(rand(7, 4, lo=-2.0, hi=2.0), dim=1)
+    labels = torch.randint(0, 4, (7,))
+    ld = leaf(log_probs)
+    loss = F.nll_loss(ld, labels)
+    loss.backward()
+    save("nll_loss", {"log_probs": log_probs, "labels": labels.float(), "loss": loss,
+                      "grad_log_probs": ld.grad}, {})
+
+
+def gen_mse(seed):
+    torch.manual_seed(seed)
+    pred, target = rand(4, 6), rand(4, 6)
+    pd, td = leaf(pred), leaf(target)
+    loss = F.mse_loss(pd, td)
+    loss.backward()
+    save("mse_loss", {"pred": pred, "target": target, "loss": loss, "grad_pred": pd.grad,
+                      "grad_target": td.grad}, {})
+
+
 def gen_pool(name, seed, kind, shape, kernel, stride, padding):
     torch.manual_seed(seed)
     x = torch.randn(*shape, dtype=torch.float32)
@@ -139,6 +166,10 @@ def main():
     gen_conv("conv2d_s2_p1_bias", 13, 2, 3, 7, 7, 5, 3, 2, 1, 1, True)
     gen_conv("conv2d_s2_p0_nobias", 14, 3, 2, 8, 8, 3, 3, 2, 0, 1, False)
     gen_conv("conv2d_d2_p2_bias", 15, 2, 2, 7, 7, 3, 3, 1, 2, 2, True)
+    gen_conv("conv2d_s1_p1_nobias", 16, 2, 3, 6, 5, 4, 3, 1, 1, 1, False)
+    gen_conv("conv2d_s1_p0_bias", 17, 2, 3, 6, 6, 4, 3, 1, 0, 1, True)
+    gen_conv("conv2d_resnet_s1_p1", 18, 2, 16, 16, 16, 16, 3, 1, 1, 1, False)
+    gen_conv("conv2d_resnet_s2_p1", 19, 2, 16, 16, 16, 32, 3, 2, 1, 1, False)
     gen_batch_norm("batch_norm_train_4d", 21, (4, 3, 3, 3), True)
     gen_batch_norm("batch_norm_train_2d", 22, (8, 5), True)
     gen_batch_norm("batch_norm_eval_4d", 23, (4, 3, 3, 3), False)
@@ -146,6 +177,8 @@ def main():
     gen_cross_entropy("cross_entropy", 41, 0.0)
     gen_cross_entropy("cross_entropy_smooth", 42, 0.1)
     gen_cross_entropy_soft(43)
+    gen_nll(44)
+    gen_mse(45)
     gen_pool("max_pool2d_k3_s2_p1", 51, "max", (2, 3, 7, 7), 3, 2, 1)
     gen_pool("max_pool2d_k2_s2_p0", 52, "max", (2, 2, 6, 6), 2, 2, 0)
     gen_pool("avg_pool2d_k3_s2_p1", 53, "avg", (2, 3, 7, 7), 3, 2, 1)

@@ -1,6 +1,6 @@
-/* tests/tensor/test_fixtures.c - conv2d, batch norm, linear, cross-entropy
- * and pooling against PyTorch references (tests/tensor/gen_fixtures.py,
- * files in tests/fixtures/tensor/).
+/* tests/tensor/test_fixtures.c - conv2d, batch norm, linear, the losses
+ * (cross-entropy, nll, mse) and pooling against PyTorch references
+ * (tests/tensor/gen_fixtures.py, files in tests/fixtures/tensor/).
  *
  * Each tensor is compared by  max |a - b| / max(max |b|, 1e-30)  (relative
  * to the reference's largest magnitude) and must stay <= 1e-5.  Backward
@@ -111,6 +111,11 @@ Test(fixtures, conv2d_stride1_pad0_no_bias) { check_conv("conv2d_s1_p0_nobias");
 Test(fixtures, conv2d_stride2_pad1_bias) { check_conv("conv2d_s2_p1_bias"); }
 Test(fixtures, conv2d_stride2_pad0_no_bias) { check_conv("conv2d_s2_p0_nobias"); }
 Test(fixtures, conv2d_dilation2_pad2_bias) { check_conv("conv2d_d2_p2_bias"); }
+Test(fixtures, conv2d_stride1_pad1_no_bias) { check_conv("conv2d_s1_p1_nobias"); }
+Test(fixtures, conv2d_stride1_pad0_bias) { check_conv("conv2d_s1_p0_bias"); }
+/* ResNet-20's shapes: the direct 3x3 kernels. */
+Test(fixtures, conv2d_resnet_stride1_pad1) { check_conv("conv2d_resnet_s1_p1"); }
+Test(fixtures, conv2d_resnet_stride2_pad1) { check_conv("conv2d_resnet_s2_p1"); }
 
 /* --------------------------------------------------------- batch norm */
 
@@ -196,6 +201,43 @@ Test(fixtures, cross_entropy_soft_targets)
     cr_assert_eq(tn_backward(g, loss), TN_OK);
     expect_close(fx, f, "grad_logits", z->grad, z->numel, FIXTURE_TOL);
     expect_close(fx, f, "grad_targets", t->grad, t->numel, FIXTURE_TOL);
+    tn_graph_free(g);
+    tn_st_close(f);
+}
+
+/* --------------------------------------------------------- nll, mse */
+
+Test(fixtures, nll_loss)
+{
+    const char *fx = "nll_loss";
+    tn_st_file *f = open_fixture(fx);
+    tn_graph *g = tn_graph_new();
+    tn_tensor *lp = load(g, f, "log_probs", true);
+    const tn_st_entry *le = entry(f, "labels");
+    cr_assert(le->numel == (size_t)lp->shape[0] && le->numel <= 64);
+    int32_t labels[64];
+    for (size_t i = 0; i < le->numel; i++) labels[i] = (int32_t)le->data[i];
+    tn_tensor *loss = tn_nll_loss(g, lp, labels);
+    cr_assert_not_null(loss);
+    expect_close(fx, f, "loss", loss->data, 1, FIXTURE_TOL);
+    cr_assert_eq(tn_backward(g, loss), TN_OK);
+    expect_close(fx, f, "grad_log_probs", lp->grad, lp->numel, FIXTURE_TOL);
+    tn_graph_free(g);
+    tn_st_close(f);
+}
+
+Test(fixtures, mse_loss)
+{
+    const char *fx = "mse_loss";
+    tn_st_file *f = open_fixture(fx);
+    tn_graph *g = tn_graph_new();
+    tn_tensor *p = load(g, f, "pred", true), *t = load(g, f, "target", true);
+    tn_tensor *loss = tn_mse_loss(g, p, t);
+    cr_assert_not_null(loss);
+    expect_close(fx, f, "loss", loss->data, 1, FIXTURE_TOL);
+    cr_assert_eq(tn_backward(g, loss), TN_OK);
+    expect_close(fx, f, "grad_pred", p->grad, p->numel, FIXTURE_TOL);
+    expect_close(fx, f, "grad_target", t->grad, t->numel, FIXTURE_TOL);
     tn_graph_free(g);
     tn_st_close(f);
 }

@@ -97,6 +97,27 @@ Test(conv2d, direct_loops_stride2_two_threads)
                                   .pad = 1, .dil = 1}, 2);
 }
 
+/* The direct 3x3 kernels (AVX2/FMA where the CPU has them) take every shape
+ * whose output width is a multiple of 8 and output channels a multiple of
+ * 4: ResNet's shapes.  Forward, data and weight gradient at stride 1 with
+ * padding 1 and 0, odd channel counts, several 16-pixel blocks per row and
+ * weight-gradient tiles of >= 512 pixels; then stride 2 at ResNet's 32->16. */
+Test(conv2d, direct_kernels_stride1_resnet_shapes)
+{
+    check_conv_direct((conv_case){.n = 4, .c = 16, .h = 16, .w = 16, .o = 16, .k = 3, .stride = 1,
+                                  .pad = 1, .dil = 1}, 2);
+    check_conv_direct((conv_case){.n = 3, .c = 5, .h = 8, .w = 24, .o = 12, .k = 3, .stride = 1,
+                                  .pad = 1, .dil = 1}, 1);
+    check_conv_direct((conv_case){.n = 2, .c = 3, .h = 10, .w = 10, .o = 4, .k = 3, .stride = 1,
+                                  .pad = 0, .dil = 1}, 2);
+}
+
+Test(conv2d, direct_kernels_stride2_resnet_shapes)
+{
+    check_conv_direct((conv_case){.n = 2, .c = 16, .h = 32, .w = 32, .o = 32, .k = 3, .stride = 2,
+                                  .pad = 1, .dil = 1}, 2);
+}
+
 /* Called from inside a user's parallel region (one thread of a team of 2),
  * conv must still do all of its work. */
 Test(conv2d, inside_a_users_parallel_region)
