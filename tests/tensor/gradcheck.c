@@ -100,8 +100,8 @@ bool gc_run(const gc_case *c, char *report, size_t size)
 {
     harness h;
     setup(&h, c);
-    double eps = c->eps > 0 ? c->eps : 1e-3, atol = c->atol > 0 ? c->atol : 1e-3,
-           rtol = c->rtol > 0 ? c->rtol : 1e-2;
+    double eps = c->eps > 0 ? c->eps : 1e-3, atol = c->atol > 0 ? c->atol : 1e-4,
+           rtol = c->rtol > 0 ? c->rtol : 1e-3;
 
     /* Analytic gradients, copied out before the numeric passes reset the graph. */
     tn_tensor *in[TN_MAX_INPUTS];

@@ -31,7 +31,7 @@ typedef struct gc_case {
     int n_in;
     gc_input in[TN_MAX_INPUTS];
     float eps;         /* finite-difference step; 0 means 1e-3 */
-    double atol, rtol; /* 0 means 1e-3 and 1e-2 */
+    double atol, rtol; /* 0 means 1e-4 and 1e-3 */
     bool eval;         /* build in eval mode */
 } gc_case;
 

@@ -3,6 +3,7 @@
 #include "gradcheck.h"
 
 #include <criterion/criterion.h>
+#include <criterion/logging.h>
 #include <string.h>
 
 static void run_table(const gc_case *cases, size_t n)
@@ -12,6 +13,7 @@ static void run_table(const gc_case *cases, size_t n)
         char report[512];
         bool ok = gc_run(&cases[i], report, sizeof report);
         cr_expect(ok, "%s", report);
+        cr_log_info("%s", report);
     }
 }
 
