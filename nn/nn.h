@@ -122,7 +122,7 @@ tn_status tn_nn_conv2d_init(tn_nn_conv2d *c, tn_params *ps, const char *name, in
                             int kernel, int stride, int padding, bool bias, tn_rng *rng);
 tn_tensor *tn_nn_conv2d_forward(tn_graph *g, const tn_nn_conv2d *c, tn_tensor *x);
 
-/* Batch norm over (N, C) (BatchNorm1d) or (N, C, H, W) (BatchNorm2d):
+/* Batch norm over (N, C) or (N, C, L) (BatchNorm1d) or (N, C, H, W) (BatchNorm2d):
  * weight/bias (C) = gamma/beta (1 and 0; NULL when not affine),
  * running_mean/running_var (C) buffers (0 and 1).  momentum 0.1, eps 1e-5
  * as PyTorch; change the fields after init if needed. */

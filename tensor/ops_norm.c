@@ -97,7 +97,7 @@ typedef struct bn_dims {
 static bn_dims bn_dims_of(const tn_tensor *x)
 {
     bn_dims d = {.n = x->shape[0], .c = x->shape[1], .s = 1};
-    if (x->ndim == 4) d.s = (size_t)x->shape[2] * x->shape[3];
+    for (int i = 2; i < x->ndim; i++) d.s *= (size_t)x->shape[i];
     return d;
 }
 
@@ -105,7 +105,7 @@ static void bn_check(tn_tensor *out)
 {
     const bn_attr *at = out->attr;
     const tn_tensor *x = out->in[0];
-    TN_REQUIRE(out, x->ndim == 2 || x->ndim == 4, "x must be (N, C) or (N, C, H, W)");
+    TN_REQUIRE(out, x->ndim >= 2, "x must be (N, C), (N, C, L) or (N, C, H, W)");
     const int c = x->shape[1];
     if (at->gamma)
         TN_REQUIRE(out, out->in[at->gamma]->ndim == 1 && out->in[at->gamma]->shape[0] == c,

@@ -326,7 +326,8 @@ tn_tensor *tn_max_pool2d(tn_graph *g, tn_tensor *x, int kernel, int stride, int 
 tn_tensor *tn_avg_pool2d(tn_graph *g, tn_tensor *x, int kernel, int stride, int padding);
 tn_tensor *tn_global_avg_pool(tn_graph *g, tn_tensor *x);
 
-/* Batch norm over (N, C) or (N, C, H, W) with PyTorch's semantics: in train
+/* Batch norm over (N, C), (N, C, L) or (N, C, H, W) with PyTorch's semantics
+ * (BatchNorm1d and BatchNorm2d; statistics per channel C): in train
  * mode it normalises by the batch mean and biased variance and updates
  * running_mean/running_var (unbiased) with `momentum` (0.1); in eval mode it
  * uses the running statistics.  gamma, beta (C) or NULL (affine off);

@@ -6,11 +6,11 @@ tests/fixtures/nn/ (run from anywhere with /usr/bin/python3, PyTorch 1.13).
                             Python side (checkpoint interoperability test)
   resnet20_{A,B}.safetensors
                             golden ResNet-20 (tests/nn/torch_resnet.py, option
-                            A and B shortcuts): weights from the deterministic
-                            fill (det_fill, reproduced by the C test, so they are
-                            not stored; metadata "init:<name>" = offset scale),
-                            running statistics after 4 train-mode forwards
-                            (stored under their names), a batch "input" (8, 3,
+                            A and B shortcuts): its state_dict (weights from the
+                            deterministic fill det_fill, running statistics
+                            after 4 train-mode forwards) under PyTorch's names,
+                            which tenet loads with tn_nn_load as it would any
+                            PyTorch checkpoint; then a batch "input" (8, 3,
                             32, 32) and "labels" (8), train-mode "logits_train",
                             "loss" and "grad.<name>" of every parameter,
                             "after.<buffer>" running statistics after that
@@ -78,14 +78,12 @@ def gen_resnet20(option, expected_params):
         for name, p in model.named_parameters():
             off, sc = det_init_spec(name, tuple(p.shape))
             p.copy_(torch.from_numpy(det_fill(name, tuple(p.shape), off, sc)))
-            meta["init:" + name] = "%r %r" % (off, sc)
     gen = torch.Generator().manual_seed(7)
     model.train()
     with torch.no_grad():  # non-trivial running statistics
         for _ in range(4):
             model(torch.randn(8, 3, 32, 32, generator=gen) * 1.5 + 0.2)
-    out = {k: v.clone() for k, v in model.state_dict().items()
-           if k.endswith("running_mean") or k.endswith("running_var")}
+    out = {k: v.clone() for k, v in state_dict_f32(model).items()}
     x = torch.randn(8, 3, 32, 32, generator=gen)
     labels = torch.randint(0, 10, (8,), generator=gen)
     logits = model(x)

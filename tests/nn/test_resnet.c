@@ -10,27 +10,6 @@
 #include <criterion/criterion.h>
 #include <math.h>
 
-/* The deterministic fill of tests/nn/torch_resnet.py (det_fill), bit for bit. */
-static uint32_t fnv1a32(const char *s)
-{
-    uint32_t h = 0x811C9DC5u;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) h = (h ^ *p) * 0x01000193u;
-    return h;
-}
-
-static void det_fill(float *x, size_t n, const char *name, double offset, double scale)
-{
-    uint32_t h = fnv1a32(name);
-    for (size_t k = 0; k < n; k++) {
-        uint32_t z = (uint32_t)k * 0x9E3779B1u + h;
-        z ^= z >> 16;
-        z *= 0x85EBCA6Bu;
-        z ^= z >> 13;
-        double u = (double)(z >> 8) * 0x1p-23 - 1.0;
-        x[k] = (float)(offset + scale * u);
-    }
-}
-
 static tn_resnet *build(tn_params *ps, int depth, tn_resnet_variant v, tn_resnet_shortcut sc,
                         uint64_t seed)
 {
@@ -130,21 +109,9 @@ static void golden(const char *fixture, tn_resnet_shortcut sc)
     tn_resnet *net = build(ps, 20, TN_RESNET_BN, sc, 123);
     check_names(ps, f);
 
-    /* Weights from the deterministic fill, running statistics from the file. */
-    for (size_t i = 0; i < tn_params_count(ps); i++) {
-        tn_tensor *t = tn_params_at(ps, i);
-        if (tn_params_flags(ps, i) & TN_PARAM) {
-            char key[300];
-            snprintf(key, sizeof key, "init:%s", t->name);
-            const char *spec = tn_st_meta(f, key);
-            cr_assert(spec, "no %s", key);
-            char *end;
-            double off = strtod(spec, &end), scale = strtod(end, NULL);
-            det_fill(t->data, t->numel, t->name, off, scale);
-        } else {
-            cr_assert_eq(tn_st_read_into(f, t->name, t->ndim, t->shape, t->data), TN_OK);
-        }
-    }
+    /* The fixture is a PyTorch state_dict (plus the batch and the
+     * references): loaded like any PyTorch checkpoint. */
+    cr_assert_eq(tn_nn_load(ps, nt_fixture(fixture)), TN_OK, "%s", tn_error_message());
     const tn_st_entry *xin = tn_st_find(f, "input"), *lab = tn_st_find(f, "labels");
     cr_assert(xin && lab);
     int n = xin->shape[0];
@@ -246,7 +213,8 @@ Test(resnet, save_load_bit_exact)
     cr_assert_eq(tn_st_count(f), tn_params_count(ps));
     tn_st_close(f);
 
-    /* A checkpoint of the other shortcut does not load, and changes nothing. */
+    /* Option A's tensors are a subset of option B's: B's checkpoint loads
+     * into A (its projection weights are extra tensors, ignored). */
     tn_params *as = tn_params_new();
     tn_resnet *na = build(as, 20, TN_RESNET_BN, TN_RESNET_SHORTCUT_A, 5);
     float before = tn_params_values(as)[0];

@@ -7,8 +7,8 @@ layer{1,2,3}.{i}.conv1/bn1/conv2/bn2, shortcut.0/.1, linear; option A is
 F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, planes // 4, planes // 4))), plus the
 pre-activation and the no-batch-norm (Fixup/SkipInit-style) variants.
 
-Also the deterministic weight fill shared with the C tests (det_fill), so
-that golden fixtures need not store the weights.
+Also a deterministic, well-scaled weight fill (det_fill) for the golden
+fixtures, independent of PyTorch's RNG.
 """
 import math
 
@@ -113,7 +113,7 @@ def n_params(model):
 # ------------------------------------------------------ deterministic fill
 # value[k] = float32(offset + scale * u_k), u_k in [-1, 1) from a 32-bit hash
 # of (name, k); every step is exact or correctly rounded in IEEE arithmetic,
-# so C (tests/nn/test_resnet.c: det_fill) reproduces it bit for bit.
+# so it is reproducible anywhere.
 
 def fnv1a32(name):
     h = 0x811C9DC5

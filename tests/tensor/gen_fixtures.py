@@ -173,6 +173,7 @@ def main():
     gen_batch_norm("batch_norm_train_4d", 21, (4, 3, 3, 3), True)
     gen_batch_norm("batch_norm_train_2d", 22, (8, 5), True)
     gen_batch_norm("batch_norm_eval_4d", 23, (4, 3, 3, 3), False)
+    gen_batch_norm("batch_norm_train_3d", 24, (4, 3, 5), True)  # BatchNorm1d on (N, C, L)
     gen_linear(31)
     gen_cross_entropy("cross_entropy", 41, 0.0)
     gen_cross_entropy("cross_entropy_smooth", 42, 0.1)

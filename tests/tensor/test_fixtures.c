@@ -145,6 +145,7 @@ static void check_batch_norm(const char *fx)
 Test(fixtures, batch_norm_train_4d) { check_batch_norm("batch_norm_train_4d"); }
 Test(fixtures, batch_norm_train_2d) { check_batch_norm("batch_norm_train_2d"); }
 Test(fixtures, batch_norm_eval_4d) { check_batch_norm("batch_norm_eval_4d"); }
+Test(fixtures, batch_norm_train_3d) { check_batch_norm("batch_norm_train_3d"); }
 
 /* ------------------------------------------------------------- linear */
 
