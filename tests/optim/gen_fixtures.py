@@ -63,6 +63,7 @@ CASES = {
     "adadelta_opts": (O.Adadelta, dict(lr=0.5, rho=0.8, eps=1e-5, weight_decay=0.01), {}),
     "rmsprop": (O.RMSprop, dict(), {}),
     "rmsprop_centered": (O.RMSprop, dict(lr=0.01, centered=True, momentum=0.5), {}),
+    "rmsprop_centered_plain": (O.RMSprop, dict(lr=0.01, centered=True), {}),
     "rmsprop_momentum_wd": (O.RMSprop, dict(lr=0.01, momentum=0.9, alpha=0.9, weight_decay=0.01),
                             {"mask": True}),
     "adam": (O.Adam, dict(), {}),

@@ -78,6 +78,8 @@ static traj_case find_case(const char *name)
     } else if (IS("rmsprop")) k.cfg = make(TN_OPTIM_RMSPROP, 0);
     else if (IS("rmsprop_centered")) {
         c = make(TN_OPTIM_RMSPROP, 0.01); c.centered = true; c.momentum = 0.5; k.cfg = c;
+    } else if (IS("rmsprop_centered_plain")) {
+        c = make(TN_OPTIM_RMSPROP, 0.01); c.centered = true; k.cfg = c; /* no momentum buffer */
     } else if (IS("rmsprop_momentum_wd")) {
         c = make(TN_OPTIM_RMSPROP, 0.01); c.momentum = 0.9; c.alpha = 0.9;
         k.cfg = coupled(c, 0.01); k.mask = true;
@@ -220,6 +222,7 @@ CASE(adadelta)
 CASE(adadelta_opts)
 CASE(rmsprop)
 CASE(rmsprop_centered)
+CASE(rmsprop_centered_plain)
 CASE(rmsprop_momentum_wd)
 CASE(adam)
 CASE(adam_amsgrad)
@@ -242,9 +245,10 @@ Test(kernel, fixture_has_no_untested_case)
     static const char *const names[] = {
         "sgd", "sgd_momentum", "sgd_dampening", "sgd_nesterov", "sgd_wd", "sgd_nesterov_wd",
         "sgd_steplr", "sgd_onecycle", "adagrad", "adagrad_opts", "adagrad_wd", "adadelta",
-        "adadelta_opts", "rmsprop", "rmsprop_centered", "rmsprop_momentum_wd", "adam",
-        "adam_amsgrad", "adam_wd", "adam_wd_mask", "adamw", "adamw_mask", "adamw_amsgrad",
-        "adamw_cosine", "nadam", "nadam_opts", "radam", "radam_wd", "adamax", "adamax_wd"};
+        "adadelta_opts", "rmsprop", "rmsprop_centered", "rmsprop_centered_plain",
+        "rmsprop_momentum_wd", "adam", "adam_amsgrad", "adam_wd", "adam_wd_mask", "adamw",
+        "adamw_mask", "adamw_amsgrad", "adamw_cosine", "nadam", "nadam_opts", "radam", "radam_wd",
+        "adamax", "adamax_wd"};
     size_t n = sizeof names / sizeof *names;
     tn_st_file *f = ot_open("trajectories.safetensors");
     size_t kern = 0;
