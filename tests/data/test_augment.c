@@ -301,19 +301,83 @@ Test(mix, beta_moments)
     }
 }
 
-Test(subset, stratified_first_n_and_split)
+/* Image i of a 1x2x2 data set carries its own index in its pixels, so a
+ * subset's images name the data-set indices they came from. */
+static int image_index(const tn_dataset *ds, int i)
 {
-    tn_dataset *ds = random_dataset(103, 1, 2, 2, 4, 1);
+    const uint8_t *p = tn_dataset_image(ds, i);
+    cr_assert_eq(p[2], 0x5A, "image %d is not an indexed image", i);
+    return p[0] | p[1] << 8;
+}
+
+/* Labels in runs of uneven length, classes of sizes 10, 8, 7, 1 and 0: the
+ * first n of each class, in data-set order, are not the first n * k images
+ * nor every k-th one. */
+Test(subset, stratified_first_n_of_uneven_blocked_classes)
+{
+    static const int runs[][2] = {{2, 3}, {0, 7}, {1, 2}, {2, 4}, {3, 1}, {0, 3}, {1, 6}};
+    enum { N = 26, K = 5 };
+    tn_dataset *ds = NULL;
+    cr_assert_eq(tn_dataset_new(&ds, N, 1, 2, 2, K), TN_OK);
+    int n = 0;
+    for (size_t r = 0; r < sizeof runs / sizeof *runs; r++)
+        for (int j = 0; j < runs[r][1]; j++, n++) {
+            uint8_t *p = tn_dataset_image(ds, n);
+            p[0] = (uint8_t)(n & 255);
+            p[1] = (uint8_t)(n >> 8);
+            p[2] = 0x5A;
+            p[3] = (uint8_t)runs[r][0];
+            ds->labels[n] = runs[r][0];
+        }
+    cr_assert_eq(n, N);
+    cr_assert_eq(tn_dataset_set_class_name(ds, 3, "rare"), TN_OK);
+    int counts[K];
+    tn_dataset_class_counts(ds, counts);
+    cr_assert(counts[0] == 10 && counts[1] == 8 && counts[2] == 7 && counts[3] == 1 &&
+              counts[4] == 0);
+
+    /* 5 per class: class 2 is 0-2 and 12-13, class 0 is 3-7, class 1 is
+     * 10-11 and 20-22, class 3 has only 16 and keeps it, class 4 none. */
+    static const int want[] = {0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 16, 20, 21, 22};
+    const int n_want = (int)(sizeof want / sizeof *want);
     tn_dataset *sub = NULL;
-    cr_assert_eq(tn_dataset_subset_stratified(&sub, ds, 5), TN_OK);
-    cr_assert_eq(sub->n, 20);
-    for (int i = 0; i < 20; i++) {
-        int src = (i / 4) * 4 + i % 4; /* labels i % 4: the first 5 of each class */
-        cr_assert_eq(sub->labels[i], ds->labels[src]);
-        cr_assert_eq(memcmp(tn_dataset_image(sub, i), tn_dataset_image(ds, src), 4), 0);
+    cr_assert_eq(tn_dataset_subset_stratified(&sub, ds, 5), TN_OK, "%s", tn_error_message());
+    cr_assert_eq(sub->n, n_want);
+    cr_assert(sub->c == 1 && sub->h == 2 && sub->w == 2);
+    cr_assert_eq(sub->n_classes, K);
+    cr_assert_str_eq(sub->class_names[3], "rare");
+    for (int i = 0; i < n_want; i++) {
+        cr_assert_eq(image_index(sub, i), want[i], "subset image %d is data-set image %d, not %d",
+                     i, image_index(sub, i), want[i]);
+        cr_assert_eq(sub->labels[i], ds->labels[want[i]]);
     }
+    int sc[K];
+    tn_dataset_class_counts(sub, sc);
+    cr_assert(sc[0] == 5 && sc[1] == 5 && sc[2] == 5 && sc[3] == 1 && sc[4] == 0);
     tn_dataset_free(sub);
 
+    /* 1 per class: the first image of classes 2, 0, 1 and 3, in data-set order. */
+    static const int want1[] = {0, 3, 10, 16};
+    cr_assert_eq(tn_dataset_subset_stratified(&sub, ds, 1), TN_OK);
+    cr_assert_eq(sub->n, 4);
+    for (int i = 0; i < 4; i++) cr_assert_eq(image_index(sub, i), want1[i]);
+    tn_dataset_free(sub);
+
+    /* More per class than any class has: everything, in order. */
+    cr_assert_eq(tn_dataset_subset_stratified(&sub, ds, 11), TN_OK);
+    cr_assert_eq(sub->n, N);
+    for (int i = 0; i < N; i++) cr_assert_eq(image_index(sub, i), i);
+    tn_dataset_free(sub);
+
+    sub = (tn_dataset *)1;
+    cr_assert_eq(tn_dataset_subset_stratified(&sub, ds, -1), TN_ERR_ARG);
+    cr_assert_null(sub);
+    tn_dataset_free(ds);
+}
+
+Test(subset, stratified_split)
+{
+    tn_dataset *ds = random_dataset(103, 1, 2, 2, 4, 1);
     tn_dataset *tr = NULL, *va = NULL, *tr2 = NULL, *va2 = NULL;
     cr_assert_eq(tn_dataset_split_stratified(ds, 0.2f, 42, &tr, &va), TN_OK);
     int ct[4], cv[4];
