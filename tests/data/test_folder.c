@@ -233,6 +233,91 @@ Test(folder, resize_nearest_and_bilinear)
     tmp_dir_free(dir);
 }
 
+/* A solid-colour RGB image (h, w, 3) as a baseline JPEG of quality 100. */
+static void write_jpeg(const char *path, int h, int w, const uint8_t rgb[3])
+{
+    uint8_t *px = malloc((size_t)h * w * 3);
+    for (int i = 0; i < h * w; i++) memcpy(px + 3 * i, rgb, 3);
+    cr_assert(stbi_write_jpg(path, w, h, 3, px, 100), "cannot write %s", path);
+    free(px);
+}
+
+/* .jpeg (and .jpg) in any case are images; names that only look like them
+ * (no dot, another extension after, .jpe) are not.  The decoded pixels equal
+ * a direct decode of the same file and, for solid colours, the colour
+ * written (JPEG's rounding: a few levels). */
+Test(folder, jpeg_extensions_in_any_case)
+{
+    static const struct {
+        const char *rel;
+        uint8_t rgb[3];
+    } files[] = {
+        {"a_class/p.jpeg", {200, 30, 40}},  {"a_class/q.JPEG", {20, 180, 60}},
+        {"a_class/r.Jpg", {40, 50, 220}},   {"b_class/s.jpg", {250, 250, 10}},
+        {"b_class/t.JpEg", {90, 90, 90}},
+    };
+    static const char *decoys[] = {"a_class/jpeg", "a_class/u.jpe", "b_class/v.jpeg.bak",
+                                   "b_class/w.jpegx"};
+    enum { NF = sizeof files / sizeof *files, ND = sizeof decoys / sizeof *decoys };
+    char *dir = tmp_dir_new();
+    char *ca = path_join(dir, "a_class"), *cb = path_join(dir, "b_class");
+    make_dir(ca);
+    make_dir(cb);
+    for (int i = 0; i < NF; i++) {
+        char *p = path_join(dir, files[i].rel);
+        write_jpeg(p, 8, 8, files[i].rgb);
+        free(p);
+    }
+    static const uint8_t grey[3] = {128, 128, 128};
+    for (int i = 0; i < ND; i++) { /* real JPEG contents under names that are not images */
+        char *p = path_join(dir, decoys[i]);
+        write_jpeg(p, 8, 8, grey);
+        free(p);
+    }
+    tn_dataset *ds = NULL;
+    tn_image_folder_info info;
+    cr_assert_eq(tn_image_folder_load(&ds, dir, NULL, &info), TN_OK, "%s", tn_error_message());
+    cr_assert_eq(info.files, NF);
+    cr_assert_eq(ds->n, NF);
+    cr_assert(ds->c == 3 && ds->h == 8 && ds->w == 8);
+    cr_assert_eq(ds->n_classes, 2);
+    cr_assert_str_eq(ds->class_names[0], "a_class");
+    cr_assert_str_eq(ds->class_names[1], "b_class");
+    static const int want_label[NF] = {0, 0, 0, 1, 1};
+    uint8_t direct[3 * 8 * 8];
+    for (int i = 0; i < NF; i++) {
+        cr_assert_eq(ds->labels[i], want_label[i], "%s", files[i].rel);
+        const uint8_t *img = tn_dataset_image(ds, i);
+        char *p = path_join(dir, files[i].rel);
+        cr_assert_eq(tn_image_load_file(p, 3, 8, 8, TN_RESIZE_NONE, direct), TN_OK, "%s",
+                     tn_error_message());
+        free(p);
+        cr_assert_eq(memcmp(img, direct, sizeof direct), 0, "%s: folder and direct decode differ",
+                     files[i].rel);
+        for (int c = 0; c < 3; c++)
+            for (int j = 0; j < 64; j++)
+                cr_assert_leq(abs((int)img[c * 64 + j] - (int)files[i].rgb[c]), 3,
+                              "%s channel %d pixel %d: %d, written %d", files[i].rel, c, j,
+                              img[c * 64 + j], files[i].rgb[c]);
+    }
+    tn_dataset_free(ds);
+
+    /* A class folder holding only decoys is empty. */
+    char *cc = path_join(dir, "c_class"), *only = path_join(cc, "x.jpe");
+    make_dir(cc);
+    write_jpeg(only, 8, 8, grey);
+    cr_assert_eq(tn_image_folder_load(&ds, dir, NULL, NULL), TN_ERR_FORMAT);
+    cr_assert_not_null(strstr(tn_error_message(), "c_class"), "%s", tn_error_message());
+    cr_assert_not_null(strstr(tn_error_message(), "empty class folder"), "%s",
+                       tn_error_message());
+    cr_assert_null(ds);
+    free(only);
+    free(cc);
+    free(ca);
+    free(cb);
+    tmp_dir_free(dir);
+}
+
 /* A small folder of PNGs for the cache tests. */
 static char *small_folder(int per_class)
 {
