@@ -52,10 +52,22 @@ typedef enum tn_optim_kind {
     TN_OPTIM_ADADELTA, /* rho */
     TN_OPTIM_RMSPROP,  /* alpha, momentum, centered */
     TN_OPTIM_ADAM,     /* beta1, beta2, amsgrad */
-    TN_OPTIM_NADAM,    /* beta1, beta2, momentum_decay */
+    TN_OPTIM_NADAM,    /* beta1, beta2, momentum_decay; PyTorch 1.13's step, see below */
     TN_OPTIM_RADAM,    /* beta1, beta2 */
     TN_OPTIM_ADAMAX,   /* beta1, beta2 */
 } tn_optim_kind;
+
+/* NAdam is PyTorch 1.13's default (single-tensor) NAdam, quirk included:
+ * with μ_t = β1·(1 − ½·0.96^(t·momentum_decay)), Π_t = μ_1···μ_t (a float32,
+ * as in PyTorch) and denom = sqrt(v/(1 − β2^t)) + ε,
+ *   w ← w − lr_t·(1 − μ_t)/(1 − Π_t)·g/denom − lr_t·μ_{t+1}/(1 − P)·m/denom
+ * where P = Π_t·μ_t·μ_{t+1} (1.13's mu_product_next = mu_product * mu *
+ * mu_next counts μ_t twice) instead of Dozat's Π_{t+1} = Π_t·μ_{t+1}.
+ * PyTorch 2.0 fixed it (pull request #92699; 1.13's foreach=True path
+ * already used Π_t·μ_{t+1}).  So tenet matches torch 1.13's default to float
+ * rounding but not torch >= 2.0 or the paper in the first steps: with the
+ * defaults the m term is 12% smaller at t = 1, 5% at t = 2, under 1% from
+ * t = 4 on (both products vanish as t grows). */
 
 /* Regularisation of a group; λ is the group's `lambda`. */
 typedef enum tn_reg {
@@ -98,7 +110,14 @@ typedef struct tn_optim_config {
 tn_optim_config tn_optim_defaults(tn_optim_kind kind);
 tn_optim_config tn_optim_sgd(double lr);
 tn_optim_config tn_optim_adam(double lr);
-/* SGD with momentum and decay w ← w·(1 − η_t·λ) (the AdamW paper's SGDW). */
+/* SGD with momentum and decay w ← w·(1 − η_t·λ) (the AdamW paper's SGDW).
+ * The momentum is PyTorch's (buf ← μ·buf + g; w ← w − lr_t·buf), not the
+ * paper's Algorithm 1 (m ← β1·m + η_t·α·g; w ← w − m): the two agree while
+ * the lr is constant (m = lr·buf), but when the lr changes between steps
+ * PyTorch's form scales the whole buffer, past gradients included, by the
+ * current lr_t, while the paper's keeps each gradient at the lr of its own
+ * step.  So under a schedule this preset's trajectory differs from the
+ * paper's SGDW (the decay term η_t·λ·w is the paper's either way). */
 tn_optim_config tn_optim_sgdw(double lr, double momentum, double lambda);
 /* Adam + decay by lr_t·λ: torch.optim.AdamW (its default λ is 0.01). */
 tn_optim_config tn_optim_adamw_torch(double lr, double lambda);
