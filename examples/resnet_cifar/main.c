@@ -114,7 +114,10 @@ static int cmd_experiment(int argc, char **argv, const char *cmd)
                     "--lr-adam and --wd-METHOD",
                     cmd),
                2;
-    if (config_finish(&c)) return 2;
+    /* Each method's run is finished from c (its optimizer's defaults);
+     * check the shared options on a copy so c keeps no method's. */
+    run_config probe = c;
+    if (config_finish(&probe)) return 2;
     install_interrupt_handler();
     int rc = strcmp(cmd, "compare") == 0 ? run_compare(&c, &x) : run_sweep(&c, &x);
     return rc == RUN_INTERRUPTED ? 130 : rc ? 1 : 0;

@@ -69,8 +69,9 @@ check "the interrupted run resumes where it stopped (step $s1, then $s2)" test "
 check "validation accuracy is logged" awk -F, 'NR==2{exit !($6 != "nan" && $6 >= 0)}' "$tmp/v/metrics.csv"
 check "the best model is saved" test -s "$tmp/v/best.safetensors"
 
-# compare: 2 methods; interrupt the first mid-run, then rerun to finish.
-cmp_opts=(--methods sgd-l2,sgdw --epochs 2 "${common[@]}")
+# compare: 2 methods of two optimizer families (each gets its own
+# optimizer's defaults); interrupt the first mid-run, then rerun to finish.
+cmp_opts=(--methods sgd-l2,adamw --epochs 2 "${common[@]}")
 "$prog" compare "${cmp_opts[@]}" --out "$tmp/c1" >/dev/null 2>"$tmp/c1.log"
 set +e
 "$prog" compare "${cmp_opts[@]}" --out "$tmp/c2" --stop-after-steps 3 >/dev/null 2>"$tmp/c2.log"
@@ -78,19 +79,19 @@ rc=$?
 set -e
 check "an interrupted compare exits 130 (got $rc)" test "$rc" -eq 130
 "$prog" compare "${cmp_opts[@]}" --out "$tmp/c2" >"$tmp/c2.out" 2>>"$tmp/c2.log"
-check "compare prints its table" grep -q '^| sgdw |' "$tmp/c2.out"
+check "compare prints its table" grep -q '^| adamw |' "$tmp/c2.out"
 check "compare writes results.md" grep -q '^| sgd-l2 |' "$tmp/c2/results.md"
 for f in test_error.png train_loss.png init.safetensors; do check "compare writes $f" test -s "$tmp/c2/$f"; done
-for m in sgd-l2 sgdw; do
+for m in sgd-l2 adamw; do
     check "resumed compare run $m equals the uninterrupted one" \
         "$ckpt_equal" "$tmp/c1/$m/checkpoint.safetensors" "$tmp/c2/$m/checkpoint.safetensors"
 done
 check "compare runs start from one initial checkpoint" cmp -s "$tmp/c1/init.safetensors" "$tmp/c2/init.safetensors"
 
 # sweep: 2x2 for one pair.
-"$prog" sweep --methods sgd-l2,sgdw --lrs 2 --wds 2 --epochs 1 "${common[@]}" --out "$tmp/s" >/dev/null 2>"$tmp/s.log"
-for m in sgd-l2 sgdw; do check "sweep writes $m/grid.csv (4 cells)" test "$(wc -l <"$tmp/s/$m/grid.csv")" -eq 5; done
-check "sweep writes the heat map" test -s "$tmp/s/heatmap_sgd-l2_vs_sgdw.png"
+"$prog" sweep --methods adam-l2,adamw --lrs 2 --wds 2 --epochs 1 "${common[@]}" --out "$tmp/s" >/dev/null 2>"$tmp/s.log"
+for m in adam-l2 adamw; do check "sweep writes $m/grid.csv (4 cells)" test "$(wc -l <"$tmp/s/$m/grid.csv")" -eq 5; done
+check "sweep writes the heat map" test -s "$tmp/s/heatmap_adam-l2_vs_adamw.png"
 
 # eval
 "$prog" eval --checkpoint "$tmp/a/checkpoint.safetensors" --data "$tmp/data" --no-cache --batch 40 >"$tmp/e.out"
