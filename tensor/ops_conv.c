@@ -312,28 +312,48 @@ static void thread_tiles(int t, int nthr, int n, int *k0, int *k1)
 #endif
 
 /* ------------------------------------------------- direct 3x3 convolution
- * For 3x3 kernels at stride 1 (the bulk of a CIFAR ResNet) on x86-64 with
- * AVX2 and FMA: no im2col and no GEMM packing.  Each image is copied once
- * into a zero-padded buffer xp (C, PH, WP), PH = H + 2 pad, WP = OW + 2;
+ * For 3x3 kernels at stride 1 and 2 (the bulk of a CIFAR ResNet) on x86-64:
+ * no im2col and no GEMM packing, in two widths chosen at run time.
+ *
+ * AVX2 + FMA: each image is copied once into a zero-padded buffer xp (C,
+ * PH, WP), PH = H + 2 pad, WP = OW + 2 (stride 2: even/odd column planes);
  * then, for a block of 4 output channels and 3 vectors of 8 output pixels
  * (12 accumulators), every (c, kh, kw) tap costs 4 broadcasts of weights,
- * 3 unaligned loads of xp and 12 FMAs.  Needs OW % 8 == 0 and the output
- * channels in blocks of 4.  The weight gradient accumulates, per block of
- * 4 output channels, one input channel and one kernel row, 12 vectors of
- * per-lane partial sums over a tile of pixels, summed across lanes once per
- * tile.  The data gradient is the same forward kernel over gy with the
- * flipped, transposed weights. */
+ * 3 unaligned loads of xp and 12 FMAs.  Needs OW % 8 == 0.
+ *
+ * AVX-512F (padding 1): the copy keeps rows unpadded with a zero row above
+ * and below (stride 2: the 4 phase planes), so 16 consecutive output pixels
+ * of a tap read 16 consecutive floats across rows; the column padding is a
+ * masked-off lane.  4 output channels x 4 vectors of 16 pixels per block.
+ * Needs OH * OW % 16 == 0 and OW a multiple or a divisor of 16.
+ *
+ * Both: output channels in blocks of 4.  The weight gradient accumulates,
+ * per block of 4 output channels, one input channel and kernel rows,
+ * vectors of per-lane partial sums over a tile of pixels, summed across
+ * lanes once per tile.  The data gradient at stride 1 is the forward
+ * kernel over gy with the flipped, transposed weights. */
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(TN_NO_DIRECT_CONV)
 #define TN_DIRECT_CONV 1
 #include <immintrin.h>
 
 #define DC_TARGET __attribute__((target("avx2,fma")))
+#define DZ_TARGET __attribute__((target("avx512f,avx2,fma")))
 
-static bool direct_conv_cpu(void)
+/* The widest direct kernels this CPU runs: 0 none, 1 AVX2 + FMA, 2 AVX-512F;
+ * TENET_MAX_ISA=generic|avx2 caps it (tests use it to cover every path on
+ * one machine). */
+static int direct_conv_isa(void)
 {
-    static int ok = -1;
-    if (ok < 0) ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return ok;
+    static int isa = -1;
+    if (isa < 0) {
+        int level = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        if (level && __builtin_cpu_supports("avx512f")) level = 2;
+        const char *cap = getenv("TENET_MAX_ISA");
+        if (cap && strcmp(cap, "generic") == 0) level = 0;
+        if (cap && strcmp(cap, "avx2") == 0 && level > 1) level = 1;
+        isa = level;
+    }
+    return isa;
 }
 
 /* Geometry of one direct convolution: ci input channels of h x w, padded by
@@ -344,17 +364,56 @@ static bool direct_conv_cpu(void)
  * tap k's offset from an output vector's base oh * row + ow0. */
 typedef struct dc_geom {
     int ci, co, h, w, pad, stride, oh, ow, ph, wp;
+    bool wide;    /* the AVX-512 kernels' layout (see dz_layout) */
     size_t plane; /* floats per channel of the padded image */
     size_t row;   /* floats from one output row's base to the next */
+    size_t size;  /* floats of one laid-out image */
     size_t off[9];
+    /* wide: the column masks of a vector when rows are shorter than one
+     * (OW divides 16): lanes at column 0, and at column OW - 1, cleared. */
+    uint16_t lmask, rmask;
 } dc_geom;
 
-static dc_geom dc_geometry(int ci, int co, int h, int w, int pad, int stride)
+/* Guard floats before and after a wide image: loads that run past a plane
+ * (into masked lanes) stay inside the buffer. */
+#define DZ_GUARD 16
+
+static dc_geom dc_geometry(int ci, int co, int h, int w, int pad, int stride, bool wide)
 {
-    dc_geom d = {.ci = ci, .co = co, .h = h, .w = w, .pad = pad, .stride = stride};
+    dc_geom d = {.ci = ci, .co = co, .h = h, .w = w, .pad = pad, .stride = stride, .wide = wide};
     d.oh = (h + 2 * pad - 3) / stride + 1;
     d.ow = (w + 2 * pad - 3) / stride + 1;
     d.ph = h + 2 * pad;
+    if (wide) {
+        /* Padding 1.  Stride 1: each channel (h + 2, w), a zero row above
+         * and below, rows unpadded, so output pixel q = r * w + j of tap
+         * (kh, kw) reads element q + kh * w + kw - 1: the column padding is
+         * a masked lane.  Stride 2: each channel as its 4 phase planes
+         * x[2r + a][2j + b], (oh + 1, ow) each with a zero row above: tap
+         * (kh, kw) reads phase (kh != 1, kw != 1) one row up when kh = 0
+         * and one column left (masked at j = 0) when kw = 0. */
+        const size_t ow = (size_t)d.ow;
+        d.row = ow;
+        d.plane = stride == 1 ? (size_t)(h + 2) * w : 4 * (size_t)(d.oh + 1) * ow;
+        d.size = (size_t)ci * d.plane + 2 * DZ_GUARD;
+        for (int k = 0; k < 9; k++) {
+            const int kh = k / 3, kw = k % 3;
+            if (stride == 1) {
+                d.off[k] = DZ_GUARD + (size_t)kh * ow + (size_t)kw - 1;
+            } else {
+                const size_t phase = 2 * (size_t)(kh != 1) + (size_t)(kw != 1);
+                d.off[k] = DZ_GUARD + phase * (size_t)(d.oh + 1) * ow + (kh == 0 ? 0 : ow) -
+                           (kw == 0 ? 1 : 0);
+            }
+        }
+        d.lmask = d.rmask = 0xFFFF;
+        if (d.ow < 16)
+            for (int l = 0; l < 16; l++) {
+                if (l % d.ow == 0) d.lmask &= (uint16_t)~(1u << l);
+                if (l % d.ow == d.ow - 1) d.rmask &= (uint16_t)~(1u << l);
+            }
+        return d;
+    }
     if (stride == 1) {
         d.wp = d.ow + 2;
         d.plane = (size_t)d.ph * d.wp;
@@ -369,20 +428,57 @@ static dc_geom dc_geometry(int ci, int co, int h, int w, int pad, int stride)
             d.off[k] = (size_t)(kw & 1) * d.ph * d.wp + (size_t)kh * d.wp + (size_t)(kw >> 1);
         }
     }
+    d.size = (size_t)ci * d.plane;
     return d;
 }
 
 static bool dc_fits(const dc_geom *d)
 {
+    if (d->wide)
+        return d->pad == 1 && d->oh >= 1 && ((size_t)d->oh * d->ow) % 16 == 0 &&
+               (d->ow % 16 == 0 || 16 % d->ow == 0) && d->co % 4 == 0 &&
+               (d->stride == 1 || (d->stride == 2 && d->h % 2 == 0 && d->w % 2 == 0));
     if (d->oh < 1 || d->ow < 8 || d->ow % 8 != 0 || d->co % 4 != 0 || d->pad > 2) return false;
     if (d->stride == 1) return d->wp == d->w + 2 * d->pad;
     /* Stride 2: every input column lands in a phase plane. */
     return d->stride == 2 && 2 * d->wp >= d->w + 2 * d->pad;
 }
 
+/* x (ci, h, w) into the wide layout (see dc_geometry), zero padding rows. */
+static void dz_layout(const dc_geom *d, const float *x, float *xs)
+{
+    const size_t hw = (size_t)d->h * d->w, ow = (size_t)d->ow;
+    memset(xs, 0, DZ_GUARD * sizeof(float));
+    memset(xs + DZ_GUARD + (size_t)d->ci * d->plane, 0, DZ_GUARD * sizeof(float));
+    for (int c = 0; c < d->ci; c++) {
+        float *dst = xs + DZ_GUARD + (size_t)c * d->plane;
+        const float *src = x + (size_t)c * hw;
+        if (d->stride == 1) {
+            memset(dst, 0, (size_t)d->w * sizeof(float));
+            memcpy(dst + d->w, src, hw * sizeof(float));
+            memset(dst + (size_t)(d->h + 1) * d->w, 0, (size_t)d->w * sizeof(float));
+            continue;
+        }
+        for (int ph = 0; ph < 4; ph++) {
+            const int a = ph >> 1, b = ph & 1;
+            float *pl = dst + (size_t)ph * (d->oh + 1) * ow;
+            memset(pl, 0, ow * sizeof(float));
+            for (int r = 0; r < d->oh; r++) {
+                const float *sr = src + (size_t)(2 * r + a) * d->w + b;
+                float *dr = pl + (size_t)(r + 1) * ow;
+                for (size_t j = 0; j < ow; j++) dr[j] = sr[2 * j];
+            }
+        }
+    }
+}
+
 /* x (ci, h, w) into the padded layout, zero borders. */
 static void dc_pad(const dc_geom *d, const float *x, float *xp)
 {
+    if (d->wide) {
+        dz_layout(d, x, xp);
+        return;
+    }
     const size_t hw = (size_t)d->h * d->w;
     if (d->stride == 2) {
         memset(xp, 0, (size_t)d->ci * d->plane * sizeof(float));
@@ -552,17 +648,219 @@ DC_TARGET static void dc_weight_tile(const dc_geom *d, const float *const *xps,
         }
     }
 }
+
+/* AVX-512F on the wide layout: 16 output pixels per vector, rows one after
+ * another (OH * OW % 16 == 0), 4 output channels x up to 4 vectors per
+ * block; the column padding is masked out of the loads.  Each output sums
+ * over (c, kh, kw) in the AVX2 kernel's order, so the forward and the data
+ * gradient round alike on both paths. */
+
+/* The load masks of the vector at pixel q: m[0] all lanes, m[1] without
+ * the lanes at column 0, m[2] without those at column OW - 1. */
+static inline DZ_TARGET void dz_masks(const dc_geom *d, size_t q, __mmask16 m[3])
+{
+    m[0] = 0xFFFF;
+    if (d->ow < 16) {
+        m[1] = d->lmask;
+        m[2] = d->rmask;
+        return;
+    }
+    const size_t j = q % (size_t)d->ow;
+    m[1] = j == 0 ? 0xFFFE : 0xFFFF;
+    m[2] = j + 16 == (size_t)d->ow ? 0x7FFF : 0xFFFF;
+}
+
+/* Tap kw's load mask at stride S (a compile-time constant), from the
+ * vector's left and right masks. */
+#define DZ_TAP_MASK(S, kw, lm, rm) ((kw) == 0 ? (lm) : (kw) == 2 && (S) == 1 ? (rm) : 0xFFFF)
+
+static inline __attribute__((always_inline)) DZ_TARGET void
+dz_fwd_block(const dc_geom *d, const float *xs, const float *wk, float *y, size_t q0, int V,
+             int S, const __mmask16 *lm, const __mmask16 *rm, bool add, const float *bias)
+{
+    __m512 acc[4][4]; /* loops over it unrolled: kept in registers */
+#pragma GCC unroll 4
+    for (int b = 0; b < 4; b++)
+#pragma GCC unroll 4
+        for (int v = 0; v < V; v++) acc[b][v] = _mm512_setzero_ps();
+    for (int c = 0; c < d->ci; c++) {
+        const float *xc = xs + (size_t)c * d->plane + q0;
+        const float *wc = wk + (size_t)c * 36;
+#pragma GCC unroll 9
+        for (int k = 0; k < 9; k++) {
+            const float *xr = xc + d->off[k];
+            __m512 xv[4];
+#pragma GCC unroll 4
+            for (int v = 0; v < V; v++)
+                xv[v] = _mm512_maskz_loadu_ps(DZ_TAP_MASK(S, k % 3, lm[v], rm[v]), xr + 16 * v);
+#pragma GCC unroll 4
+            for (int b = 0; b < 4; b++) {
+                const __m512 wb = _mm512_set1_ps(wc[k * 4 + b]);
+#pragma GCC unroll 4
+                for (int v = 0; v < V; v++) acc[b][v] = _mm512_fmadd_ps(wb, xv[v], acc[b][v]);
+            }
+        }
+    }
+    const size_t p = (size_t)d->oh * d->ow;
+#pragma GCC unroll 4
+    for (int b = 0; b < 4; b++)
+#pragma GCC unroll 4
+        for (int v = 0; v < V; v++) {
+            float *dst = y + (size_t)b * p + q0 + 16 * (size_t)v;
+            __m512 r = acc[b][v];
+            if (bias) r = _mm512_add_ps(r, _mm512_set1_ps(bias[b]));
+            if (add) r = _mm512_add_ps(r, _mm512_loadu_ps(dst));
+            _mm512_storeu_ps(dst, r);
+        }
+}
+
+/* One image: y (co, oh, ow) (+)= conv(xs); xs in the wide layout, wk packed
+ * by dc_pack.  Blocks of 64 pixels outside, output channels inside, so a
+ * block's inputs stay in L1 over all the output channels. */
+DZ_TARGET static void dz_forward_img(const dc_geom *d, const float *xs, const float *wk, float *y,
+                                     bool add, const float *bias)
+{
+    const size_t p = (size_t)d->oh * d->ow;
+    const int nv = (int)(p / 16);
+    for (int v = 0; v < nv; v += 4) {
+        const int V = imin(4, nv - v);
+        const size_t q0 = (size_t)v * 16;
+        __mmask16 lm[4], rm[4];
+        for (int u = 0; u < V; u++) {
+            __mmask16 m[3];
+            dz_masks(d, q0 + 16 * (size_t)u, m);
+            lm[u] = m[1];
+            rm[u] = m[2];
+        }
+        for (int ob = 0; ob < d->co / 4; ob++) {
+            const float *w = wk + (size_t)ob * d->ci * 36, *bb = bias ? bias + ob * 4 : NULL;
+            float *yb = y + (size_t)ob * 4 * p;
+            /* Constant V and stride: accumulators and masks in registers. */
+#define DZ_FWD(V_)                                                                         \
+    (d->stride == 1 ? dz_fwd_block(d, xs, w, yb, q0, V_, 1, lm, rm, add, bb)               \
+                    : dz_fwd_block(d, xs, w, yb, q0, V_, 2, lm, rm, add, bb))
+            if (V == 4)
+                DZ_FWD(4);
+            else if (V == 3)
+                DZ_FWD(3);
+            else if (V == 2)
+                DZ_FWD(2);
+            else
+                DZ_FWD(1);
+#undef DZ_FWD
+        }
+    }
+}
+
+/* Kernel rows kh0 and, when R = 2, kh0 + 1 (all kw) of 4 output channels
+ * from input channel c: p0[b][kw] (and p1[b][kw]) sum gy[b][q] * xs(c, tap)[q]
+ * lane by lane over every pixel q of the m images; then the lanes go to gw.
+ * Two arrays of 12 rather than one of 24: gcc keeps each in registers. */
+static inline __attribute__((always_inline)) DZ_TARGET void
+dz_weight_rows(const dc_geom *d, const float *const *xss, const float *const *gys, int m, int ob,
+               int c, int kh0, int R, int S, float *gw)
+{
+    const size_t p = (size_t)d->oh * d->ow;
+    const size_t vpr = d->ow >= 16 ? (size_t)d->ow / 16 : 0; /* vectors per row */
+    /* Every loop over these arrays is unrolled: a variable index would keep
+     * them in memory (a store per FMA). */
+    __m512 p0[4][3], p1[4][3];
+#pragma GCC unroll 4
+    for (int b = 0; b < 4; b++)
+#pragma GCC unroll 3
+        for (int t = 0; t < 3; t++) p0[b][t] = p1[b][t] = _mm512_setzero_ps();
+    for (int i = 0; i < m; i++) {
+        const float *g = gys[i] + (size_t)ob * 4 * p;
+        const float *xc = xss[i] + (size_t)c * d->plane;
+        const float *x0 = xc + d->off[kh0 * 3], *x1 = R == 2 ? xc + d->off[kh0 * 3 + 3] : x0;
+        const ptrdiff_t o1 = (ptrdiff_t)(d->off[kh0 * 3 + 1] - d->off[kh0 * 3]);
+        const ptrdiff_t o2 = (ptrdiff_t)(d->off[kh0 * 3 + 2] - d->off[kh0 * 3]);
+        size_t jv = 0;
+        for (size_t q = 0; q < p; q += 16) {
+            __mmask16 lm = d->lmask, rm = d->rmask;
+            if (vpr) { /* row by row: the first and last vectors are masked */
+                lm = jv == 0 ? 0xFFFE : 0xFFFF;
+                rm = jv + 1 == vpr ? 0x7FFF : 0xFFFF;
+                jv = jv + 1 == vpr ? 0 : jv + 1;
+            }
+            /* 4 gy vectors in registers, one x vector at a time: 24 + 4 + 1
+             * registers at R = 2. */
+            const __m512 g0 = _mm512_loadu_ps(g + q), g1 = _mm512_loadu_ps(g + p + q);
+            const __m512 g2 = _mm512_loadu_ps(g + 2 * p + q);
+            const __m512 g3 = _mm512_loadu_ps(g + 3 * p + q);
+#define DZ_W_TAP(acc, xr, kw, off)                                                         \
+    do {                                                                                   \
+        const __m512 xv =                                                                  \
+            _mm512_maskz_loadu_ps(DZ_TAP_MASK(S, kw, lm, rm), (xr) + (off) + (ptrdiff_t)q); \
+        acc[0][kw] = _mm512_fmadd_ps(g0, xv, acc[0][kw]);                                  \
+        acc[1][kw] = _mm512_fmadd_ps(g1, xv, acc[1][kw]);                                  \
+        acc[2][kw] = _mm512_fmadd_ps(g2, xv, acc[2][kw]);                                  \
+        acc[3][kw] = _mm512_fmadd_ps(g3, xv, acc[3][kw]);                                  \
+    } while (0)
+            DZ_W_TAP(p0, x0, 0, 0);
+            DZ_W_TAP(p0, x0, 1, o1);
+            DZ_W_TAP(p0, x0, 2, o2);
+            if (R == 2) {
+                DZ_W_TAP(p1, x1, 0, 0);
+                DZ_W_TAP(p1, x1, 1, o1);
+                DZ_W_TAP(p1, x1, 2, o2);
+            }
+#undef DZ_W_TAP
+        }
+    }
+#pragma GCC unroll 4
+    for (int b = 0; b < 4; b++) {
+        float *dst = gw + (((size_t)(ob * 4 + b) * d->ci + c) * 3 + kh0) * 3;
+#pragma GCC unroll 3
+        for (int t = 0; t < 3; t++) dst[t] += _mm512_reduce_add_ps(p0[b][t]);
+        if (R == 2)
+#pragma GCC unroll 3
+            for (int t = 0; t < 3; t++) dst[3 + t] += _mm512_reduce_add_ps(p1[b][t]);
+    }
+}
+
+/* gw (co, ci, 3, 3) += sum over the m images of a tile of gy (co, oh, ow)
+ * times the inputs xs[i] in the wide layout: kernel rows 0-1 together (24
+ * accumulators: 10 loads per 24 FMAs), then row 2. */
+DZ_TARGET static void dz_weight_tile(const dc_geom *d, const float *const *xss,
+                                     const float *const *gys, int m, float *gw)
+{
+    for (int ob = 0; ob < d->co / 4; ob++)
+        for (int c = 0; c < d->ci; c++) {
+            if (d->stride == 1) {
+                dz_weight_rows(d, xss, gys, m, ob, c, 0, 2, 1, gw);
+                dz_weight_rows(d, xss, gys, m, ob, c, 2, 1, 1, gw);
+            } else {
+                dz_weight_rows(d, xss, gys, m, ob, c, 0, 2, 2, gw);
+                dz_weight_rows(d, xss, gys, m, ob, c, 2, 1, 2, gw);
+            }
+        }
+}
+
+static void dc_forward_any(const dc_geom *d, const float *xp, const float *wk, float *y, bool add,
+                           const float *bias)
+{
+    if (d->wide)
+        dz_forward_img(d, xp, wk, y, add, bias);
+    else
+        dc_forward_img(d, xp, wk, y, add, bias);
+}
 #endif
 
 #ifdef TN_DIRECT_CONV
 /* The direct path's geometries: forward (x -> y) and data gradient (gy -> gx). */
 static bool dc_usable(const conv_geom *gm, dc_geom *fwd, dc_geom *bwd)
 {
-    if (!(gm->kh == 3 && gm->kw == 3 && gm->stride <= 2 && gm->dil == 1 && gm->pad <= 2) ||
-        !direct_conv_cpu())
+    const int isa = direct_conv_isa();
+    if (!(gm->kh == 3 && gm->kw == 3 && gm->stride <= 2 && gm->dil == 1 && gm->pad <= 2) || !isa)
         return false;
-    *fwd = dc_geometry(gm->c, gm->o, gm->h, gm->w, gm->pad, gm->stride);
-    *bwd = dc_geometry(gm->o, gm->c, gm->oh, gm->ow, 2 - gm->pad, 1);
+    bool wide = isa == 2;
+    *fwd = dc_geometry(gm->c, gm->o, gm->h, gm->w, gm->pad, gm->stride, wide);
+    if (wide && !dc_fits(fwd)) { /* e.g. OH * OW not a multiple of 16: the AVX2 kernels */
+        wide = false;
+        *fwd = dc_geometry(gm->c, gm->o, gm->h, gm->w, gm->pad, gm->stride, false);
+    }
+    *bwd = dc_geometry(gm->o, gm->c, gm->oh, gm->ow, 2 - gm->pad, 1, wide);
     if (gm->stride != 1) bwd->oh = 0; /* the data gradient is not a plain conv */
     return dc_fits(fwd);
 }
@@ -572,7 +870,7 @@ static void dc_conv_forward(tn_graph *g, tn_tensor *out, const conv_geom *gm, co
     const float *x = out->in[0]->data, *w = out->in[1]->data;
     const float *b = out->n_in == 3 ? out->in[2]->data : NULL;
     const int nthr = conv_threads(gm->n);
-    const size_t wk_n = line_up((size_t)gm->o * gm->ckk), xp_n = line_up((size_t)d->ci * d->plane);
+    const size_t wk_n = line_up((size_t)gm->o * gm->ckk), xp_n = line_up(d->size);
     float *scratch = tn_graph_scratch(g, wk_n + xp_n * (size_t)nthr);
     if (!scratch) return;
     dc_pack(w, gm->o, gm->c, false, scratch);
@@ -583,7 +881,7 @@ static void dc_conv_forward(tn_graph *g, tn_tensor *out, const conv_geom *gm, co
         thread_tiles(tid, nthr, gm->n, &n0, &n1);
         for (int n = n0; n < n1; n++) {
             dc_pad(d, x + (size_t)n * chw, xp);
-            dc_forward_img(d, xp, scratch, out->data + (size_t)n * ohw, false, b);
+            dc_forward_any(d, xp, scratch, out->data + (size_t)n * ohw, false, b);
         }
     });
 }
@@ -598,13 +896,16 @@ static void dc_conv_backward(tn_graph *g, tn_tensor *out, const conv_geom *gm, c
     const bool prof = tn_profile_enabled();
     const double t_start = prof ? tn_profile_now() : 0.0;
     const size_t chw = (size_t)gm->c * gm->h * gm->w, ohw = (size_t)gm->o * gm->p;
-    /* Weight tiles of m images: at least 512 pixels. */
-    const int m_w = gm->p >= 512 ? 1 : imin(gm->n, (int)(512 / gm->p)), tiles = (gm->n + m_w - 1) / m_w;
+    /* Weight tiles of m images: at least 512 pixels (wide: 2048, fewer
+     * lane sums). */
+    const size_t tile_px = d->wide ? 2048 : 512;
+    const int m_w = gm->p >= tile_px ? 1 : imin(imin(gm->n, 64), (int)(tile_px / gm->p));
+    const int tiles = (gm->n + m_w - 1) / m_w;
     const int nthr = conv_threads(tiles > gm->n ? tiles : gm->n);
     const size_t wsize = (size_t)gm->o * gm->ckk;
     const size_t wk_n = gx ? line_up(wsize) : 0, gw_part = gw ? line_up(wsize) : 0;
-    const size_t xps_n = gw ? line_up((size_t)m_w * d->ci * d->plane) : 0;
-    const size_t gyp_n = gx ? line_up((size_t)db->ci * db->plane) : 0;
+    const size_t xps_n = gw ? line_up((size_t)m_w * d->size) : 0;
+    const size_t gyp_n = gx ? line_up(db->size) : 0;
     const size_t per_thr = xps_n + gyp_n + line_up(2 * (size_t)gm->o);
     float *scratch = tn_graph_scratch(g, wk_n + gw_part * (size_t)(nthr - 1) +
                                              per_thr * (size_t)nthr);
@@ -631,11 +932,14 @@ static void dc_conv_backward(tn_graph *g, tn_tensor *out, const conv_geom *gm, c
                 if (gb)
                     for (int o = 0; o < gm->o; o++) bsum[o] += sum_d(gs[i] + (size_t)o * gm->p, gm->p);
                 if (!gw) continue;
-                float *xpi = xps + (size_t)i * d->ci * d->plane;
+                float *xpi = xps + (size_t)i * d->size;
                 dc_pad(d, x->data + (size_t)(n0 + i) * chw, xpi);
                 xs[i] = xpi;
             }
-            if (gw) dc_weight_tile(d, xs, gs, m, gwt);
+            if (gw && d->wide)
+                dz_weight_tile(d, xs, gs, m, gwt);
+            else if (gw)
+                dc_weight_tile(d, xs, gs, m, gwt);
         }
         double t1 = prof && tid == 0 ? tn_profile_now() : 0.0;
         if (in_place && nthr > 1) {
@@ -644,7 +948,7 @@ static void dc_conv_backward(tn_graph *g, tn_tensor *out, const conv_geom *gm, c
         thread_tiles(tid, nthr, gm->n, &k0, &k1);
         for (int n = k0; n < k1 && gx; n++) {
             dc_pad(db, out->grad + (size_t)n * ohw, gyp); /* gy copied before gx is written */
-            dc_forward_img(db, gyp, wk, gx + (size_t)n * chw, !gx_fresh, NULL);
+            dc_forward_any(db, gyp, wk, gx + (size_t)n * chw, !gx_fresh, NULL);
         }
         if (prof && tid == 0) t_w = t1 - t0, t_d = tn_profile_now() - t1;
     });

@@ -8,7 +8,7 @@
  * vectorised, so a clone sums in a different order: results differ in the
  * last bits between machines, never between runs or thread counts). */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define NORM_KERNEL __attribute__((target_clones("avx2", "default")))
+#define NORM_KERNEL __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define NORM_KERNEL
 #endif

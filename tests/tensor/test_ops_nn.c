@@ -110,13 +110,38 @@ Test(conv2d, direct_kernels_stride1_resnet_shapes)
                                   .pad = 1, .dil = 1}, 1);
     check_conv_direct((conv_case){.n = 2, .c = 3, .h = 10, .w = 10, .o = 4, .k = 3, .stride = 1,
                                   .pad = 0, .dil = 1}, 2);
+    /* Rows shorter than an AVX-512 vector (two rows per vector). */
+    check_conv_direct((conv_case){.n = 5, .c = 6, .h = 8, .w = 8, .o = 8, .k = 3, .stride = 1,
+                                  .pad = 1, .dil = 1}, 2);
 }
 
 Test(conv2d, direct_kernels_stride2_resnet_shapes)
 {
     check_conv_direct((conv_case){.n = 2, .c = 16, .h = 32, .w = 32, .o = 32, .k = 3, .stride = 2,
                                   .pad = 1, .dil = 1}, 2);
+    check_conv_direct((conv_case){.n = 3, .c = 8, .h = 16, .w = 16, .o = 8, .k = 3, .stride = 2,
+                                  .pad = 1, .dil = 1}, 1);
 }
+
+/* The same shapes on each narrower path the CPU could take (AVX-512 ->
+ * AVX2 -> im2col + GEMM): TENET_MAX_ISA is read at the first convolution,
+ * and each Criterion test runs in a process of its own. */
+static void resnet_shapes_on(const char *isa)
+{
+    setenv("TENET_MAX_ISA", isa, 1);
+    const conv_case cases[] = {
+        {.n = 4, .c = 16, .h = 16, .w = 16, .o = 16, .k = 3, .stride = 1, .pad = 1, .dil = 1},
+        {.n = 3, .c = 5, .h = 8, .w = 24, .o = 12, .k = 3, .stride = 1, .pad = 1, .dil = 1},
+        {.n = 2, .c = 6, .h = 8, .w = 8, .o = 8, .k = 3, .stride = 1, .pad = 1, .dil = 1},
+        {.n = 2, .c = 3, .h = 10, .w = 10, .o = 4, .k = 3, .stride = 1, .pad = 0, .dil = 1},
+        {.n = 2, .c = 16, .h = 32, .w = 32, .o = 32, .k = 3, .stride = 2, .pad = 1, .dil = 1},
+        {.n = 3, .c = 8, .h = 16, .w = 16, .o = 8, .k = 3, .stride = 2, .pad = 1, .dil = 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) check_conv_direct(cases[i], 2);
+}
+
+Test(conv2d, resnet_shapes_on_the_avx2_path) { resnet_shapes_on("avx2"); }
+Test(conv2d, resnet_shapes_on_the_gemm_path) { resnet_shapes_on("generic"); }
 
 /* Called from inside a user's parallel region (one thread of a team of 2),
  * conv must still do all of its work. */
