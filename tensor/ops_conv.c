@@ -686,9 +686,13 @@ dz_fwd_block(const dc_geom *d, const float *xs, const float *wk, float *y, size_
     for (int c = 0; c < d->ci; c++) {
         const float *xc = xs + (size_t)c * d->plane + q0;
         const float *wc = wk + (size_t)c * 36;
+        /* Stride 1: three row pointers and constant displacements (off[k]
+         * = DZ_GUARD - 1 + kh * ow + kw) leave the registers to the block. */
+        const float *r0 = xc + DZ_GUARD - 1, *r1 = r0 + d->ow, *r2 = r1 + d->ow;
 #pragma GCC unroll 9
         for (int k = 0; k < 9; k++) {
-            const float *xr = xc + d->off[k];
+            const float *xr =
+                S == 1 ? (k / 3 == 0 ? r0 : k / 3 == 1 ? r1 : r2) + k % 3 : xc + d->off[k];
             __m512 xv[4];
 #pragma GCC unroll 4
             for (int v = 0; v < V; v++)
