@@ -331,7 +331,9 @@ static void thread_tiles(int t, int nthr, int n, int *k0, int *k1)
  * per block of 4 output channels, one input channel and kernel rows,
  * vectors of per-lane partial sums over a tile of pixels, summed across
  * lanes once per tile.  The data gradient at stride 1 is the forward
- * kernel over gy with the flipped, transposed weights. */
+ * kernel over gy with the flipped, transposed weights; at stride 2 the
+ * AVX-512 path computes it as 4 phase planes (dz_up2_img), the AVX2 path
+ * as a GEMM and col2im. */
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(TN_NO_DIRECT_CONV)
 #define TN_DIRECT_CONV 1
 #include <immintrin.h>
@@ -365,6 +367,7 @@ static int direct_conv_isa(void)
 typedef struct dc_geom {
     int ci, co, h, w, pad, stride, oh, ow, ph, wp;
     bool wide;    /* the AVX-512 kernels' layout (see dz_layout) */
+    bool up2;     /* wide: the data gradient of a stride-2 convolution (dz_up2_img) */
     size_t plane; /* floats per channel of the padded image */
     size_t row;   /* floats from one output row's base to the next */
     size_t size;  /* floats of one laid-out image */
@@ -432,8 +435,34 @@ static dc_geom dc_geometry(int ci, int co, int h, int w, int pad, int stride, bo
     return d;
 }
 
+/* The data gradient of a 3x3, stride-2, padding-1 convolution as the wide
+ * kernels see it: ci channels of gy (oh, ow) in, co channels of gx (2 oh,
+ * 2 ow) out, computed as its 4 phases gx[2i + a][2j + b], each of the size
+ * of gy.  Phase row a takes kernel row kh = 1 from gy row i (a = 0), or kh
+ * = 0 from row i + 1 and kh = 2 from row i (a = 1); columns alike.  Each gy
+ * channel is laid out (oh + 1, ow), a zero row below; a tap one column to
+ * the right masks the lanes at column ow - 1 (rmask). */
+static dc_geom dz_up2_geometry(int ci, int co, int oh, int ow)
+{
+    dc_geom d = {.ci = ci, .co = co, .h = 2 * oh, .w = 2 * ow, .pad = 1, .stride = 1,
+                 .oh = oh, .ow = ow, .wide = true, .up2 = true};
+    d.row = (size_t)ow;
+    d.plane = (size_t)(oh + 1) * ow;
+    d.size = (size_t)ci * d.plane + 2 * DZ_GUARD;
+    d.lmask = d.rmask = 0xFFFF;
+    if (ow < 16)
+        for (int l = 0; l < 16; l++) {
+            if (l % ow == 0) d.lmask &= (uint16_t)~(1u << l);
+            if (l % ow == ow - 1) d.rmask &= (uint16_t)~(1u << l);
+        }
+    return d;
+}
+
 static bool dc_fits(const dc_geom *d)
 {
+    if (d->up2)
+        return d->oh >= 1 && ((size_t)d->oh * d->ow) % 16 == 0 &&
+               (d->ow % 16 == 0 || 16 % d->ow == 0) && d->co % 4 == 0;
     if (d->wide)
         return d->pad == 1 && d->oh >= 1 && ((size_t)d->oh * d->ow) % 16 == 0 &&
                (d->ow % 16 == 0 || 16 % d->ow == 0) && d->co % 4 == 0 &&
@@ -447,12 +476,18 @@ static bool dc_fits(const dc_geom *d)
 /* x (ci, h, w) into the wide layout (see dc_geometry), zero padding rows. */
 static void dz_layout(const dc_geom *d, const float *x, float *xs)
 {
-    const size_t hw = (size_t)d->h * d->w, ow = (size_t)d->ow;
+    const size_t hw = d->up2 ? (size_t)d->oh * d->ow : (size_t)d->h * d->w, ow = (size_t)d->ow;
     memset(xs, 0, DZ_GUARD * sizeof(float));
     memset(xs + DZ_GUARD + (size_t)d->ci * d->plane, 0, DZ_GUARD * sizeof(float));
     for (int c = 0; c < d->ci; c++) {
         float *dst = xs + DZ_GUARD + (size_t)c * d->plane;
         const float *src = x + (size_t)c * hw;
+        if (d->up2) { /* x is gy here, (oh, ow): a zero row below */
+            const size_t p = (size_t)d->oh * ow;
+            memcpy(dst, src, p * sizeof(float));
+            memset(dst + p, 0, ow * sizeof(float));
+            continue;
+        }
         if (d->stride == 1) {
             memset(dst, 0, (size_t)d->w * sizeof(float));
             memcpy(dst + d->w, src, hw * sizeof(float));
@@ -512,11 +547,18 @@ static void dc_pad(const dc_geom *d, const float *x, float *xp)
 }
 
 /* Weights for blocks of 4 output channels: wk[((ob * ci + c) * 9 + k) * 4 + b]
- * = w[ob*4 + b][c][k] (flip: w is (ci', co') = the forward's (O, C) read as
- * the data gradient's kernel, w'[c][o][k] = w[o][c][8 - k]). */
-static void dc_pack(const float *w, int o_n, int c_n, bool flip, float *wk)
+ * = w[ob*4 + b][c][k] (data gradients: w is (ci', co') = the forward's (O,
+ * C) read as the data gradient's kernel, w'[c][o][k] = w[o][c][8 - k] at
+ * stride 1, w[o][c][k] at stride 2). */
+typedef enum dc_pack_mode {
+    DC_PACK_FORWARD,   /* wk blocks over the forward's output channels */
+    DC_PACK_FLIP,      /* the stride-1 data gradient's kernel w'[c][o][8 - k] */
+    DC_PACK_TRANSPOSE, /* the stride-2 data gradient's w'[c][o][k] */
+} dc_pack_mode;
+
+static void dc_pack(const float *w, int o_n, int c_n, dc_pack_mode mode, float *wk)
 {
-    if (!flip) {
+    if (mode == DC_PACK_FORWARD) {
         for (int o = 0; o < o_n; o++)
             for (int c = 0; c < c_n; c++)
                 for (int k = 0; k < 9; k++)
@@ -529,7 +571,7 @@ static void dc_pack(const float *w, int o_n, int c_n, bool flip, float *wk)
         for (int c = 0; c < c_n; c++)
             for (int k = 0; k < 9; k++)
                 wk[(((size_t)(c / 4) * o_n + o) * 9 + k) * 4 + c % 4] =
-                    w[((size_t)o * c_n + c) * 9 + (8 - k)];
+                    w[((size_t)o * c_n + c) * 9 + (mode == DC_PACK_FLIP ? 8 - k : k)];
 }
 
 /* y[4 channels][V vectors] (+)= conv over all ci of xp at the vectors
@@ -841,6 +883,124 @@ DZ_TARGET static void dz_weight_tile(const dc_geom *d, const float *const *xss,
         }
 }
 
+/* Phase (A, B) of the stride-2 data gradient (dz_up2_geometry) for 4 gx
+ * channels x V vectors of 16 phase pixels from q0: ph[b][q] = sum over the
+ * gy channels o and the phase's taps of w'[b][o][kh][kw] * gy[o][i + dr][j
+ * + dc].  wk packed DC_PACK_TRANSPOSE. */
+static inline __attribute__((always_inline)) DZ_TARGET void
+dz_up2_block(const dc_geom *d, const float *gs, const float *wk, float *ph, size_t q0, int V,
+             int A, int B, const __mmask16 *rm)
+{
+    /* Taps of a phase row (col) parity: kernel row kh, gy row offset dr. */
+    static const int KH[2][2] = {{1, 1}, {0, 2}}, DR[2][2] = {{0, 0}, {1, 0}};
+    __m512 acc[4][4];
+#pragma GCC unroll 4
+    for (int b = 0; b < 4; b++)
+#pragma GCC unroll 4
+        for (int v = 0; v < V; v++) acc[b][v] = _mm512_setzero_ps();
+    for (int o = 0; o < d->ci; o++) {
+        const float *go = gs + DZ_GUARD + (size_t)o * d->plane + q0;
+        const float *wo = wk + (size_t)o * 36;
+        for (int r = 0; r < (A ? 2 : 1); r++)     /* constant trip counts: unrolled */
+            for (int t = 0; t < (B ? 2 : 1); t++) {
+                const int k = KH[A][r] * 3 + KH[B][t], dc = DR[B][t];
+                const float *xr = go + (size_t)DR[A][r] * d->ow + (size_t)dc;
+                __m512 xv[4];
+#pragma GCC unroll 4
+                for (int v = 0; v < V; v++)
+                    xv[v] = _mm512_maskz_loadu_ps(dc ? rm[v] : 0xFFFF, xr + 16 * v);
+#pragma GCC unroll 4
+                for (int b = 0; b < 4; b++) {
+                    const __m512 wb = _mm512_set1_ps(wo[k * 4 + b]);
+#pragma GCC unroll 4
+                    for (int v = 0; v < V; v++) acc[b][v] = _mm512_fmadd_ps(wb, xv[v], acc[b][v]);
+                }
+            }
+    }
+    const size_t p = (size_t)d->oh * d->ow;
+#pragma GCC unroll 4
+    for (int b = 0; b < 4; b++)
+#pragma GCC unroll 4
+        for (int v = 0; v < V; v++) _mm512_storeu_ps(ph + (size_t)b * p + q0 + 16 * (size_t)v, acc[b][v]);
+}
+
+/* dst[2j] (+)= e[j], dst[2j + 1] (+)= o[j] for j < n. */
+static inline DZ_TARGET void dz_interleave(const float *e, const float *o, float *dst, size_t n,
+                                           bool add)
+{
+    const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i hi =
+        _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+    size_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        const __m512 ev = _mm512_loadu_ps(e + j), ov = _mm512_loadu_ps(o + j);
+        __m512 l = _mm512_permutex2var_ps(ev, lo, ov), h = _mm512_permutex2var_ps(ev, hi, ov);
+        if (add) {
+            l = _mm512_add_ps(l, _mm512_loadu_ps(dst + 2 * j));
+            h = _mm512_add_ps(h, _mm512_loadu_ps(dst + 2 * j + 16));
+        }
+        _mm512_storeu_ps(dst + 2 * j, l);
+        _mm512_storeu_ps(dst + 2 * j + 16, h);
+    }
+    for (; j < n; j++) {
+        dst[2 * j] = (add ? dst[2 * j] : 0.0f) + e[j];
+        dst[2 * j + 1] = (add ? dst[2 * j + 1] : 0.0f) + o[j];
+    }
+}
+
+/* One image of the stride-2 data gradient: gx (co, 2 oh, 2 ow) (+)= the
+ * 4 phases computed into ph (4, co, oh, ow), then interleaved. */
+DZ_TARGET static void dz_up2_img(const dc_geom *d, const float *gs, const float *wk, float *gx,
+                                 bool add, float *ph)
+{
+    const size_t p = (size_t)d->oh * d->ow, ow = (size_t)d->ow;
+    const int nv = (int)(p / 16);
+    for (int v = 0; v < nv; v += 4) {
+        const int V = imin(4, nv - v);
+        const size_t q0 = (size_t)v * 16;
+        __mmask16 rm[4];
+        for (int u = 0; u < V; u++) {
+            __mmask16 m[3];
+            dz_masks(d, q0 + 16 * (size_t)u, m);
+            rm[u] = m[2];
+        }
+        for (int cb = 0; cb < d->co / 4; cb++) {
+            const float *w = wk + (size_t)cb * d->ci * 36;
+            for (int ab = 0; ab < 4; ab++) {
+                float *dst = ph + ((size_t)ab * d->co + (size_t)cb * 4) * p;
+#define DZ_UP2(A, B)                                                                       \
+    do {                                                                                   \
+        if (V == 4)                                                                        \
+            dz_up2_block(d, gs, w, dst, q0, 4, A, B, rm);                                  \
+        else if (V == 3)                                                                   \
+            dz_up2_block(d, gs, w, dst, q0, 3, A, B, rm);                                  \
+        else if (V == 2)                                                                   \
+            dz_up2_block(d, gs, w, dst, q0, 2, A, B, rm);                                  \
+        else                                                                               \
+            dz_up2_block(d, gs, w, dst, q0, 1, A, B, rm);                                  \
+    } while (0)
+                if (ab == 0)
+                    DZ_UP2(0, 0);
+                else if (ab == 1)
+                    DZ_UP2(0, 1);
+                else if (ab == 2)
+                    DZ_UP2(1, 0);
+                else
+                    DZ_UP2(1, 1);
+#undef DZ_UP2
+            }
+        }
+    }
+    const size_t w2 = 2 * ow, plane = 4 * p;
+    for (int c = 0; c < d->co; c++)
+        for (int i = 0; i < d->oh; i++)
+            for (int a = 0; a < 2; a++) {
+                const float *e = ph + ((size_t)(2 * a) * d->co + c) * p + (size_t)i * ow;
+                const float *o = ph + ((size_t)(2 * a + 1) * d->co + c) * p + (size_t)i * ow;
+                dz_interleave(e, o, gx + (size_t)c * plane + (size_t)(2 * i + a) * w2, ow, add);
+            }
+}
+
 static void dc_forward_any(const dc_geom *d, const float *xp, const float *wk, float *y, bool add,
                            const float *bias)
 {
@@ -865,7 +1025,12 @@ static bool dc_usable(const conv_geom *gm, dc_geom *fwd, dc_geom *bwd)
         *fwd = dc_geometry(gm->c, gm->o, gm->h, gm->w, gm->pad, gm->stride, false);
     }
     *bwd = dc_geometry(gm->o, gm->c, gm->oh, gm->ow, 2 - gm->pad, 1, wide);
-    if (gm->stride != 1) bwd->oh = 0; /* the data gradient is not a plain conv */
+    if (gm->stride != 1) { /* the data gradient is not a plain conv */
+        if (wide && gm->h == 2 * gm->oh && gm->w == 2 * gm->ow)
+            *bwd = dz_up2_geometry(gm->o, gm->c, gm->oh, gm->ow);
+        else
+            bwd->oh = 0;
+    }
     return dc_fits(fwd);
 }
 
@@ -877,7 +1042,7 @@ static void dc_conv_forward(tn_graph *g, tn_tensor *out, const conv_geom *gm, co
     const size_t wk_n = line_up((size_t)gm->o * gm->ckk), xp_n = line_up(d->size);
     float *scratch = tn_graph_scratch(g, wk_n + xp_n * (size_t)nthr);
     if (!scratch) return;
-    dc_pack(w, gm->o, gm->c, false, scratch);
+    dc_pack(w, gm->o, gm->c, DC_PACK_FORWARD, scratch);
     const size_t chw = (size_t)gm->c * gm->h * gm->w, ohw = (size_t)gm->o * gm->p;
     CONV_PARALLEL(nthr, tid, {
         float *xp = scratch + wk_n + xp_n * (size_t)tid;
@@ -909,14 +1074,15 @@ static void dc_conv_backward(tn_graph *g, tn_tensor *out, const conv_geom *gm, c
     const size_t wsize = (size_t)gm->o * gm->ckk;
     const size_t wk_n = gx ? line_up(wsize) : 0, gw_part = gw ? line_up(wsize) : 0;
     const size_t xps_n = gw ? line_up((size_t)m_w * d->size) : 0;
-    const size_t gyp_n = gx ? line_up(db->size) : 0;
+    const size_t gyp_n =
+        gx ? line_up(db->size) + (db->up2 ? line_up(4 * (size_t)db->co * db->oh * db->ow) : 0) : 0;
     const size_t per_thr = xps_n + gyp_n + line_up(2 * (size_t)gm->o);
     float *scratch = tn_graph_scratch(g, wk_n + gw_part * (size_t)(nthr - 1) +
                                              per_thr * (size_t)nthr);
     if (!scratch) return;
     float *wk = scratch, *gw_parts = scratch + wk_n;
     float *thr_base = gw_parts + gw_part * (size_t)(nthr - 1);
-    if (gx) dc_pack(wt->data, gm->o, gm->c, true, wk);
+    if (gx) dc_pack(wt->data, gm->o, gm->c, db->up2 ? DC_PACK_TRANSPOSE : DC_PACK_FLIP, wk);
     double t_w = 0.0, t_d = 0.0;
     CONV_PARALLEL(nthr, tid, {
         float *xps = thr_base + per_thr * (size_t)tid, *gyp = xps + xps_n;
@@ -952,7 +1118,10 @@ static void dc_conv_backward(tn_graph *g, tn_tensor *out, const conv_geom *gm, c
         thread_tiles(tid, nthr, gm->n, &k0, &k1);
         for (int n = k0; n < k1 && gx; n++) {
             dc_pad(db, out->grad + (size_t)n * ohw, gyp); /* gy copied before gx is written */
-            dc_forward_any(db, gyp, wk, gx + (size_t)n * chw, !gx_fresh, NULL);
+            if (db->up2)
+                dz_up2_img(db, gyp, wk, gx + (size_t)n * chw, !gx_fresh, gyp + line_up(db->size));
+            else
+                dc_forward_any(db, gyp, wk, gx + (size_t)n * chw, !gx_fresh, NULL);
         }
         if (prof && tid == 0) t_w = t1 - t0, t_d = tn_profile_now() - t1;
     });
