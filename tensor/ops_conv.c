@@ -798,29 +798,27 @@ DZ_TARGET static void dz_forward_img(const dc_geom *d, const float *xs, const fl
     }
 }
 
-/* Kernel rows kh0 and, when R = 2, kh0 + 1 (all kw) of 4 output channels
- * from input channel c: p0[b][kw] (and p1[b][kw]) sum gy[b][q] * xs(c, tap)[q]
- * lane by lane over every pixel q of the m images; then the lanes go to gw.
- * Two arrays of 12 rather than one of 24: gcc keeps each in registers. */
+/* Two kernel rows (all kw) of 4 output channels, or one when R = 1: row A
+ * reads the tile's images at offset oa (its kw = 0 tap; kw = 1, 2 at + o1,
+ * + o2, the same for every row), row B at ob.  pa[b][kw] (pb[b][kw]) sum
+ * gy[b][q] * x(tap)[q] lane by lane over every pixel q of the m images;
+ * then the lanes go to da[b * ci * 9 + kw] (db[...]).  Two arrays of 12, and
+ * every loop over them unrolled: gcc keeps all 24 in registers. */
 static inline __attribute__((always_inline)) DZ_TARGET void
 dz_weight_rows(const dc_geom *d, const float *const *xss, const float *const *gys, int m, int ob,
-               int c, int kh0, int R, int S, float *gw)
+               size_t oa, size_t obb, int R, int S, float *da, float *db)
 {
     const size_t p = (size_t)d->oh * d->ow;
     const size_t vpr = d->ow >= 16 ? (size_t)d->ow / 16 : 0; /* vectors per row */
-    /* Every loop over these arrays is unrolled: a variable index would keep
-     * them in memory (a store per FMA). */
-    __m512 p0[4][3], p1[4][3];
+    const ptrdiff_t o1 = (ptrdiff_t)(d->off[1] - d->off[0]), o2 = (ptrdiff_t)(d->off[2] - d->off[0]);
+    __m512 pa[4][3], pb[4][3];
 #pragma GCC unroll 4
     for (int b = 0; b < 4; b++)
 #pragma GCC unroll 3
-        for (int t = 0; t < 3; t++) p0[b][t] = p1[b][t] = _mm512_setzero_ps();
+        for (int t = 0; t < 3; t++) pa[b][t] = pb[b][t] = _mm512_setzero_ps();
     for (int i = 0; i < m; i++) {
         const float *g = gys[i] + (size_t)ob * 4 * p;
-        const float *xc = xss[i] + (size_t)c * d->plane;
-        const float *x0 = xc + d->off[kh0 * 3], *x1 = R == 2 ? xc + d->off[kh0 * 3 + 3] : x0;
-        const ptrdiff_t o1 = (ptrdiff_t)(d->off[kh0 * 3 + 1] - d->off[kh0 * 3]);
-        const ptrdiff_t o2 = (ptrdiff_t)(d->off[kh0 * 3 + 2] - d->off[kh0 * 3]);
+        const float *xa = xss[i] + oa, *xb = xss[i] + obb;
         size_t jv = 0;
         for (size_t q = 0; q < p; q += 16) {
             __mmask16 lm = d->lmask, rm = d->rmask;
@@ -843,44 +841,54 @@ dz_weight_rows(const dc_geom *d, const float *const *xss, const float *const *gy
         acc[2][kw] = _mm512_fmadd_ps(g2, xv, acc[2][kw]);                                  \
         acc[3][kw] = _mm512_fmadd_ps(g3, xv, acc[3][kw]);                                  \
     } while (0)
-            DZ_W_TAP(p0, x0, 0, 0);
-            DZ_W_TAP(p0, x0, 1, o1);
-            DZ_W_TAP(p0, x0, 2, o2);
+            DZ_W_TAP(pa, xa, 0, 0);
+            DZ_W_TAP(pa, xa, 1, o1);
+            DZ_W_TAP(pa, xa, 2, o2);
             if (R == 2) {
-                DZ_W_TAP(p1, x1, 0, 0);
-                DZ_W_TAP(p1, x1, 1, o1);
-                DZ_W_TAP(p1, x1, 2, o2);
+                DZ_W_TAP(pb, xb, 0, 0);
+                DZ_W_TAP(pb, xb, 1, o1);
+                DZ_W_TAP(pb, xb, 2, o2);
             }
 #undef DZ_W_TAP
         }
     }
+    const size_t bstride = (size_t)d->ci * 9;
 #pragma GCC unroll 4
     for (int b = 0; b < 4; b++) {
-        float *dst = gw + (((size_t)(ob * 4 + b) * d->ci + c) * 3 + kh0) * 3;
 #pragma GCC unroll 3
-        for (int t = 0; t < 3; t++) dst[t] += _mm512_reduce_add_ps(p0[b][t]);
+        for (int t = 0; t < 3; t++) da[b * bstride + t] += _mm512_reduce_add_ps(pa[b][t]);
         if (R == 2)
 #pragma GCC unroll 3
-            for (int t = 0; t < 3; t++) dst[3 + t] += _mm512_reduce_add_ps(p1[b][t]);
+            for (int t = 0; t < 3; t++) db[b * bstride + t] += _mm512_reduce_add_ps(pb[b][t]);
     }
 }
 
 /* gw (co, ci, 3, 3) += sum over the m images of a tile of gy (co, oh, ow)
- * times the inputs xs[i] in the wide layout: kernel rows 0-1 together (24
- * accumulators: 10 loads per 24 FMAs), then row 2. */
+ * times the inputs xs[i] in the wide layout, two kernel rows per pass over
+ * the tile (24 accumulators, 10 loads per 24 FMAs): rows 0 and 1 of each
+ * input channel, then row 2 of two channels at a time. */
 DZ_TARGET static void dz_weight_tile(const dc_geom *d, const float *const *xss,
                                      const float *const *gys, int m, float *gw)
 {
-    for (int ob = 0; ob < d->co / 4; ob++)
+#define DZ_ROWS(oa, obb, R, da, db)                                                        \
+    (d->stride == 1 ? dz_weight_rows(d, xss, gys, m, ob, oa, obb, R, 1, da, db)            \
+                    : dz_weight_rows(d, xss, gys, m, ob, oa, obb, R, 2, da, db))
+    for (int ob = 0; ob < d->co / 4; ob++) {
+        float *gb = gw + (size_t)ob * 4 * d->ci * 9;
         for (int c = 0; c < d->ci; c++) {
-            if (d->stride == 1) {
-                dz_weight_rows(d, xss, gys, m, ob, c, 0, 2, 1, gw);
-                dz_weight_rows(d, xss, gys, m, ob, c, 2, 1, 1, gw);
-            } else {
-                dz_weight_rows(d, xss, gys, m, ob, c, 0, 2, 2, gw);
-                dz_weight_rows(d, xss, gys, m, ob, c, 2, 1, 2, gw);
-            }
+            const size_t base = (size_t)c * d->plane;
+            DZ_ROWS(base + d->off[0], base + d->off[3], 2, gb + (size_t)c * 9,
+                    gb + (size_t)c * 9 + 3);
         }
+        int c = 0;
+        for (; c + 1 < d->ci; c += 2)
+            DZ_ROWS((size_t)c * d->plane + d->off[6], (size_t)(c + 1) * d->plane + d->off[6], 2,
+                    gb + (size_t)c * 9 + 6, gb + (size_t)(c + 1) * 9 + 6);
+        if (c < d->ci)
+            DZ_ROWS((size_t)c * d->plane + d->off[6], (size_t)c * d->plane + d->off[6], 1,
+                    gb + (size_t)c * 9 + 6, gb + (size_t)c * 9 + 6);
+    }
+#undef DZ_ROWS
 }
 
 /* Phase (A, B) of the stride-2 data gradient (dz_up2_geometry) for 4 gx

@@ -110,6 +110,9 @@ Test(conv2d, direct_kernels_stride1_resnet_shapes)
                                   .pad = 1, .dil = 1}, 1);
     check_conv_direct((conv_case){.n = 2, .c = 3, .h = 10, .w = 10, .o = 4, .k = 3, .stride = 1,
                                   .pad = 0, .dil = 1}, 2);
+    /* An odd number of input channels (ResNet's first convolution). */
+    check_conv_direct((conv_case){.n = 2, .c = 3, .h = 16, .w = 16, .o = 8, .k = 3, .stride = 1,
+                                  .pad = 1, .dil = 1}, 2);
     /* Rows shorter than an AVX-512 vector (two rows per vector). */
     check_conv_direct((conv_case){.n = 5, .c = 6, .h = 8, .w = 8, .o = 8, .k = 3, .stride = 1,
                                   .pad = 1, .dil = 1}, 2);
