@@ -87,7 +87,11 @@ float tn_rng_normal(tn_rng *rng);               /* standard normal */
 
 /* --------------------------------------------------------------- threads */
 
-/* Threads used by GEMM (OpenBLAS) and the engine's own parallel loops. */
+/* Threads used by GEMM (OpenBLAS) and the engine's own parallel loops.
+ * Kernels are chosen for the CPU at run time (3x3 convolutions: AVX-512F,
+ * else AVX2 + FMA, else im2col + GEMM); the environment variable
+ * TENET_MAX_ISA=avx2 or =generic, read at the first convolution, caps the
+ * choice (to compare paths, or to reproduce another machine's rounding). */
 void tn_set_threads(int n);
 int tn_threads(void);
 
