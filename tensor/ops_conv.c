@@ -712,6 +712,40 @@ static inline DZ_TARGET void dz_masks(const dc_geom *d, size_t q, __mmask16 m[3]
     m[2] = j + 16 == (size_t)d->ow ? 0x7FFF : 0xFFFF;
 }
 
+/* One tap into a block of 4 channels x V vectors: acc[b][v] += w4[b] *
+ * x[v], x[v] the 16 floats at xr + 16 v under mask mk[v]. */
+static inline __attribute__((always_inline)) DZ_TARGET void
+dz_tap(__m512 acc[4][4], const float *xr, const float *w4, const __mmask16 *mk, int V)
+{
+    __m512 xv[4];
+#pragma GCC unroll 4
+    for (int v = 0; v < V; v++) xv[v] = _mm512_maskz_loadu_ps(mk[v], xr + 16 * v);
+#pragma GCC unroll 4
+    for (int b = 0; b < 4; b++) {
+        const __m512 wb = _mm512_set1_ps(w4[b]);
+#pragma GCC unroll 4
+        for (int v = 0; v < V; v++) acc[b][v] = _mm512_fmadd_ps(wb, xv[v], acc[b][v]);
+    }
+}
+
+/* The block to y (4 planes of p floats, V vectors from q0): (+ y if add)
+ * (+ bias[b] if bias). */
+static inline __attribute__((always_inline)) DZ_TARGET void
+dz_block_store(__m512 acc[4][4], float *y, size_t p, size_t q0, int V, bool add,
+               const float *bias)
+{
+#pragma GCC unroll 4
+    for (int b = 0; b < 4; b++)
+#pragma GCC unroll 4
+        for (int v = 0; v < V; v++) {
+            float *dst = y + (size_t)b * p + q0 + 16 * (size_t)v;
+            __m512 r = acc[b][v];
+            if (bias) r = _mm512_add_ps(r, _mm512_set1_ps(bias[b]));
+            if (add) r = _mm512_add_ps(r, _mm512_loadu_ps(dst));
+            _mm512_storeu_ps(dst, r);
+        }
+}
+
 /* Tap kw's load mask at stride S (a compile-time constant), from the
  * vector's left and right masks. */
 #define DZ_TAP_MASK(S, kw, lm, rm) ((kw) == 0 ? (lm) : (kw) == 2 && (S) == 1 ? (rm) : 0xFFFF)
@@ -735,29 +769,13 @@ dz_fwd_block(const dc_geom *d, const float *xs, const float *wk, float *y, size_
         for (int k = 0; k < 9; k++) {
             const float *xr =
                 S == 1 ? (k / 3 == 0 ? r0 : k / 3 == 1 ? r1 : r2) + k % 3 : xc + d->off[k];
-            __m512 xv[4];
+            __mmask16 mk[4];
 #pragma GCC unroll 4
-            for (int v = 0; v < V; v++)
-                xv[v] = _mm512_maskz_loadu_ps(DZ_TAP_MASK(S, k % 3, lm[v], rm[v]), xr + 16 * v);
-#pragma GCC unroll 4
-            for (int b = 0; b < 4; b++) {
-                const __m512 wb = _mm512_set1_ps(wc[k * 4 + b]);
-#pragma GCC unroll 4
-                for (int v = 0; v < V; v++) acc[b][v] = _mm512_fmadd_ps(wb, xv[v], acc[b][v]);
-            }
+            for (int v = 0; v < V; v++) mk[v] = DZ_TAP_MASK(S, k % 3, lm[v], rm[v]);
+            dz_tap(acc, xr, wc + k * 4, mk, V);
         }
     }
-    const size_t p = (size_t)d->oh * d->ow;
-#pragma GCC unroll 4
-    for (int b = 0; b < 4; b++)
-#pragma GCC unroll 4
-        for (int v = 0; v < V; v++) {
-            float *dst = y + (size_t)b * p + q0 + 16 * (size_t)v;
-            __m512 r = acc[b][v];
-            if (bias) r = _mm512_add_ps(r, _mm512_set1_ps(bias[b]));
-            if (add) r = _mm512_add_ps(r, _mm512_loadu_ps(dst));
-            _mm512_storeu_ps(dst, r);
-        }
+    dz_block_store(acc, y, (size_t)d->oh * d->ow, q0, V, add, bias);
 }
 
 /* One image: y (co, oh, ow) (+)= conv(xs); xs in the wide layout, wk packed
@@ -913,23 +931,13 @@ dz_up2_block(const dc_geom *d, const float *gs, const float *wk, float *ph, size
             for (int t = 0; t < (B ? 2 : 1); t++) {
                 const int k = KH[A][r] * 3 + KH[B][t], dc = DR[B][t];
                 const float *xr = go + (size_t)DR[A][r] * d->ow + (size_t)dc;
-                __m512 xv[4];
+                __mmask16 mk[4];
 #pragma GCC unroll 4
-                for (int v = 0; v < V; v++)
-                    xv[v] = _mm512_maskz_loadu_ps(dc ? rm[v] : 0xFFFF, xr + 16 * v);
-#pragma GCC unroll 4
-                for (int b = 0; b < 4; b++) {
-                    const __m512 wb = _mm512_set1_ps(wo[k * 4 + b]);
-#pragma GCC unroll 4
-                    for (int v = 0; v < V; v++) acc[b][v] = _mm512_fmadd_ps(wb, xv[v], acc[b][v]);
-                }
+                for (int v = 0; v < V; v++) mk[v] = dc ? rm[v] : 0xFFFF;
+                dz_tap(acc, xr, wo + k * 4, mk, V);
             }
     }
-    const size_t p = (size_t)d->oh * d->ow;
-#pragma GCC unroll 4
-    for (int b = 0; b < 4; b++)
-#pragma GCC unroll 4
-        for (int v = 0; v < V; v++) _mm512_storeu_ps(ph + (size_t)b * p + q0 + 16 * (size_t)v, acc[b][v]);
+    dz_block_store(acc, ph, (size_t)d->oh * d->ow, q0, V, false, NULL);
 }
 
 /* dst[2j] (+)= e[j], dst[2j + 1] (+)= o[j] for j < n. */
