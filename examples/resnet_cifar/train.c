@@ -322,6 +322,7 @@ typedef struct run_state {
     long correct, seen;
     double seconds;         /* wall time spent so far */
     double train_seconds;   /* of which training steps */
+    double wait_seconds;    /* and waiting for the loader's next batch */
     double best_val;        /* early stopping */
     int best_epoch, bad_epochs;
     double best_test;
@@ -355,8 +356,8 @@ static int save_checkpoint(const run_config *c, const char *path, const tn_param
     if (config_fingerprint(c, opts, sizeof opts)) return fail("options too long to record");
     put_rng(rng1, sizeof rng1, &st->dropout_rng);
     put_rng(rng2, sizeof rng2, &st->pos.rng);
-    snprintf(sums, sizeof sums, "%a %a %ld %ld %a %a", st->loss_sum, st->pen_sum, st->correct,
-             st->seen, st->seconds, st->train_seconds);
+    snprintf(sums, sizeof sums, "%a %a %ld %ld %a %a %a", st->loss_sum, st->pen_sum, st->correct,
+             st->seen, st->seconds, st->train_seconds, st->wait_seconds);
     snprintf(prog, sizeof prog, "%d %a %d %d %a %a", st->epoch, st->best_val, st->best_epoch,
              st->bad_epochs, st->best_test, st->last_train_loss);
     snprintf(pos, sizeof pos, "%" PRIu64 " %" PRIu64, st->pos.epoch, st->pos.batch);
@@ -400,8 +401,9 @@ static int load_checkpoint(const run_config *c, const char *path, tn_params *ps,
         rc = fail("--resume: %s", tn_error_message());
     else if (sscanf(prog, "%d %la %d %d %la %la", &st->epoch, &st->best_val, &st->best_epoch,
                     &st->bad_epochs, &st->best_test, &st->last_train_loss) != 6 ||
-             sscanf(sums, "%la %la %ld %ld %la %la", &st->loss_sum, &st->pen_sum, &st->correct,
-                    &st->seen, &st->seconds, &st->train_seconds) != 6 ||
+             /* (checkpoints before the wait time was kept have 6 fields) */
+             sscanf(sums, "%la %la %ld %ld %la %la %la", &st->loss_sum, &st->pen_sum, &st->correct,
+                    &st->seen, &st->seconds, &st->train_seconds, &st->wait_seconds) < 6 ||
              sscanf(pos, "%" SCNu64 " %" SCNu64, &st->pos.epoch, &st->pos.batch) != 2 ||
              get_rng(tn_st_meta(f, "run.dropout_rng"), &st->dropout_rng) ||
              get_rng(tn_st_meta(f, "run.loader_rng"), &st->pos.rng))
@@ -570,8 +572,11 @@ int train_run(const run_config *c, const run_data *d, run_result *r)
         tn_graph_set_training(g, true);
         double lr_t;
         tn_batch b;
-        while (tn_loader_next(ld, &b)) {
-            double t0 = now_seconds();
+        for (;;) {
+            const double t_wait = now_seconds();
+            if (!tn_loader_next(ld, &b)) break;
+            const double t0 = now_seconds();
+            st.wait_seconds += t0 - t_wait;
             double step = (double)tn_optim_steps(opt);
             lr_t = tn_sched_lr(&sched, c->lr, step);
             if (c->wd_norm > 0) tn_optim_group_at(opt, 0)->lambda = decay_at(c, &sched, d->train->n, spe, step);
@@ -684,13 +689,15 @@ int train_run(const run_config *c, const run_data *d, run_result *r)
     if ((restore_best || !evaluated) &&
         evaluate(net, g, d->test, &d->norm, c->batch, &r->test_loss, &r->test_acc, NULL))
         goto out;
-    tn_loader_stats ls;
-    tn_loader_stats_get(ld, &ls);
     r->epochs = st.epoch;
     r->seconds = now_seconds() - t_start;
     r->best_test_acc = st.best_test;
     r->images_per_s = st.train_seconds > 0 ? (double)st.epoch * d->train->n / st.train_seconds : 0;
-    r->data_wait_fraction = ls.wait_fraction;
+    /* Of the time in the training loop (steps and waits), over every
+     * process of the run. */
+    r->data_wait_fraction = st.wait_seconds + st.train_seconds > 0
+                                ? st.wait_seconds / (st.wait_seconds + st.train_seconds)
+                                : 0;
     r->train_loss = st.last_train_loss;
     char opts[4096];
     if (config_fingerprint(c, opts, sizeof opts) || result_write(c->out, opts, r)) goto out;
