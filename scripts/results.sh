@@ -6,7 +6,8 @@
 #   2. ResNet-56 without batch norm, subset, constant lr: Adam+L2 vs AdamW
 #   3. lr x wd heat maps (4x4 per method, subset): SGD+L2 vs SGDW, Adam+L2 vs AdamW
 #   4. ResNet-20, full CIFAR-10, 15 epochs, cosine: SGD+L2, SGDW, Adam+L2, AdamW
-#   scripts/results.sh [RUN_DIR]   (default runs/results; ~4 h on 2 cores)
+#   5. ResNet-56 without batch norm again, 30 epochs, cosine: Adam+L2 vs AdamW
+#   scripts/results.sh [RUN_DIR]   (default runs/results; ~3 h on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-runs/results}
@@ -38,5 +39,9 @@ for m in sgd-l2 sgdw adam-l2 adamw; do cp "$out/sweep/$m/grid.csv" "$dst/sweep/$
 
 "$prog" compare --full --methods sgd-l2,sgdw,adam-l2,adamw --out "$out/compare-full"
 copy_compare compare-full
+
+"$prog" compare --model resnet56 --variant nobn --methods adam-l2,adamw --schedule cosine \
+    --subset 500 --test-subset 200 --epochs 30 --out "$out/nobn-resnet56-30ep"
+copy_compare nobn-resnet56-30ep
 
 echo "results copied to $dst/"
