@@ -381,6 +381,17 @@ typedef struct dc_geom {
  * (into masked lanes) stay inside the buffer. */
 #define DZ_GUARD 16
 
+/* The wide layout's lmask and rmask (used when OW < 16). */
+static void dz_row_masks(dc_geom *d)
+{
+    d->lmask = d->rmask = 0xFFFF;
+    if (d->ow < 16)
+        for (int l = 0; l < 16; l++) {
+            if (l % d->ow == 0) d->lmask &= (uint16_t)~(1u << l);
+            if (l % d->ow == d->ow - 1) d->rmask &= (uint16_t)~(1u << l);
+        }
+}
+
 static dc_geom dc_geometry(int ci, int co, int h, int w, int pad, int stride, bool wide)
 {
     dc_geom d = {.ci = ci, .co = co, .h = h, .w = w, .pad = pad, .stride = stride, .wide = wide};
@@ -409,12 +420,7 @@ static dc_geom dc_geometry(int ci, int co, int h, int w, int pad, int stride, bo
                            (kw == 0 ? 1 : 0);
             }
         }
-        d.lmask = d.rmask = 0xFFFF;
-        if (d.ow < 16)
-            for (int l = 0; l < 16; l++) {
-                if (l % d.ow == 0) d.lmask &= (uint16_t)~(1u << l);
-                if (l % d.ow == d.ow - 1) d.rmask &= (uint16_t)~(1u << l);
-            }
+        dz_row_masks(&d);
         return d;
     }
     if (stride == 1) {
@@ -449,12 +455,7 @@ static dc_geom dz_up2_geometry(int ci, int co, int oh, int ow)
     d.row = (size_t)ow;
     d.plane = (size_t)(oh + 1) * ow;
     d.size = (size_t)ci * d.plane + 2 * DZ_GUARD;
-    d.lmask = d.rmask = 0xFFFF;
-    if (ow < 16)
-        for (int l = 0; l < 16; l++) {
-            if (l % ow == 0) d.lmask &= (uint16_t)~(1u << l);
-            if (l % ow == ow - 1) d.rmask &= (uint16_t)~(1u << l);
-        }
+    dz_row_masks(&d);
     return d;
 }
 
