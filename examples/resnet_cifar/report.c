@@ -2,6 +2,7 @@
 #include "report.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -91,6 +92,14 @@ int write_heatmap(const char *out, const char *png, const sweep_grid *const *gri
             "set palette rgbformulae 33,13,10\nset cblabel 'test error (%%)'\n"
             "set view map\nunset key\n",
             460 * n_grids, out, png, n_grids, title);
+    /* One colour scale for every panel, so that they compare. */
+    double lo = INFINITY, hi = -INFINITY;
+    for (int k = 0; k < n_grids; k++)
+        for (int i = 0; i < grids[k]->n_lr * grids[k]->n_wd; i++) {
+            const double e = 100 * (1 - grids[k]->acc[i]);
+            if (isfinite(e)) lo = e < lo ? e : lo, hi = e > hi ? e : hi;
+        }
+    if (lo < hi) fprintf(f, "set cbrange [%.2f:%.2f]\n", lo, hi);
     for (int k = 0; k < n_grids; k++) {
         const sweep_grid *s = grids[k];
         /* Cells on an index grid, labelled with their log-spaced values. */
