@@ -4,8 +4,11 @@
  *
  *   conv_bench [reps]     (default 5 timed repetitions after 1 warm-up)
  *
- * forward  = im2col + sgemm + (O, N, P) -> (N, O, P) reorder (+ bias)
- * backward = data and weight gradients (sgemm + col2im, im2col + sgemm)
+ * forward  = tn_conv2d as the engine runs it (the direct 3x3 kernels of the
+ *            CPU, TENET_MAX_ISA to cap them, else im2col + sgemm)
+ * backward = data and weight gradients
+ * sgemm    = one (O, C*KH*KW) x (C*KH*KW, N*OH*OW) cblas_sgemm, the forward's
+ *            product as a single GEMM
  * FLOPs counted as 2 * N*O*OH*OW * C*KH*KW per GEMM-sized product: once for
  * the forward, twice for the backward.  The median of the reps is shown. */
 #include "tensor/tensor.h"
