@@ -190,20 +190,29 @@ static void check_cross_entropy(const char *fx)
 Test(fixtures, cross_entropy) { check_cross_entropy("cross_entropy"); }
 Test(fixtures, cross_entropy_label_smoothing) { check_cross_entropy("cross_entropy_smooth"); }
 
-Test(fixtures, cross_entropy_soft_targets)
+/* A loss of two differentiable inputs: its value and both gradients. */
+static void check_loss2(const char *fx, const char *a_name, const char *b_name,
+                        tn_tensor *(*loss_fn)(tn_graph *, tn_tensor *, tn_tensor *))
 {
-    const char *fx = "cross_entropy_soft";
     tn_st_file *f = open_fixture(fx);
     tn_graph *g = tn_graph_new();
-    tn_tensor *z = load(g, f, "logits", true), *t = load(g, f, "targets", true);
-    tn_tensor *loss = tn_cross_entropy_soft(g, z, t);
+    tn_tensor *a = load(g, f, a_name, true), *b = load(g, f, b_name, true);
+    tn_tensor *loss = loss_fn(g, a, b);
     cr_assert_not_null(loss);
     expect_close(fx, f, "loss", loss->data, 1, FIXTURE_TOL);
     cr_assert_eq(tn_backward(g, loss), TN_OK);
-    expect_close(fx, f, "grad_logits", z->grad, z->numel, FIXTURE_TOL);
-    expect_close(fx, f, "grad_targets", t->grad, t->numel, FIXTURE_TOL);
+    char grad_name[64];
+    snprintf(grad_name, sizeof grad_name, "grad_%s", a_name);
+    expect_close(fx, f, grad_name, a->grad, a->numel, FIXTURE_TOL);
+    snprintf(grad_name, sizeof grad_name, "grad_%s", b_name);
+    expect_close(fx, f, grad_name, b->grad, b->numel, FIXTURE_TOL);
     tn_graph_free(g);
     tn_st_close(f);
+}
+
+Test(fixtures, cross_entropy_soft_targets)
+{
+    check_loss2("cross_entropy_soft", "logits", "targets", tn_cross_entropy_soft);
 }
 
 /* --------------------------------------------------------- nll, mse */
@@ -227,21 +236,7 @@ Test(fixtures, nll_loss)
     tn_st_close(f);
 }
 
-Test(fixtures, mse_loss)
-{
-    const char *fx = "mse_loss";
-    tn_st_file *f = open_fixture(fx);
-    tn_graph *g = tn_graph_new();
-    tn_tensor *p = load(g, f, "pred", true), *t = load(g, f, "target", true);
-    tn_tensor *loss = tn_mse_loss(g, p, t);
-    cr_assert_not_null(loss);
-    expect_close(fx, f, "loss", loss->data, 1, FIXTURE_TOL);
-    cr_assert_eq(tn_backward(g, loss), TN_OK);
-    expect_close(fx, f, "grad_pred", p->grad, p->numel, FIXTURE_TOL);
-    expect_close(fx, f, "grad_target", t->grad, t->numel, FIXTURE_TOL);
-    tn_graph_free(g);
-    tn_st_close(f);
-}
+Test(fixtures, mse_loss) { check_loss2("mse_loss", "pred", "target", tn_mse_loss); }
 
 /* ------------------------------------------------------------ pooling */
 

@@ -97,11 +97,12 @@ Test(conv2d, direct_loops_stride2_two_threads)
                                   .pad = 1, .dil = 1}, 2);
 }
 
-/* The direct 3x3 kernels (AVX2/FMA where the CPU has them) take every shape
- * whose output width is a multiple of 8 and output channels a multiple of
- * 4: ResNet's shapes.  Forward, data and weight gradient at stride 1 with
- * padding 1 and 0, odd channel counts, several 16-pixel blocks per row and
- * weight-gradient tiles of >= 512 pixels; then stride 2 at ResNet's 32->16. */
+/* The direct 3x3 kernels (AVX-512F or AVX2/FMA, whichever the CPU has)
+ * take ResNet's shapes: output channels a multiple of 4, output width a
+ * multiple of 8 (AVX2) or of 16 or a divisor of 16 (AVX-512, padding 1).
+ * Forward, data and weight gradient at stride 1 with padding 1 and 0, odd
+ * channel counts, several 16-pixel blocks per row and weight-gradient tiles
+ * of >= 512 pixels; then stride 2 at ResNet's 32->16. */
 Test(conv2d, direct_kernels_stride1_resnet_shapes)
 {
     check_conv_direct((conv_case){.n = 4, .c = 16, .h = 16, .w = 16, .o = 16, .k = 3, .stride = 1,
