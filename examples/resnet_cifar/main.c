@@ -8,6 +8,7 @@
  *   resnet_cifar eval --checkpoint runs/adamw/checkpoint.safetensors */
 #include "experiments.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,7 +87,10 @@ static int cmd_train(int argc, char **argv)
     data_free(&d);
     if (st == RUN_INTERRUPTED) return 130;
     if (st != RUN_DONE) return 1;
-    if (!c.quiet)
+    if (!c.quiet && isnan(r.data_wait_fraction))
+        fprintf(stderr, "training: %.0f img/s; time waiting for data not recorded (an older "
+                        "checkpoint)\n", r.images_per_s);
+    else if (!c.quiet)
         fprintf(stderr, "training: %.0f img/s; waited for data %.2f%% of the time\n",
                 r.images_per_s, 100 * r.data_wait_fraction);
     result_print(stdout, &r);

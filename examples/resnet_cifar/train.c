@@ -401,9 +401,11 @@ static int load_checkpoint(const run_config *c, const char *path, tn_params *ps,
         rc = fail("--resume: %s", tn_error_message());
     else if (sscanf(prog, "%d %la %d %d %la %la", &st->epoch, &st->best_val, &st->best_epoch,
                     &st->bad_epochs, &st->best_test, &st->last_train_loss) != 6 ||
-             /* (checkpoints before the wait time was kept have 6 fields) */
-             sscanf(sums, "%la %la %ld %ld %la %la %la", &st->loss_sum, &st->pen_sum, &st->correct,
-                    &st->seen, &st->seconds, &st->train_seconds, &st->wait_seconds) < 6 ||
+             /* Checkpoints from before the wait time was kept have 6 fields:
+              * their wait is unknown (NaN), not zero. */
+             (st->wait_seconds = NAN,
+              sscanf(sums, "%la %la %ld %ld %la %la %la", &st->loss_sum, &st->pen_sum, &st->correct,
+                     &st->seen, &st->seconds, &st->train_seconds, &st->wait_seconds) < 6) ||
              sscanf(pos, "%" SCNu64 " %" SCNu64, &st->pos.epoch, &st->pos.batch) != 2 ||
              get_rng(tn_st_meta(f, "run.dropout_rng"), &st->dropout_rng) ||
              get_rng(tn_st_meta(f, "run.loader_rng"), &st->pos.rng))
@@ -690,12 +692,15 @@ int train_run(const run_config *c, const run_data *d, run_result *r)
         evaluate(net, g, d->test, &d->norm, c->batch, &r->test_loss, &r->test_acc, NULL))
         goto out;
     r->epochs = st.epoch;
-    r->seconds = now_seconds() - t_start;
+    /* The run's time up to its last epoch's evaluation: a finished run
+     * resumed only to report keeps its figure. */
+    r->seconds = st.seconds;
     r->best_test_acc = st.best_test;
     r->images_per_s = st.train_seconds > 0 ? (double)st.epoch * d->train->n / st.train_seconds : 0;
     /* Of the time in the training loop (steps and waits), over every
      * process of the run. */
-    r->data_wait_fraction = st.wait_seconds + st.train_seconds > 0
+    r->data_wait_fraction = isnan(st.wait_seconds) ? NAN
+                            : st.wait_seconds + st.train_seconds > 0
                                 ? st.wait_seconds / (st.wait_seconds + st.train_seconds)
                                 : 0;
     r->train_loss = st.last_train_loss;

@@ -41,9 +41,12 @@ check "an interrupted run exits 130 (got $rc)" test "$rc" -eq 130
 "$prog" train "${common[@]}" --epochs 3 --out "$tmp/b" --resume >/dev/null 2>>"$tmp/b.log"
 check "resumed run equals the uninterrupted one (model and optimizer)" \
     "$ckpt_equal" "$tmp/a/checkpoint.safetensors" "$tmp/b/checkpoint.safetensors"
+cp "$tmp/b/result.txt" "$tmp/b.result"
 "$prog" train "${common[@]}" --epochs 3 --out "$tmp/b" --resume >"$tmp/b2.out" 2>>"$tmp/b.log"
 check "resuming a finished run reports its result again" \
     test "$(tail -n1 "$tmp/b2.out" | cut -d' ' -f2-3)" = "$(tail -n1 <<<"$out" | cut -d' ' -f2-3)"
+check "resuming a finished run leaves its result.txt (time included) as it was" \
+    cmp -s "$tmp/b.result" "$tmp/b/result.txt"
 check "resumed metrics equal" cmp -s <(cut -d, -f1-9 "$tmp/a/metrics.csv") <(cut -d, -f1-9 "$tmp/b/metrics.csv")
 
 # Ctrl-C: SIGINT during training saves a checkpoint and exits 130; it resumes.
