@@ -143,7 +143,7 @@ typedef enum opt_record {
     REC_ALWAYS,   /* option and value */
     REC_IF_GIVEN, /* a flag in effect, a path not "", a number not NaN */
     REC_IF_POSITIVE,
-    REC_CUSTOM,   /* by `record` */
+    REC_CUSTOM,   /* by the row's record_fn */
 } opt_record;
 
 #define NO_FIELD SIZE_MAX

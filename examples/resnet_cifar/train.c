@@ -1,9 +1,12 @@
 /* examples/resnet_cifar/train.c - one training run, top to bottom: data,
  * model, optimizer and schedule; then epochs of (forward, loss + penalty,
- * backward, step), an evaluation, a CSV row and a checkpoint each.  A run
- * resumes from its checkpoint to the same result as an uninterrupted one:
- * the checkpoint holds the weights, the optimizer state, the step, the
- * loader's position, the dropout RNG and the partial-epoch sums. */
+ * backward, step), an evaluation, a CSV row and a checkpoint each (train_run
+ * at the end of the file is that loop).  A run resumes from its checkpoint,
+ * written at every epoch's end and every few minutes mid-epoch, to the same
+ * result as an uninterrupted one: the checkpoint holds the weights, the
+ * optimizer state, the step, the loader's position, the dropout RNG and the
+ * partial-epoch sums.  A NaN or infinite loss, gradient norm, weight or test
+ * loss stops the run before it reaches the checkpoint. */
 #include "progress.h"
 #include "run.h"
 

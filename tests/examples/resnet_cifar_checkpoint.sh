@@ -6,9 +6,7 @@
 # bit for bit; temporaries a killed write leaves are removed on start.
 set -euo pipefail
 prog=$1 ckpt_equal=$2 shared=$3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-source "$(dirname "$0")/tiny_data.sh"
+source "$(dirname "$0")/common.sh"
 tiny_data "$shared" "$tmp/data" 16 8
 # 16 steps per epoch.
 common=(--data "$tmp/data" --no-cache --batch 10 --threads 1 --epochs 2)

@@ -6,9 +6,7 @@
 # a test loss gone NaN stops it too; --allow-nonfinite trains on.
 set -euo pipefail
 prog=$1 ckpt_equal=$2 shared=$3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-source "$(dirname "$0")/tiny_data.sh"
+source "$(dirname "$0")/common.sh"
 tiny_data "$shared" "$tmp/data" 16 8
 # 4 steps per epoch; lr x wd = 10^4 multiplies the decayed weights by
 # about -10^4 a step: they overflow float at step 4.

@@ -1,4 +1,8 @@
-# tests/examples/tiny_data.sh - sourced by the resnet_cifar shell tests.
+# tests/examples/common.sh - sourced by the resnet_cifar shell tests: a
+# temporary folder $tmp (removed on exit), check helpers, and tiny_data.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
 # tiny_data SHARED_DIR OUT N_TRAIN N_TEST: the first N_TRAIN training and
 # N_TEST test images per class of the shared CIFAR-10 image folder, copied
 # into OUT/train and OUT/test.
