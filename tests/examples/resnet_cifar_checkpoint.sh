@@ -3,7 +3,8 @@
 # Mid-epoch checkpoints: a run killed (SIGKILL, no chance to save) after a
 # checkpoint every --checkpoint-steps steps, or every --checkpoint-every
 # minutes, resumes to the uninterrupted run's model, optimizer and metrics
-# bit for bit; temporaries a killed write leaves are removed on start.
+# bit for bit; temporaries a killed write leaves are removed on start; a
+# run folder written before the option table resumes.
 set -euo pipefail
 prog=$1 ckpt_equal=$2 shared=$3
 source "$(dirname "$0")/common.sh"
@@ -48,6 +49,22 @@ mkdir -p "$tmp/f"
 printf 'half' >"$tmp/f/checkpoint.safetensors.tmp.Qw56Er"
 "$prog" train "${common[@]}" --quiet --epochs 1 --stop-after-steps 1 --out "$tmp/f" >/dev/null 2>&1 || true
 check "a fresh start removes a stale temporary" test ! -e "$tmp/f/checkpoint.safetensors.tmp.Qw56Er"
+
+# A run folder the program wrote before the option table (ResNet-8 of
+# width 4, stopped after step 5; `--data data` from the folder above it)
+# resumes, to the run the program makes now without interruption.
+fixture=$(cd "$(dirname "$0")" && pwd)/fixtures/run_before_option_table
+prog_abs=$(realpath "$prog")
+cp -r "$fixture" "$tmp/old"
+small=(--data data --no-cache --batch 40 --threads 1 --quiet --depth 8 --width 4 --epochs 2)
+set +e
+(cd "$tmp" && "$prog_abs" train "${small[@]}" --out old --resume >/dev/null)
+rc=$?
+set -e
+check "a run folder from before the option table resumes (exit $rc)" test "$rc" -eq 0
+(cd "$tmp" && "$prog_abs" train "${small[@]}" --out new >/dev/null)
+check "to the same model and optimizer as an uninterrupted run" \
+    "$ckpt_equal" "$tmp/new/checkpoint.safetensors" "$tmp/old/checkpoint.safetensors"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
