@@ -551,6 +551,7 @@ void config_print_help(FILE *out)
         fputc('\n', out);
     }
 }
+
 int config_finish(run_config *c)
 {
     if (!c->data[0])
