@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -102,35 +104,320 @@ static int parse_named(const named *t, const char *opt, const char *s, int *v)
     return fail("%s: unknown value '%s' (one of: %s)", opt, s, list);
 }
 
-/* --------------------------------------------------------------- parsing */
+static const named SHORTCUTS[] = {{"A", TN_RESNET_SHORTCUT_A},
+                                  {"B", TN_RESNET_SHORTCUT_B},
+                                  {"a", TN_RESNET_SHORTCUT_A},
+                                  {"b", TN_RESNET_SHORTCUT_B},
+                                  {NULL, 0}};
+static const named METHOD_NAMES[] = {
+    {"custom", METHOD_CUSTOM},         {"sgd-l2", METHOD_SGD_L2},     {"sgdw", METHOD_SGDW},
+    {"adam-l2", METHOD_ADAM_L2},       {"adamw", METHOD_ADAMW},       {"adamw-torch", METHOD_ADAMW_TORCH},
+    {"adamprox", METHOD_ADAMPROX},     {NULL, 0}};
+
+/* The enum fields the table writes as int. */
+_Static_assert(sizeof(tn_resnet_variant) == sizeof(int) && sizeof(tn_resnet_shortcut) == sizeof(int) &&
+                   sizeof(method) == sizeof(int) && sizeof(tn_optim_kind) == sizeof(int) &&
+                   sizeof(tn_reg) == sizeof(int) && sizeof(tn_sched_kind) == sizeof(int),
+               "enum fields are int-sized");
+
+/* ----------------------------------------------------------- the options */
+
+typedef enum opt_kind {
+    OPT_HEADING, /* a section of the help; no option */
+    OPT_INT,     /* int field in [lo, hi] */
+    OPT_LONG,    /* long field in [lo, hi] */
+    OPT_SEED,    /* uint64_t field in [lo, hi] */
+    OPT_DOUBLE,  /* double field in [lo, hi] */
+    OPT_FLOAT,   /* float field in [lo, hi] */
+    OPT_ENUM,    /* int-sized enum field: one of `names` */
+    OPT_PATH,    /* char[PATH] field */
+    OPT_SET,     /* no value: the bool field becomes true */
+    OPT_CLEAR,   /* no value: the bool field becomes false, the path field "" */
+    OPT_SPECIAL, /* parsed by `parse` alone (no field) */
+} opt_kind;
+
+/* How config_args records an option (the fingerprint: its order and these
+ * rules are those of every run folder written so far). */
+typedef enum opt_record {
+    REC_NEVER,    /* does not change the trajectory (or another row records it) */
+    REC_ALWAYS,   /* option and value */
+    REC_IF_GIVEN, /* a flag in effect, a path not "", a number not NaN */
+    REC_IF_POSITIVE,
+    REC_CUSTOM,   /* by the row's record_fn */
+} opt_record;
+
+#define NO_FIELD SIZE_MAX
+#define PATH sizeof ((run_config *)0)->data
+
+typedef struct option_row {
+    const char *name; /* "--lr", or a heading's text */
+    opt_kind kind;
+    size_t field;     /* offsetof(run_config, ...) or NO_FIELD */
+    double lo, hi;    /* a number's range */
+    double def;       /* default of a number, a bool (0, 1) or an enum (its value) */
+    const char *def_path;
+    const named *names; /* an enum's values */
+    opt_record record;
+    bool help_default;  /* help appends "(default ...)" */
+    const char *meta;   /* the value's placeholder in the help; NULL: takes none */
+    const char *help;   /* continuation lines after '\n' */
+    /* OPT_SPECIAL: parse the value (NULL without one); others: check and
+     * complete after the value is stored.  0, or -1 with a message. */
+    int (*parse)(run_config *c, const char *opt, const char *v);
+    void (*record_fn)(const run_config *c, arg_list *a); /* REC_CUSTOM */
+    const char *describe; /* key in config_describe, or NULL */
+} option_row;
+
+static int parse_model(run_config *c, const char *opt, const char *v)
+{
+    char *end = NULL;
+    long l = strncmp(v, "resnet", 6) == 0 ? strtol(v + 6, &end, 10) : 0;
+    if (l < 8 || l > 10000 || *end)
+        return fail("%s: expected resnetN (20, 32, 44, 56, 110), got '%s'", opt, v);
+    if ((l - 2) % 6) return fail("%s: depth %ld is not 6n+2", opt, l);
+    c->depth = (int)l;
+    return 0;
+}
+
+static int check_depth(run_config *c, const char *opt, const char *v)
+{
+    (void)v;
+    return (c->depth - 2) % 6 ? fail("%s: depth %d is not 6n+2", opt, c->depth) : 0;
+}
+
+static int set_no_bn(run_config *c, const char *opt, const char *v)
+{
+    (void)opt, (void)v;
+    c->variant = TN_RESNET_NO_BN;
+    return 0;
+}
+
+static int method_given(run_config *c, const char *opt, const char *v)
+{
+    (void)opt, (void)v;
+    c->method_given = true;
+    return 0;
+}
+
+static int method_custom(run_config *c, const char *opt, const char *v)
+{
+    c->method = METHOD_CUSTOM;
+    return method_given(c, opt, v);
+}
+
+static int to_double(const char *opt, const char *s, double lo, double hi, double *out);
+
+static int parse_milestones(run_config *c, const char *opt, const char *v)
+{
+    c->n_milestones = 0;
+    char buf[256];
+    if (strlen(v) >= sizeof buf) return fail("%s: list too long", opt);
+    snprintf(buf, sizeof buf, "%s", v);
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        double d = 0;
+        if (c->n_milestones == TN_SCHED_MAX_MILESTONES)
+            return fail("%s: at most %d milestones", opt, TN_SCHED_MAX_MILESTONES);
+        if (to_double(opt, tok, 0, 1e4, &d)) return -1;
+        if (c->n_milestones && d < c->milestones[c->n_milestones - 1])
+            return fail("%s: milestones must be ascending (%s after %g)", opt, tok,
+                        c->milestones[c->n_milestones - 1]);
+        c->milestones[c->n_milestones++] = d;
+    }
+    return 0;
+}
+
+static void record_method(const run_config *c, arg_list *a)
+{
+    if (c->method != METHOD_CUSTOM) {
+        arg_push(a, "--method");
+        arg_push(a, "%s", method_name(c->method));
+    } else {
+        arg_push(a, "--optimizer");
+        arg_push(a, "%s", name_of(OPTIMIZERS, (int)c->optimizer));
+        arg_push(a, "--reg");
+        arg_push(a, "%s", name_of(REGS, (int)c->reg));
+    }
+}
+
+static void record_milestones(const run_config *c, arg_list *a)
+{
+    if (!c->n_milestones) return;
+    char buf[256] = "";
+    for (int i = 0; i < c->n_milestones; i++)
+        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%.17g", i ? "," : "",
+                 c->milestones[i]);
+    arg_push(a, "--milestones");
+    arg_push(a, "%s", buf);
+}
+
+#define F(name) offsetof(run_config, name)
+#define HEADING(text) {.name = text, .kind = OPT_HEADING, .field = NO_FIELD}
+/* The rows in fingerprint order (config_args): help and parsing follow it. */
+static const option_row OPTIONS[] = {
+    HEADING("Model:"),
+    {"--model", OPT_SPECIAL, NO_FIELD, .meta = "resnetN", .parse = parse_model,
+     .help = "depth 6n+2: resnet20, 32, 44, 56, 110 (default resnet20)"},
+    {"--depth", OPT_INT, F(depth), 8, 10000, 20, .record = REC_ALWAYS, .meta = "N",
+     .parse = check_depth, .help = "the same, as a number"},
+    {"--variant", OPT_ENUM, F(variant), .def = TN_RESNET_BN, .names = VARIANTS,
+     .record = REC_ALWAYS, .meta = "bn|preact|nobn",
+     .help = "post-activation with BN (default), pre-activation,\n"
+             "or without batch norm (Fixup-style; see README)"},
+    {"--no-bn", OPT_SPECIAL, NO_FIELD, .parse = set_no_bn, .help = "the same as --variant nobn"},
+    {"--shortcut", OPT_ENUM, F(shortcut), .def = TN_RESNET_SHORTCUT_A, .names = SHORTCUTS,
+     .record = REC_ALWAYS, .meta = "A|B",
+     .help = "zero-padded identity (A, default) or 1x1 projection (B)"},
+    {"--width", OPT_INT, F(width), 2, 1024, 16, .record = REC_ALWAYS, .help_default = true,
+     .meta = "N", .help = "channels of the first stage"},
+    {"--zero-init-residual", OPT_SET, F(zero_init_residual), .record = REC_IF_GIVEN,
+     .help = "start each block's last BN scale at zero"},
+    {"--dropout", OPT_FLOAT, F(dropout), 0, 0.99, 0, .record = REC_ALWAYS, .help_default = true,
+     .meta = "P", .help = "dropout before the classifier"},
+
+    HEADING("Optimizer and regularisation:"),
+    {"--method", OPT_ENUM, F(method), .def = METHOD_SGD_L2, .names = METHOD_NAMES,
+     .record = REC_CUSTOM, .record_fn = record_method, .meta = "M", .parse = method_given,
+     .help = "sgd-l2 (default), sgdw, adam-l2, adamw (paper: decay\n"
+             "eta_t*wd), adamw-torch (decay lr_t*wd), adamprox"},
+    {"--optimizer", OPT_ENUM, F(optimizer), .def = TN_OPTIM_SGD, .names = OPTIMIZERS,
+     .meta = "O", .parse = method_custom, .describe = "optimizer",
+     .help = "sgd, adagrad, adadelta, rmsprop, adam, nadam, radam, adamax"},
+    {"--reg", OPT_ENUM, F(reg), .def = TN_REG_L2, .names = REGS, .meta = "R",
+     .parse = method_custom, .describe = "reg",
+     .help = "none, l2, l1 (in the loss), coupled (g += wd*w),\n"
+             "decoupled (w -= eta_t*wd*w), decoupled-lr (w *= 1-lr_t*wd),\n"
+             "prox-l2, prox-l1"},
+    {"--lr", OPT_DOUBLE, F(lr), 1e-8, 100, -1, .record = REC_ALWAYS, .meta = "X",
+     .describe = "lr", .help = "base learning rate (sgd 0.1, adam 1e-3)"},
+    {"--wd", OPT_DOUBLE, F(wd), 0, 100, -1, .record = REC_ALWAYS, .meta = "X", .describe = "wd",
+     .help = "lambda (method default; see README)"},
+    {"--wd-norm", OPT_DOUBLE, F(wd_norm), 0, 100, 0, .record = REC_IF_POSITIVE, .meta = "X",
+     .describe = "wd-norm", .help = "normalized decay: lambda = X*sqrt(batch/(n_train*epochs))"},
+    {"--momentum", OPT_DOUBLE, F(momentum), 0, 0.9999, NAN, .record = REC_IF_GIVEN, .meta = "X",
+     .help = "sgd (default 0.9), rmsprop (default 0)"},
+    {"--beta1", OPT_DOUBLE, F(beta1), 0, 0.9999, NAN, .record = REC_IF_GIVEN, .meta = "X",
+     .help = "Adam family (default: PyTorch's, as for the next two)"},
+    {"--beta2", OPT_DOUBLE, F(beta2), 0, 0.99999, NAN, .record = REC_IF_GIVEN, .meta = "X",
+     .help = ""},
+    {"--eps", OPT_DOUBLE, F(eps), 0, 1, NAN, .record = REC_IF_GIVEN, .meta = "X", .help = ""},
+    {"--nesterov", OPT_SET, F(nesterov), .record = REC_IF_GIVEN, .help = "Nesterov momentum (sgd)"},
+    {"--clip", OPT_DOUBLE, F(clip), 0, 1e6, 0, .record = REC_IF_POSITIVE, .meta = "NORM",
+     .help = "clip the global gradient norm"},
+
+    HEADING("Schedule (per batch, in fractional epochs):"),
+    {"--schedule", OPT_ENUM, F(schedule), .def = TN_SCHED_COSINE, .names = SCHEDULES,
+     .record = REC_ALWAYS, .meta = "S", .describe = "schedule",
+     .help = "cosine (default), restarts, step, multistep, exponential,\n"
+             "linear (to zero), onecycle, constant"},
+    {"--warmup", OPT_DOUBLE, F(warmup_epochs), 0, 1e4, 0, .record = REC_ALWAYS, .meta = "E",
+     .help = "linear warm-up over E epochs, with any schedule"},
+    {"--t0", OPT_DOUBLE, F(t0_epochs), 0.01, 1e4, 10, .record = REC_ALWAYS, .help_default = true,
+     .meta = "E", .help = "warm restarts: the first period, in epochs"},
+    {"--tmult", OPT_INT, F(t_mult), 1, 16, 2, .record = REC_ALWAYS, .help_default = true,
+     .meta = "M", .help = "warm restarts: each next period is M times longer"},
+    {"--step-epochs", OPT_DOUBLE, F(step_epochs), 0.01, 1e4, 30, .record = REC_ALWAYS,
+     .help_default = true, .meta = "E", .help = "step schedule: decay every E epochs"},
+    {"--gamma", OPT_DOUBLE, F(gamma), 1e-6, 1, 0.1, .record = REC_ALWAYS, .help_default = true,
+     .meta = "G", .help = "step, multistep, exponential: decay factor (per epoch)"},
+    {"--milestones", OPT_SPECIAL, NO_FIELD, .record = REC_CUSTOM, .record_fn = record_milestones,
+     .meta = "E1,E2,...", .parse = parse_milestones, .help = "multistep: decay at these epochs"},
+    {"--eta-min", OPT_DOUBLE, F(eta_min), 0, 1, 0, .record = REC_ALWAYS, .meta = "F",
+     .help = "cosine floor, as a fraction of lr"},
+
+    HEADING("Data and augmentation:"),
+    {"--data", OPT_PATH, F(data), .def_path = DEFAULT_DATA, .record = REC_ALWAYS, .meta = "DIR",
+     .help = "image folder with train/ and test/ or a CIFAR binary folder\n"
+             "(default: $TENET_DATA if set, else " DEFAULT_DATA ")"},
+    {"--cache", OPT_PATH, F(cache), .meta = "DIR", .help = "decoded-image cache (default ~/.cache/tenet)"},
+    {"--no-cache", OPT_CLEAR, F(cache), .help = "no decoded-image cache"},
+    {"--subset", OPT_INT, F(subset), 0, 1000000, 0, .record = REC_ALWAYS, .meta = "N",
+     .help = "first N training images per class"},
+    {"--test-subset", OPT_INT, F(test_subset), 0, 1000000, 0, .record = REC_ALWAYS, .meta = "N",
+     .help = "first N test images per class"},
+    {"--val", OPT_DOUBLE, F(val_fraction), 0, 0.9, 0, .record = REC_ALWAYS, .meta = "F",
+     .help = "hold out a fraction F of training images (early stopping)"},
+    {"--patience", OPT_INT, F(patience), 0, 100000, 0, .record = REC_ALWAYS, .meta = "P",
+     .help = "stop after P epochs without a better val accuracy"},
+    {"--batch", OPT_INT, F(batch), 1, 65536, 128, .record = REC_ALWAYS, .help_default = true,
+     .meta = "N", .describe = "batch", .help = "batch size"},
+    {"--no-augment", OPT_CLEAR, F(augment), .def = 1, .record = REC_IF_GIVEN,
+     .help = "no random crop + flip"},
+    {"--cutout", OPT_INT, F(cutout), 0, 32, 0, .record = REC_ALWAYS, .meta = "N",
+     .help = "cut out an NxN square"},
+    {"--mixup", OPT_FLOAT, F(mixup), 0, 100, 0, .record = REC_ALWAYS, .meta = "A",
+     .help = "mixup with Beta(A, A)"},
+    {"--cutmix", OPT_FLOAT, F(cutmix), 0, 100, 0, .record = REC_ALWAYS, .meta = "A",
+     .help = "cutmix with Beta(A, A)"},
+    {"--label-smoothing", OPT_FLOAT, F(label_smoothing), 0, 0.99, 0, .record = REC_ALWAYS,
+     .meta = "S", .help = "label smoothing"},
+    {"--noise", OPT_FLOAT, F(noise), 0, 100, 0, .record = REC_ALWAYS, .meta = "SIGMA",
+     .help = "Gaussian pixel noise"},
+
+    HEADING("Run:"),
+    {"--epochs", OPT_INT, F(epochs), 1, 10000, 15, .record = REC_ALWAYS, .help_default = true,
+     .meta = "N", .describe = "epochs", .help = "epochs to train"},
+    /* The thread count splits some sums: it is part of the trajectory. */
+    {"--threads", OPT_INT, F(threads), 1, 256, 2, .record = REC_ALWAYS, .help_default = true,
+     .meta = "N", .help = "threads"},
+    {"--seed", OPT_SEED, F(seed), 0, 0x7fffffff, 1, .record = REC_ALWAYS, .help_default = true,
+     .meta = "N", .describe = "seed", .help = "initial weights, batch order, augmentation"},
+    {"--init", OPT_PATH, F(init), .record = REC_IF_GIVEN, .meta = "CKPT",
+     .help = "start from these weights"},
+    {"--out", OPT_PATH, F(out), .def_path = "runs/train", .help_default = true, .meta = "DIR",
+     .help = "run folder (metrics.csv, checkpoint.safetensors)"},
+    {"--resume", OPT_SET, F(resume), .help = "continue the run in --out from its checkpoint"},
+    {"--checkpoint-every", OPT_DOUBLE, F(checkpoint_minutes), 0, 1e6, 5, .help_default = true,
+     .meta = "MIN", .help = "checkpoint mid-epoch too, every MIN minutes (0: off)"},
+    {"--checkpoint-steps", OPT_LONG, F(checkpoint_steps), 0, 1L << 40, 0, .meta = "N",
+     .help = "also checkpoint every N steps (default 0: off)"},
+    {"--allow-nonfinite", OPT_SET, F(allow_nonfinite),
+     .help = "train on through a NaN or infinite loss, gradient or weight\n"
+             "(default: stop with exit code 3, keeping the last finite checkpoint)"},
+    {"--stop-after-steps", OPT_LONG, F(stop_after_steps), 1, 1L << 40, 0, .meta = "N",
+     .help = "stop as if interrupted after N steps (for tests)"},
+    {"--quiet", OPT_SET, F(quiet), .help = "no progress bar"},
+};
+#undef F
+#undef HEADING
+enum { N_OPTIONS = sizeof OPTIONS / sizeof OPTIONS[0] };
+
+/* The field of a row in c. */
+static void *field_of(const run_config *c, const option_row *o)
+{
+    return (char *)c + o->field;
+}
 
 void config_defaults(run_config *c)
 {
     memset(c, 0, sizeof *c);
-    c->depth = 20;
-    c->variant = TN_RESNET_BN;
-    c->shortcut = TN_RESNET_SHORTCUT_A;
-    c->width = 16;
-    c->method = METHOD_SGD_L2;
-    c->optimizer = TN_OPTIM_SGD;
-    c->reg = TN_REG_L2;
-    c->lr = -1;
-    c->wd = -1;
-    c->momentum = c->beta1 = c->beta2 = c->eps = NAN;
-    c->schedule = TN_SCHED_COSINE;
-    c->t0_epochs = 10;
-    c->t_mult = 2;
-    c->step_epochs = 30;
-    c->gamma = 0.1;
-    snprintf(c->data, sizeof c->data, "%s", "../shared/datasets/cifar10-jpg");
+    for (const option_row *o = OPTIONS; o < OPTIONS + N_OPTIONS; o++) {
+        if (o->field == NO_FIELD) continue;
+        void *f = field_of(c, o);
+        switch (o->kind) {
+        case OPT_INT: *(int *)f = (int)o->def; break;
+        case OPT_LONG: *(long *)f = (long)o->def; break;
+        case OPT_SEED: *(uint64_t *)f = (uint64_t)o->def; break;
+        case OPT_DOUBLE: *(double *)f = o->def; break;
+        case OPT_FLOAT: *(float *)f = (float)o->def; break;
+        case OPT_ENUM: *(int *)f = (int)o->def; break;
+        case OPT_PATH: snprintf(f, PATH, "%s", o->def_path ? o->def_path : ""); break;
+        case OPT_CLEAR:
+            if (o->def != 0) *(bool *)f = true; /* a flag that turns a bool off */
+            break;
+        default: break; /* OPT_SET: false */
+        }
+    }
+    /* The environment's data folder; a path too long is reported by
+     * config_finish. */
+    const char *env = getenv("TENET_DATA");
+    if (env && *env) {
+        if (strlen(env) < sizeof c->data)
+            snprintf(c->data, sizeof c->data, "%s", env);
+        else
+            c->data[0] = 0;
+    }
     const char *home = getenv("HOME");
     snprintf(c->cache, sizeof c->cache, "%s/.cache/tenet", home ? home : "/tmp");
-    c->batch = 128;
-    c->augment = true;
-    c->epochs = 15;
-    c->threads = 2;
-    c->seed = 1;
-    snprintf(c->out, sizeof c->out, "%s", "runs/train");
 }
 
 static int value_of(int argc, char **argv, int *i, const char **v)
@@ -162,17 +449,55 @@ static int to_int(const char *opt, const char *s, long lo, long hi, long *out)
     char *end;
     errno = 0;
     long x = strtol(s, &end, 10);
+    if (!errno && end != s && (*end == 'e' || *end == 'E')) {
+        /* config_args writes 1000000 as 1e+06: read it back exactly. */
+        double d = strtod(s, &end);
+        if (!*end && fabs(d) <= 1e15 && d == floor(d)) x = (long)d;
+        else end = (char *)s;
+    }
     if (errno || end == s || *end) return fail("%s: '%s' is not an integer", opt, s);
     if (x < lo || x > hi) return fail("%s: %s is outside [%ld, %ld]", opt, s, lo, hi);
     *out = x;
     return 0;
 }
 
-static int to_path(const char *opt, const char *s, char *dst, size_t size)
+/* Store value v of row o into c; 0 or -1 (message printed). */
+static int store(run_config *c, const option_row *o, const char *v)
 {
-    if (strlen(s) >= size) return fail("%s: path longer than %zu characters", opt, size - 1);
-    snprintf(dst, size, "%s", s);
-    return 0;
+    void *f = field_of(c, o);
+    double d = 0;
+    long l = 0;
+    int e = 0;
+    switch (o->kind) {
+    case OPT_INT:
+    case OPT_LONG:
+    case OPT_SEED:
+        if (to_int(o->name, v, (long)o->lo, (long)o->hi, &l)) return -1;
+        if (o->kind == OPT_INT) *(int *)f = (int)l;
+        else if (o->kind == OPT_LONG) *(long *)f = l;
+        else *(uint64_t *)f = (uint64_t)l;
+        return 0;
+    case OPT_DOUBLE:
+    case OPT_FLOAT:
+        if (to_double(o->name, v, o->lo, o->hi, &d)) return -1;
+        if (o->kind == OPT_DOUBLE) *(double *)f = d;
+        else *(float *)f = (float)d;
+        return 0;
+    case OPT_ENUM:
+        if (parse_named(o->names, o->name, v, &e)) return -1;
+        *(int *)f = e;
+        return 0;
+    case OPT_PATH:
+        if (strlen(v) >= PATH) return fail("%s: path longer than %zu characters", o->name, PATH - 1);
+        snprintf(f, PATH, "%s", v);
+        return 0;
+    case OPT_SET: *(bool *)f = true; return 0;
+    case OPT_CLEAR:
+        if (o->def != 0) *(bool *)f = false;
+        else *(char *)f = 0; /* a path */
+        return 0;
+    default: return 0;
+    }
 }
 
 /* Option names match up to '='. */
@@ -184,110 +509,54 @@ static bool is(const char *arg, const char *name)
 
 int config_parse_option(run_config *c, int argc, char **argv, int *i)
 {
-    const char *a = argv[*i], *v = NULL;
-    double d = 0;
-    long l = 0;
-    int e = 0;
-#define VAL() \
-    if (value_of(argc, argv, i, &v)) return -1
-#define DBL(lo, hi, dst) \
-    do { VAL(); if (to_double(a, v, lo, hi, &d)) return -1; dst = d; } while (0)
-#define INT(lo, hi, dst) \
-    do { VAL(); if (to_int(a, v, lo, hi, &l)) return -1; dst = l; } while (0)
-#define NAMED(table, dst) \
-    do { VAL(); if (parse_named(table, a, v, &e)) return -1; dst = e; } while (0)
+    const char *a = argv[*i];
+    for (const option_row *o = OPTIONS; o < OPTIONS + N_OPTIONS; o++) {
+        if (o->kind == OPT_HEADING || !is(a, o->name)) continue;
+        const char *v = NULL;
+        if (o->meta && value_of(argc, argv, i, &v)) return -1;
+        if (!o->meta && strchr(a, '=')) return fail("%s takes no value", o->name);
+        if (o->kind == OPT_SPECIAL) return o->parse(c, o->name, v) ? -1 : 1;
+        if (store(c, o, v) || (o->parse && o->parse(c, o->name, v))) return -1;
+        return 1;
+    }
+    return 0;
+}
 
-    if (is(a, "--model")) {
-        VAL();
-        char *end;
-        l = strncmp(v, "resnet", 6) == 0 ? strtol(v + 6, &end, 10) : 0;
-        if (l < 8 || l > 10000 || *end) return fail("%s: expected resnetN (20, 32, 44, 56, 110), got '%s'", a, v);
-        if ((l - 2) % 6) return fail("%s: depth %ld is not 6n+2", a, l);
-        c->depth = (int)l;
-    } else if (is(a, "--depth")) {
-        INT(8, 10000, c->depth);
-        if ((c->depth - 2) % 6) return fail("%s: depth %d is not 6n+2", a, c->depth);
-    } else if (is(a, "--variant")) NAMED(VARIANTS, c->variant);
-    else if (is(a, "--no-bn")) c->variant = TN_RESNET_NO_BN;
-    else if (is(a, "--shortcut")) {
-        VAL();
-        if (strcmp(v, "A") && strcmp(v, "a") && strcmp(v, "B") && strcmp(v, "b"))
-            return fail("%s: expected A or B, got '%s'", a, v);
-        c->shortcut = (*v == 'A' || *v == 'a') ? TN_RESNET_SHORTCUT_A : TN_RESNET_SHORTCUT_B;
-    } else if (is(a, "--width")) INT(2, 1024, c->width);
-    else if (is(a, "--zero-init-residual")) c->zero_init_residual = true;
-    else if (is(a, "--dropout")) DBL(0, 0.99, c->dropout);
-    else if (is(a, "--method")) {
-        VAL();
-        method m;
-        if (method_parse(v, &m)) return fail("%s: unknown method '%s' (sgd-l2, sgdw, adam-l2, adamw, adamw-torch, adamprox)", a, v);
-        c->method = m;
-        c->method_given = true;
-    } else if (is(a, "--optimizer")) { NAMED(OPTIMIZERS, c->optimizer); c->method = METHOD_CUSTOM; c->method_given = true; }
-    else if (is(a, "--reg")) { NAMED(REGS, c->reg); c->method = METHOD_CUSTOM; c->method_given = true; }
-    else if (is(a, "--lr")) DBL(1e-8, 100, c->lr);
-    else if (is(a, "--wd")) DBL(0, 100, c->wd);
-    else if (is(a, "--wd-norm")) DBL(0, 100, c->wd_norm);
-    else if (is(a, "--momentum")) DBL(0, 0.9999, c->momentum);
-    else if (is(a, "--nesterov")) c->nesterov = true;
-    else if (is(a, "--beta1")) DBL(0, 0.9999, c->beta1);
-    else if (is(a, "--beta2")) DBL(0, 0.99999, c->beta2);
-    else if (is(a, "--eps")) DBL(0, 1, c->eps);
-    else if (is(a, "--clip")) DBL(0, 1e6, c->clip);
-    else if (is(a, "--schedule")) NAMED(SCHEDULES, c->schedule);
-    else if (is(a, "--warmup")) DBL(0, 1e4, c->warmup_epochs);
-    else if (is(a, "--t0")) DBL(0.01, 1e4, c->t0_epochs);
-    else if (is(a, "--tmult")) INT(1, 16, c->t_mult);
-    else if (is(a, "--step-epochs")) DBL(0.01, 1e4, c->step_epochs);
-    else if (is(a, "--gamma")) DBL(1e-6, 1, c->gamma);
-    else if (is(a, "--eta-min")) DBL(0, 1, c->eta_min);
-    else if (is(a, "--milestones")) {
-        VAL();
-        c->n_milestones = 0;
-        char buf[256];
-        if (strlen(v) >= sizeof buf) return fail("%s: list too long", a);
-        snprintf(buf, sizeof buf, "%s", v);
-        for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-            if (c->n_milestones == TN_SCHED_MAX_MILESTONES)
-                return fail("%s: at most %d milestones", a, TN_SCHED_MAX_MILESTONES);
-            if (to_double(a, tok, 0, 1e4, &d)) return -1;
-            if (c->n_milestones && d < c->milestones[c->n_milestones - 1])
-                return fail("%s: milestones must be ascending (%s after %g)", a, tok,
-                            c->milestones[c->n_milestones - 1]);
-            c->milestones[c->n_milestones++] = d;
+void config_print_help(FILE *out)
+{
+    enum { COLUMN = 25 };
+    for (const option_row *o = OPTIONS; o < OPTIONS + N_OPTIONS; o++) {
+        if (o->kind == OPT_HEADING) {
+            fprintf(out, "%s\n", o->name);
+            continue;
         }
-    } else if (is(a, "--data")) { VAL(); if (to_path(a, v, c->data, sizeof c->data)) return -1; }
-    else if (is(a, "--cache")) { VAL(); if (to_path(a, v, c->cache, sizeof c->cache)) return -1; }
-    else if (is(a, "--no-cache")) c->cache[0] = 0;
-    else if (is(a, "--subset")) INT(0, 1000000, c->subset);
-    else if (is(a, "--test-subset")) INT(0, 1000000, c->test_subset);
-    else if (is(a, "--val")) DBL(0, 0.9, c->val_fraction);
-    else if (is(a, "--patience")) INT(0, 100000, c->patience);
-    else if (is(a, "--batch")) INT(1, 65536, c->batch);
-    else if (is(a, "--no-augment")) c->augment = false;
-    else if (is(a, "--cutout")) INT(0, 32, c->cutout);
-    else if (is(a, "--mixup")) DBL(0, 100, c->mixup);
-    else if (is(a, "--cutmix")) DBL(0, 100, c->cutmix);
-    else if (is(a, "--label-smoothing")) DBL(0, 0.99, c->label_smoothing);
-    else if (is(a, "--noise")) DBL(0, 100, c->noise);
-    else if (is(a, "--epochs")) INT(1, 10000, c->epochs);
-    else if (is(a, "--threads")) INT(1, 256, c->threads);
-    else if (is(a, "--seed")) { long s; VAL(); if (to_int(a, v, 0, 0x7fffffffL, &s)) return -1; c->seed = (uint64_t)s; }
-    else if (is(a, "--out")) { VAL(); if (to_path(a, v, c->out, sizeof c->out)) return -1; }
-    else if (is(a, "--resume")) c->resume = true;
-    else if (is(a, "--init")) { VAL(); if (to_path(a, v, c->init, sizeof c->init)) return -1; }
-    else if (is(a, "--stop-after-steps")) INT(1, 1L << 40, c->stop_after_steps);
-    else if (is(a, "--quiet")) c->quiet = true;
-    else return 0;
-    return 1;
-#undef VAL
-#undef DBL
-#undef INT
-#undef NAMED
+        char head[64];
+        snprintf(head, sizeof head, "  %s%s%s", o->name, o->meta ? " " : "", o->meta ? o->meta : "");
+        if (!o->help[0]) { /* described with the row before */
+            fprintf(out, "%s\n", head);
+            continue;
+        }
+        fprintf(out, "%-*s", COLUMN - 1, head);
+        if (strlen(head) >= COLUMN - 1) fprintf(out, "\n%*s", COLUMN - 1, "");
+        for (const char *h = o->help; *h;) {
+            size_t n = strcspn(h, "\n");
+            fprintf(out, " %.*s", (int)n, h);
+            h += n;
+            if (*h) fprintf(out, "\n%*s", COLUMN - 1, ""), h++;
+        }
+        if (o->help_default) {
+            if (o->kind == OPT_PATH) fprintf(out, " (default %s)", o->def_path);
+            else fprintf(out, " (default %g)", o->def);
+        }
+        fputc('\n', out);
+    }
 }
 
 int config_finish(run_config *c)
 {
+    if (!c->data[0])
+        return fail("no data folder: --data is empty, or TENET_DATA is longer than %zu characters",
+                    sizeof c->data - 1);
     if (c->method != METHOD_CUSTOM) {
         c->optimizer = METHODS[c->method].optimizer;
         c->reg = METHODS[c->method].reg;
@@ -315,59 +584,6 @@ int config_finish(run_config *c)
     return 0;
 }
 
-void config_print_help(FILE *out)
-{
-    fputs("Model:\n"
-          "  --model resnetN        depth 6n+2: resnet20, 32, 44, 56, 110 (default resnet20)\n"
-          "  --depth N              the same, as a number\n"
-          "  --variant bn|preact|nobn  post-activation with BN (default), pre-activation,\n"
-          "                         or without batch norm (Fixup-style; see README)\n"
-          "  --no-bn                the same as --variant nobn\n"
-          "  --shortcut A|B         zero-padded identity (A, default) or 1x1 projection (B)\n"
-          "  --width N              channels of the first stage (default 16)\n"
-          "  --zero-init-residual   start each block's last BN scale at zero\n"
-          "  --dropout P            dropout before the classifier (default 0)\n"
-          "Optimizer and regularisation:\n"
-          "  --method M             sgd-l2 (default), sgdw, adam-l2, adamw (paper: decay\n"
-          "                         eta_t*wd), adamw-torch (decay lr_t*wd), adamprox\n"
-          "  --optimizer O          sgd, adagrad, adadelta, rmsprop, adam, nadam, radam, adamax\n"
-          "  --reg R                none, l2, l1 (in the loss), coupled (g += wd*w),\n"
-          "                         decoupled (w -= eta_t*wd*w), decoupled-lr (w *= 1-lr_t*wd),\n"
-          "                         prox-l2, prox-l1\n"
-          "  --lr X                 base learning rate (sgd 0.1, adam 1e-3)\n"
-          "  --wd X                 lambda (method default; see README)\n"
-          "  --wd-norm X            normalized decay: lambda = X*sqrt(batch/(n_train*epochs))\n"
-          "  --momentum X           sgd (default 0.9), rmsprop (default 0)\n"
-          "  --nesterov --beta1 X --beta2 X --eps X   (defaults: PyTorch's)\n"
-          "  --clip NORM            clip the global gradient norm\n"
-          "Schedule (per batch, in fractional epochs):\n"
-          "  --schedule S           cosine (default), restarts, step, multistep, exponential,\n"
-          "                         linear (to zero), onecycle, constant\n"
-          "  --warmup E             linear warm-up over E epochs, with any schedule\n"
-          "  --t0 E --tmult M       warm restarts: first period E epochs, then x M\n"
-          "  --step-epochs E --gamma G --milestones E1,E2,...  step schedules\n"
-          "  --eta-min F            cosine floor, as a fraction of lr\n"
-          "Data and augmentation:\n"
-          "  --data DIR             image folder with train/ and test/ (default\n"
-          "                         ../shared/datasets/cifar10-jpg) or a CIFAR binary folder\n"
-          "  --cache DIR | --no-cache  decoded-image cache (default ~/.cache/tenet)\n"
-          "  --subset N             first N training images per class\n"
-          "  --test-subset N        first N test images per class\n"
-          "  --val F                hold out a fraction F of training images (early stopping)\n"
-          "  --patience P           stop after P epochs without a better val accuracy\n"
-          "  --batch N              batch size (default 128)\n"
-          "  --no-augment           no random crop + flip\n"
-          "  --cutout N --mixup A --cutmix A --label-smoothing S --noise SIGMA\n"
-          "Run:\n"
-          "  --epochs N             (default 15)  --threads N (default 2)  --seed N (default 1)\n"
-          "  --out DIR              run folder (metrics.csv, checkpoint.safetensors)\n"
-          "  --resume               continue the run in --out from its checkpoint\n"
-          "  --init CKPT            start from these weights\n"
-          "  --stop-after-steps N   stop as if interrupted after N steps (for tests)\n"
-          "  --quiet                no progress bar\n",
-          out);
-}
-
 void arg_push(arg_list *a, const char *fmt, ...)
 {
     va_list ap;
@@ -384,6 +600,26 @@ void arg_push(arg_list *a, const char *fmt, ...)
     a->used += (size_t)n + 1;
 }
 
+
+/* A number's row as a double (exact for every int the table allows). */
+static double number_of(const run_config *c, const option_row *o)
+{
+    const void *f = field_of(c, o);
+    switch (o->kind) {
+    case OPT_INT: return *(const int *)f;
+    case OPT_LONG: return (double)*(const long *)f;
+    case OPT_SEED: return (double)*(const uint64_t *)f;
+    case OPT_FLOAT: return *(const float *)f;
+    default: return *(const double *)f;
+    }
+}
+
+static bool is_number(const option_row *o)
+{
+    return o->kind == OPT_INT || o->kind == OPT_LONG || o->kind == OPT_SEED ||
+           o->kind == OPT_DOUBLE || o->kind == OPT_FLOAT;
+}
+
 /* An option and its value, in the shortest form that reads back exactly. */
 static void opt_num(arg_list *a, const char *name, double v)
 {
@@ -396,70 +632,39 @@ static void opt_num(arg_list *a, const char *name, double v)
     arg_push(a, "%s", buf);
 }
 
+/* Whether a row's option is in effect: a flag given, a path not "", a
+ * number not NaN (REC_IF_GIVEN) or > 0 (REC_IF_POSITIVE). */
+static bool in_effect(const run_config *c, const option_row *o)
+{
+    const void *f = field_of(c, o);
+    switch (o->kind) {
+    case OPT_SET: return *(const bool *)f;
+    case OPT_CLEAR: return !*(const bool *)f;
+    case OPT_PATH: return *(const char *)f != 0;
+    default: return o->record == REC_IF_POSITIVE ? number_of(c, o) > 0 : !isnan(number_of(c, o));
+    }
+}
+
+static void record(const run_config *c, const option_row *o, arg_list *a)
+{
+    if (o->record == REC_NEVER) return;
+    if (o->record == REC_CUSTOM) {
+        o->record_fn(c, a);
+        return;
+    }
+    if (o->record != REC_ALWAYS && !in_effect(c, o)) return;
+    if (is_number(o)) {
+        opt_num(a, o->name, number_of(c, o));
+        return;
+    }
+    arg_push(a, "%s", o->name);
+    if (o->kind == OPT_ENUM) arg_push(a, "%s", name_of(o->names, *(const int *)field_of(c, o)));
+    else if (o->kind == OPT_PATH) arg_push(a, "%s", (const char *)field_of(c, o));
+}
+
 void config_args(const run_config *c, arg_list *a)
 {
-    opt_num(a, "--depth", c->depth);
-    arg_push(a, "--variant");
-    arg_push(a, "%s", name_of(VARIANTS, (int)c->variant));
-    arg_push(a, "--shortcut");
-    arg_push(a, "%s", c->shortcut == TN_RESNET_SHORTCUT_A ? "A" : "B");
-    opt_num(a, "--width", c->width);
-    if (c->zero_init_residual) arg_push(a, "--zero-init-residual");
-    opt_num(a, "--dropout", c->dropout);
-    if (c->method != METHOD_CUSTOM) {
-        arg_push(a, "--method");
-        arg_push(a, "%s", method_name(c->method));
-    } else {
-        arg_push(a, "--optimizer");
-        arg_push(a, "%s", name_of(OPTIMIZERS, (int)c->optimizer));
-        arg_push(a, "--reg");
-        arg_push(a, "%s", name_of(REGS, (int)c->reg));
-    }
-    opt_num(a, "--lr", c->lr);
-    opt_num(a, "--wd", c->wd);
-    if (c->wd_norm > 0) opt_num(a, "--wd-norm", c->wd_norm);
-    const char *hyper[] = {"--momentum", "--beta1", "--beta2", "--eps"};
-    const double hv[] = {c->momentum, c->beta1, c->beta2, c->eps};
-    for (int i = 0; i < 4; i++)
-        if (!isnan(hv[i])) opt_num(a, hyper[i], hv[i]);
-    if (c->nesterov) arg_push(a, "--nesterov");
-    if (c->clip > 0) opt_num(a, "--clip", c->clip);
-    arg_push(a, "--schedule");
-    arg_push(a, "%s", name_of(SCHEDULES, (int)c->schedule));
-    opt_num(a, "--warmup", c->warmup_epochs);
-    opt_num(a, "--t0", c->t0_epochs);
-    opt_num(a, "--tmult", c->t_mult);
-    opt_num(a, "--step-epochs", c->step_epochs);
-    opt_num(a, "--gamma", c->gamma);
-    if (c->n_milestones) {
-        char buf[256] = "";
-        for (int i = 0; i < c->n_milestones; i++)
-            snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%.17g", i ? "," : "",
-                     c->milestones[i]);
-        arg_push(a, "--milestones");
-        arg_push(a, "%s", buf);
-    }
-    opt_num(a, "--eta-min", c->eta_min);
-    arg_push(a, "--data");
-    arg_push(a, "%s", c->data);
-    opt_num(a, "--subset", c->subset);
-    opt_num(a, "--test-subset", c->test_subset);
-    opt_num(a, "--val", c->val_fraction);
-    opt_num(a, "--patience", c->patience);
-    opt_num(a, "--batch", c->batch);
-    if (!c->augment) arg_push(a, "--no-augment");
-    opt_num(a, "--cutout", c->cutout);
-    opt_num(a, "--mixup", c->mixup);
-    opt_num(a, "--cutmix", c->cutmix);
-    opt_num(a, "--label-smoothing", c->label_smoothing);
-    opt_num(a, "--noise", c->noise);
-    opt_num(a, "--epochs", c->epochs);
-    opt_num(a, "--threads", c->threads); /* the thread count splits some sums */
-    opt_num(a, "--seed", (double)c->seed);
-    if (c->init[0]) {
-        arg_push(a, "--init");
-        arg_push(a, "%s", c->init);
-    }
+    for (const option_row *o = OPTIONS; o < OPTIONS + N_OPTIONS; o++) record(c, o, a);
 }
 
 int config_fingerprint(const run_config *c, char *buf, size_t size)
@@ -479,12 +684,18 @@ int config_fingerprint(const run_config *c, char *buf, size_t size)
 
 void config_describe(const run_config *c, char *buf, size_t size)
 {
-    snprintf(buf, size,
-             "resnet%d %s/%s %s optimizer=%s reg=%s lr=%g wd=%g%s schedule=%s epochs=%d batch=%d "
-             "seed=%llu",
-             c->depth, name_of(VARIANTS, (int)c->variant),
-             c->shortcut == TN_RESNET_SHORTCUT_A ? "A" : "B", method_name(c->method),
-             name_of(OPTIMIZERS, (int)c->optimizer), name_of(REGS, (int)c->reg), c->lr, c->wd,
-             c->wd_norm > 0 ? " (normalized)" : "", name_of(SCHEDULES, (int)c->schedule),
-             c->epochs, c->batch, (unsigned long long)c->seed);
+    size_t n = (size_t)snprintf(buf, size, "resnet%d %s/%s %s", c->depth,
+                                name_of(VARIANTS, (int)c->variant),
+                                name_of(SHORTCUTS, (int)c->shortcut), method_name(c->method));
+    for (const option_row *o = OPTIONS; o < OPTIONS + N_OPTIONS && n < size; o++) {
+        if (!o->describe || (o->record == REC_IF_POSITIVE && !in_effect(c, o))) continue;
+        const char *key = o->describe;
+        if (o->kind == OPT_ENUM)
+            n += (size_t)snprintf(buf + n, size - n, " %s=%s", key,
+                                  name_of(o->names, *(const int *)field_of(c, o)));
+        else if (o->kind == OPT_DOUBLE || o->kind == OPT_FLOAT)
+            n += (size_t)snprintf(buf + n, size - n, " %s=%g", key, number_of(c, o));
+        else
+            n += (size_t)snprintf(buf + n, size - n, " %s=%.0f", key, number_of(c, o));
+    }
 }

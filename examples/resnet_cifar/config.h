@@ -73,9 +73,16 @@ typedef struct run_config {
     bool resume;
     char init[1024];           /* initial weights (a checkpoint), or "" */
     long stop_after_steps;     /* > 0: behave as if interrupted after this many steps */
+    double checkpoint_minutes; /* > 0: also checkpoint mid-epoch after this long */
+    long checkpoint_steps;     /* > 0: also checkpoint every this many steps */
+    bool allow_nonfinite;      /* train on through NaN/inf instead of stopping */
     bool quiet;
     bool method_given;         /* --method, --optimizer or --reg was on the command line */
 } run_config;
+
+/* The default data folder, relative to the working directory; the
+ * environment variable TENET_DATA overrides it, --data both. */
+#define DEFAULT_DATA "../shared/datasets/cifar10-jpg"
 
 /* The defaults of `train` (the recipe of He et al. with cosine annealing). */
 void config_defaults(run_config *c);

@@ -67,9 +67,12 @@ static int cmd_train(int argc, char **argv)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs("usage: resnet_cifar train [options]\n\n"
                   "Trains one configuration into --out: metrics.csv (per epoch), a checkpoint\n"
-                  "after every epoch and on Ctrl-C (continue with --resume), result.txt.\n"
-                  "The last line printed is RESULT test_acc=... test_loss=... train_loss=...\n"
-                  "epochs=... seconds=...\n\n",
+                  "after every epoch, every --checkpoint-every minutes and on Ctrl-C (continue\n"
+                  "with --resume), result.txt.  The last line printed is RESULT test_acc=...\n"
+                  "test_loss=... train_loss=... epochs=... seconds=...\n\n"
+                  "Exit status: 0 finished, 1 error, 2 bad options, 3 diverged (a NaN or\n"
+                  "infinite loss, gradient norm or weight: the checkpoint is the last finite\n"
+                  "state, no RESULT), 130 interrupted (a checkpoint was saved).\n\n",
                   stdout);
             config_print_help(stdout);
             return 0;
@@ -86,6 +89,7 @@ static int cmd_train(int argc, char **argv)
     int st = train_run(&c, &d, &r);
     data_free(&d);
     if (st == RUN_INTERRUPTED) return 130;
+    if (st == RUN_DIVERGED) return 3;
     if (st != RUN_DONE) return 1;
     if (!c.quiet && isnan(r.data_wait_fraction))
         fprintf(stderr, "training: %.0f img/s; time waiting for data not recorded (an older "

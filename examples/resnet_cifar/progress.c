@@ -1,16 +1,10 @@
 /* examples/resnet_cifar/progress.c */
 #include "progress.h"
 
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
+#include "tenet.h"
 
-double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include <string.h>
+#include <unistd.h>
 
 static void format_time(char *buf, size_t size, double s)
 {
@@ -27,7 +21,7 @@ static void format_time(char *buf, size_t size, double s)
 
 static void draw(progress *p, bool final)
 {
-    double t = now_seconds(), el = t - p->start;
+    double t = tn_profile_now(), el = t - p->start;
     double rate = el > 0 ? (double)p->done / el : 0;
     double eta = rate > 0 ? (double)(p->total - p->done) / rate : -1;
     char e1[32], e2[32];
@@ -55,7 +49,7 @@ void progress_begin(progress *p, FILE *out, const char *label, long total, const
     p->total = total;
     p->unit = unit;
     p->tty = isatty(fileno(out));
-    p->start = p->last_draw = now_seconds();
+    p->start = p->last_draw = tn_profile_now();
 }
 
 void progress_update(progress *p, long done, const char *extra)
@@ -64,7 +58,7 @@ void progress_update(progress *p, long done, const char *extra)
     if (extra) snprintf(p->extra, sizeof p->extra, "%s", extra);
     /* On a terminal redraw 4x a second; in a log, a line every 30 s. */
     double every = p->tty ? 0.25 : 30.0;
-    if (now_seconds() - p->last_draw >= every) draw(p, false);
+    if (tn_profile_now() - p->last_draw >= every) draw(p, false);
 }
 
 void progress_end(progress *p)

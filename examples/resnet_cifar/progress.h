@@ -1,5 +1,6 @@
 /* examples/resnet_cifar/progress.h - a one-line terminal progress bar with
- * rate and ETA, redrawn at most a few times a second. */
+ * rate and ETA, redrawn at most a few times a second; timed by the
+ * library's monotonic clock (tn_profile_now). */
 #ifndef RESNET_CIFAR_PROGRESS_H
 #define RESNET_CIFAR_PROGRESS_H
 
@@ -15,8 +16,6 @@ typedef struct progress {
     bool tty;
     char extra[96];     /* e.g. "loss 1.234 acc 0.56" */
 } progress;
-
-double now_seconds(void); /* monotonic */
 
 void progress_begin(progress *p, FILE *out, const char *label, long total, const char *unit);
 void progress_update(progress *p, long done, const char *extra);

@@ -25,12 +25,15 @@ typedef struct run_result {
     double data_wait_fraction;    /* share of training time spent waiting for data */
 } run_result;
 
-enum { RUN_DONE = 0, RUN_INTERRUPTED = 1, RUN_ERROR = -1 };
+enum { RUN_DONE = 0, RUN_INTERRUPTED = 1, RUN_DIVERGED = 2, RUN_ERROR = -1 };
 
 /* Train (or resume) the run of c in c->out: metrics.csv, checkpoint.safetensors
- * after every epoch, result.txt when finished.  Returns RUN_DONE,
- * RUN_INTERRUPTED (Ctrl-C or --stop-after-steps: a checkpoint was saved) or
- * RUN_ERROR (message printed). */
+ * after every epoch and every --checkpoint-every minutes / --checkpoint-steps
+ * steps, result.txt when finished.  Returns RUN_DONE, RUN_INTERRUPTED
+ * (Ctrl-C or --stop-after-steps: a checkpoint was saved), RUN_DIVERGED (a
+ * NaN or infinite loss, gradient norm or weight without --allow-nonfinite:
+ * message printed, the checkpoint on disk is the last finite state, no
+ * result.txt) or RUN_ERROR (message printed). */
 int train_run(const run_config *c, const run_data *d, run_result *r);
 
 /* Read result.txt of a finished run: 0 if present, complete and made with

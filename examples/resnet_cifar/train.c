@@ -1,9 +1,12 @@
 /* examples/resnet_cifar/train.c - one training run, top to bottom: data,
  * model, optimizer and schedule; then epochs of (forward, loss + penalty,
- * backward, step), an evaluation, a CSV row and a checkpoint each.  A run
- * resumes from its checkpoint to the same result as an uninterrupted one:
- * the checkpoint holds the weights, the optimizer state, the step, the
- * loader's position, the dropout RNG and the partial-epoch sums. */
+ * backward, step), an evaluation, a CSV row and a checkpoint each (train_run
+ * at the end of the file is that loop).  A run resumes from its checkpoint,
+ * written at every epoch's end and every few minutes mid-epoch, to the same
+ * result as an uninterrupted one: the checkpoint holds the weights, the
+ * optimizer state, the step, the loader's position, the dropout RNG and the
+ * partial-epoch sums.  A NaN or infinite loss, gradient norm, weight or test
+ * loss stops the run before it reaches the checkpoint. */
 #include "progress.h"
 #include "run.h"
 
@@ -15,6 +18,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -464,6 +468,31 @@ static int result_write(const char *out_dir, const char *options, const run_resu
 
 /* ----------------------------------------------------------------- a run */
 
+/* A run in progress: what the parts of train_run share. */
+typedef struct trainer {
+    const run_config *c;
+    const run_data *d;
+    char ckpt[1100], csv_path[1100], best_path[1100], label[64];
+    tn_params *ps;
+    tn_graph *g;
+    tn_resnet *net;
+    tn_optim *opt;
+    tn_loader *ld;
+    tn_sched sched;
+    int spe;                /* steps per epoch */
+    double base_momentum;   /* what one-cycle cycles: momentum, or the Adam family's beta1 */
+    run_state st;
+    double t_start;         /* the clock reading the run's time counts from */
+    double t_step;          /* the clock reading the current step started at */
+    double last_save;       /* the clock reading of the last checkpoint */
+    int64_t saved_step;     /* the step of the checkpoint on disk; -1: none */
+    long steps_this_process;
+    double lr_t;            /* the learning rate of the current step */
+    bool evaluated;         /* r's test figures are this process's last evaluation */
+    bool bar_open;
+    progress bar;
+} trainer;
+
 static double weight_norm(const tn_params *ps)
 {
     double s = 0;
@@ -476,36 +505,61 @@ static double weight_norm(const tn_params *ps)
     return sqrt(s);
 }
 
-int train_run(const run_config *c, const run_data *d, run_result *r)
+/* The global L2 norm of the gradients of every TN_PARAM tensor. */
+static double grad_norm(const tn_params *ps)
 {
-    memset(r, 0, sizeof *r);
-    if (make_dirs(c->out)) return RUN_ERROR;
-    char ckpt[1100], csv_path[1100], best_path[1100], desc[512];
-    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", c->out);
-    snprintf(csv_path, sizeof csv_path, "%s/metrics.csv", c->out);
-    snprintf(best_path, sizeof best_path, "%s/best.safetensors", c->out);
-    config_describe(c, desc, sizeof desc);
-    tn_set_threads(c->threads);
-
-    int rc = RUN_ERROR;
-    tn_params *ps = tn_params_new();
-    tn_graph *g = tn_graph_new();
-    tn_resnet *net = NULL;
-    tn_optim *opt = NULL;
-    tn_loader *ld = NULL;
-    run_state st = {.best_val = -1, .best_epoch = -1};
-    tn_rng_seed(&st.dropout_rng, c->seed, 3);
-    if (!ps || !g) {
-        fail("%s", tn_error_message());
-        goto out;
+    const float *g = tn_params_grads(ps);
+    double s = 0;
+    for (size_t i = 0; i < tn_params_count(ps); i++) {
+        if (!(tn_params_flags(ps, i) & TN_PARAM)) continue;
+        const float *p = g + tn_params_offset(ps, i);
+        for (size_t j = 0; j < tn_params_at(ps, i)->numel; j++) s += (double)p[j] * p[j];
     }
-    if (model_build(c, d->n_classes, ps, &net, &st.dropout_rng)) goto out;
+    return sqrt(s);
+}
 
-    /* The loader: one shuffled pass per epoch, augmented on a background thread. */
+/* Whether every weight and running statistic is finite (x·0 is 0 for a
+ * finite x and NaN otherwise). */
+static bool values_finite(const tn_params *ps)
+{
+    const float *v = tn_params_values(ps);
+    float acc = 0;
+    for (size_t i = 0, n = tn_params_size(ps); i < n; i++) acc += v[i] * 0.0f;
+    return acc == 0;
+}
+
+/* Files a run folder holds, whose "<name>.tmp.*" a crash mid-write leaves. */
+static const char *const RUN_FILES[] = {"checkpoint.safetensors", "best.safetensors", "metrics.csv",
+                                        "result.txt"};
+
+/* Remove the temporaries an earlier process left in the run folder. */
+static int remove_stale_temporaries(const run_config *c)
+{
+    DIR *dir = opendir(c->out);
+    if (!dir) return fail("cannot read folder '%s': %s", c->out, strerror(errno));
+    int rc = 0;
+    for (struct dirent *e; rc == 0 && (e = readdir(dir));) {
+        for (size_t i = 0; i < sizeof RUN_FILES / sizeof RUN_FILES[0]; i++) {
+            size_t n = strlen(RUN_FILES[i]);
+            if (strncmp(e->d_name, RUN_FILES[i], n) || strncmp(e->d_name + n, ".tmp.", 5)) continue;
+            char path[1400];
+            snprintf(path, sizeof path, "%s/%s", c->out, e->d_name);
+            if (unlink(path) != 0) rc = fail("cannot remove '%s': %s", path, strerror(errno));
+            else if (!c->quiet) fprintf(stderr, "removed %s (left by an interrupted write)\n", path);
+        }
+    }
+    closedir(dir);
+    return rc;
+}
+
+/* The loader: one shuffled pass per epoch, augmented on a background thread. */
+static int open_loader(trainer *t)
+{
+    const run_config *c = t->c;
     tn_loader_options lo = {
         .batch_size = c->batch,
         .shuffle = true,
-        .norm = d->norm,
+        .norm = t->d->norm,
         .aug = {.crop_pad = c->augment ? 4 : 0,
                 .hflip = c->augment,
                 .cutout = c->cutout,
@@ -516,20 +570,20 @@ int train_run(const run_config *c, const run_data *d, run_result *r)
         .threads = 1,
     };
     tn_rng_seed(&lo.rng, c->seed, 2);
-    if (tn_loader_new(&ld, d->train, &lo) != TN_OK) {
-        fail("loader: %s", tn_error_message());
-        goto out;
-    }
-    int spe = (int)tn_loader_batches_per_epoch(ld);
-    if ((long long)spe * c->epochs > INT_MAX) {
-        fail("--epochs %d x %d steps per epoch: too many steps", c->epochs, spe);
-        goto out;
-    }
-    int total = spe * c->epochs;
-    tn_sched sched = make_schedule(c, spe, total);
+    if (tn_loader_new(&t->ld, t->d->train, &lo) != TN_OK)
+        return fail("loader: %s", tn_error_message());
+    t->spe = (int)tn_loader_batches_per_epoch(t->ld);
+    if ((long long)t->spe * c->epochs > INT_MAX)
+        return fail("--epochs %d x %d steps per epoch: too many steps", c->epochs, t->spe);
+    t->sched = make_schedule(c, t->spe, t->spe * c->epochs);
+    return 0;
+}
 
-    /* The optimizer: every parameter in one group; biases and BN scales are
-     * excluded from decay by their TN_NO_DECAY flag. */
+/* The optimizer: every parameter in one group; biases and BN scales are
+ * excluded from decay by their TN_NO_DECAY flag. */
+static int open_optimizer(trainer *t)
+{
+    const run_config *c = t->c;
     tn_optim_config oc = tn_optim_defaults(c->optimizer); /* PyTorch's defaults */
     oc.lr = c->lr;
     oc.nesterov = c->nesterov;
@@ -538,181 +592,340 @@ int train_run(const run_config *c, const run_data *d, run_result *r)
     if (!isnan(c->beta2)) oc.beta2 = c->beta2;
     if (!isnan(c->eps)) oc.eps = c->eps;
     /* One-cycle cycles SGD/RMSprop's momentum or the Adam family's beta1. */
-    const bool cycles_beta1 = c->optimizer != TN_OPTIM_SGD && c->optimizer != TN_OPTIM_RMSPROP;
+    bool cycles_beta1 = c->optimizer != TN_OPTIM_SGD && c->optimizer != TN_OPTIM_RMSPROP;
+    t->base_momentum = cycles_beta1 ? oc.beta1 : oc.momentum;
     oc.reg = c->reg;
-    oc.lambda = decay_at(c, &sched, d->train->n, spe, 0);
-    if (!(opt = tn_optim_new(ps, &oc))) {
-        fail("optimizer: %s", tn_error_message());
-        goto out;
-    }
+    oc.lambda = decay_at(c, &t->sched, t->d->train->n, t->spe, 0);
+    if (!(t->opt = tn_optim_new(t->ps, &oc))) return fail("optimizer: %s", tn_error_message());
+    return 0;
+}
 
-    tn_loader_position(ld, &st.pos);
-    if (c->resume && file_exists(ckpt)) {
-        if (load_checkpoint(c, ckpt, ps, opt, &st)) goto out;
-        if (tn_loader_seek(ld, &st.pos) != TN_OK) {
-            fail("--resume: %s", tn_error_message());
-            goto out;
-        }
+/* The run folder, the model, the loader, the schedule and the optimizer. */
+static int trainer_open(trainer *t, const run_config *c, const run_data *d)
+{
+    memset(t, 0, sizeof *t);
+    t->c = c;
+    t->d = d;
+    t->st = (run_state){.best_val = -1, .best_epoch = -1};
+    t->saved_step = -1;
+    tn_rng_seed(&t->st.dropout_rng, c->seed, 3);
+    snprintf(t->ckpt, sizeof t->ckpt, "%s/checkpoint.safetensors", c->out);
+    snprintf(t->csv_path, sizeof t->csv_path, "%s/metrics.csv", c->out);
+    snprintf(t->best_path, sizeof t->best_path, "%s/best.safetensors", c->out);
+    if (make_dirs(c->out) || remove_stale_temporaries(c)) return -1;
+    tn_set_threads(c->threads);
+    t->ps = tn_params_new();
+    t->g = tn_graph_new();
+    if (!t->ps || !t->g) return fail("%s", tn_error_message());
+    if (model_build(c, d->n_classes, t->ps, &t->net, &t->st.dropout_rng)) return -1;
+    return open_loader(t) || open_optimizer(t) ? -1 : 0;
+}
+
+static void trainer_close(trainer *t)
+{
+    free(t->st.csv.s);
+    tn_loader_free(t->ld);
+    tn_optim_free(t->opt);
+    tn_resnet_free(t->net);
+    tn_graph_free(t->g);
+    tn_params_free(t->ps);
+}
+
+/* Continue from the checkpoint in the run folder (with --resume), or start. */
+static int start_or_resume(trainer *t)
+{
+    const run_config *c = t->c;
+    tn_loader_position(t->ld, &t->st.pos);
+    if (c->resume && file_exists(t->ckpt)) {
+        if (load_checkpoint(c, t->ckpt, t->ps, t->opt, &t->st)) return -1;
+        if (tn_loader_seek(t->ld, &t->st.pos) != TN_OK) return fail("--resume: %s", tn_error_message());
+        t->saved_step = tn_optim_steps(t->opt);
         if (!c->quiet)
-            fprintf(stderr, "resuming %s at epoch %d, step %" PRId64 "\n", c->out, st.epoch + 1,
-                    tn_optim_steps(opt));
+            fprintf(stderr, "resuming %s at epoch %d, step %" PRId64 "\n", c->out, t->st.epoch + 1,
+                    t->saved_step);
     } else {
         if (c->resume && !c->quiet) fprintf(stderr, "no checkpoint in %s: starting\n", c->out);
-        text_printf(&st.csv, "epoch,lr,train_loss,penalty,train_acc,val_acc,test_loss,test_acc,"
-                             "weight_norm,seconds,images_per_s\n");
+        text_printf(&t->st.csv, "epoch,lr,train_loss,penalty,train_acc,val_acc,test_loss,test_acc,"
+                                "weight_norm,seconds,images_per_s\n");
     }
-    if (!c->quiet) fprintf(stderr, "%s\n", desc);
+    if (!c->quiet) {
+        char desc[512];
+        config_describe(c, desc, sizeof desc);
+        fprintf(stderr, "%s\n", desc);
+    }
+    t->t_start = tn_profile_now() - t->st.seconds;
+    t->last_save = tn_profile_now();
+    return 0;
+}
 
-    long steps_this_process = 0;
-    bool evaluated = false; /* r->test_* hold this process's last evaluation */
-    double t_start = now_seconds() - st.seconds;
-    while (st.epoch < c->epochs) {
-        char label[64];
-        snprintf(label, sizeof label, "epoch %d/%d", st.epoch + 1, c->epochs);
-        progress bar;
-        if (!c->quiet) progress_begin(&bar, stderr, label, (long)d->train->n, "img");
-        tn_graph_set_training(g, true);
-        double lr_t;
-        tn_batch b;
-        for (;;) {
-            const double t_wait = now_seconds();
-            if (!tn_loader_next(ld, &b)) break;
-            const double t0 = now_seconds();
-            st.wait_seconds += t0 - t_wait;
-            double step = (double)tn_optim_steps(opt);
-            lr_t = tn_sched_lr(&sched, c->lr, step);
-            if (c->wd_norm > 0) tn_optim_group_at(opt, 0)->lambda = decay_at(c, &sched, d->train->n, spe, step);
-            if (c->schedule == TN_SCHED_ONE_CYCLE)
-                tn_optim_set_momentum(opt, tn_sched_momentum(&sched, step,
-                                                             cycles_beta1 ? oc.beta1 : oc.momentum));
+/* ---------------------------------------------------------- checkpoints */
 
-            tn_graph_reset(g);
-            tn_params_zero_grad(ps);
-            tn_tensor *x = tn_from_data(g, TN_SHAPE(b.n, b.c, b.h, b.w), b.x);
-            tn_tensor *logits = x ? tn_resnet_forward(g, net, x) : NULL;
-            tn_tensor *loss = NULL;
-            if (logits)
-                loss = b.soft ? tn_cross_entropy_soft(g, logits, tn_from_data(g, TN_SHAPE(b.n, b.k), b.soft))
-                              : tn_cross_entropy(g, logits, b.labels, 0.0f);
-            tn_tensor *penalty = loss ? tn_optim_penalty(opt, g) : NULL;
-            tn_tensor *total_loss = penalty ? tn_add(g, loss, penalty) : NULL;
-            if (!total_loss || tn_backward(g, total_loss) != TN_OK) {
-                fail("step %" PRId64 ": %s", tn_optim_steps(opt), tn_error_message());
-                goto out;
-            }
-            if (!isfinite(loss->data[0])) {
-                fail("step %" PRId64 ": the loss is %g (diverged; lower --lr?)", tn_optim_steps(opt),
-                     (double)loss->data[0]);
-                goto out;
-            }
-            if (c->clip > 0) tn_clip_grad_norm(ps, (float)c->clip);
-            tn_optim_step(opt, lr_t);
+/* The run's time so far, over every process of it. */
+static double run_seconds(const trainer *t) { return tn_profile_now() - t->t_start; }
 
-            st.loss_sum += (double)loss->data[0] * b.n;
-            st.pen_sum += (double)penalty->data[0] * b.n;
-            st.correct += count_hits(logits, b.labels, NULL);
-            st.seen += b.n;
-            st.train_seconds += now_seconds() - t0;
-            steps_this_process++;
-            if (!c->quiet) {
-                char extra[96];
-                snprintf(extra, sizeof extra, " loss %.3f acc %.3f lr %.2g", st.loss_sum / st.seen,
-                         (double)st.correct / st.seen, lr_t);
-                progress_update(&bar, st.seen, extra);
-            }
-            if (interrupted || (c->stop_after_steps > 0 && steps_this_process >= c->stop_after_steps)) {
-                if (!c->quiet) progress_end(&bar);
-                tn_loader_position(ld, &st.pos);
-                st.seconds = now_seconds() - t_start;
-                if (save_checkpoint(c, ckpt, ps, net, opt, &st)) goto out;
-                fprintf(stderr, "stopped at step %" PRId64 "; checkpoint saved; continue with --resume\n",
-                        tn_optim_steps(opt));
-                rc = RUN_INTERRUPTED;
-                goto out;
-            }
-        }
-        if (!c->quiet) progress_end(&bar);
-        lr_t = tn_sched_lr(&sched, c->lr, (double)(tn_optim_steps(opt) - 1)); /* its last step */
+/* Checkpoint the run as it stands, mid-epoch or at an epoch's end. */
+static int save_progress(trainer *t)
+{
+    tn_loader_position(t->ld, &t->st.pos);
+    if (save_checkpoint(t->c, t->ckpt, t->ps, t->net, t->opt, &t->st)) return -1;
+    t->saved_step = tn_optim_steps(t->opt);
+    t->last_save = tn_profile_now();
+    return 0;
+}
 
-        /* End of epoch: evaluate, log, checkpoint. */
-        double train_loss = st.loss_sum / st.seen, pen = st.pen_sum / st.seen,
-               train_acc = (double)st.correct / st.seen, test_loss, test_acc, val_loss,
-               val_acc = NAN;
-        if (evaluate(net, g, d->test, &d->norm, c->batch, &test_loss, &test_acc, NULL)) goto out;
-        if (d->val && evaluate(net, g, d->val, &d->norm, c->batch, &val_loss, &val_acc, NULL))
-            goto out;
-        st.epoch++;
-        st.seconds = now_seconds() - t_start;
-        double ips = st.train_seconds > 0 ? (double)st.epoch * d->train->n / st.train_seconds : 0;
-        text_printf(&st.csv, "%d,%.6g,%.6f,%.6f,%.5f,%.5f,%.6f,%.5f,%.4f,%.1f,%.1f\n", st.epoch,
-                    lr_t, train_loss, pen, train_acc, val_acc, test_loss, test_acc,
-                    weight_norm(ps), st.seconds, ips);
-        if (test_acc > st.best_test) st.best_test = test_acc;
+/* A mid-epoch checkpoint is due: every --checkpoint-steps steps of the run,
+ * or --checkpoint-every minutes after the last. */
+static bool checkpoint_due(const trainer *t)
+{
+    const run_config *c = t->c;
+    return (c->checkpoint_steps > 0 && tn_optim_steps(t->opt) % c->checkpoint_steps == 0) ||
+           (c->checkpoint_minutes > 0 && tn_profile_now() - t->last_save >= 60 * c->checkpoint_minutes);
+}
+
+/* ------------------------------------------------------------ divergence */
+
+/* Stop a diverged run: RUN_DIVERGED, message printed (what went wrong,
+ * where, and which step the checkpoint on disk, the last finite state,
+ * holds). */
+static int diverged(const trainer *t, const char *what, int64_t step)
+{
+    char kept[1300];
+    if (t->saved_step >= 0)
+        snprintf(kept, sizeof kept, "%s holds step %" PRId64 ", the last finite state", t->ckpt,
+                 t->saved_step);
+    else
+        snprintf(kept, sizeof kept, "no checkpoint was written");
+    fail("diverged at epoch %d, step %" PRId64 " (step %" PRId64 " of the epoch): %s; %s "
+         "(lower --lr, or --allow-nonfinite to train on)",
+         t->st.epoch + 1, step, step - (int64_t)t->st.epoch * t->spe, what, kept);
+    return RUN_DIVERGED;
+}
+
+/* RUN_DIVERGED if x, the step's `what`, is NaN or infinite and
+ * --allow-nonfinite is off; RUN_DONE otherwise. */
+static int check_finite(const trainer *t, const char *what, double x, int64_t step)
+{
+    if (isfinite(x) || t->c->allow_nonfinite) return RUN_DONE;
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s is %s", what, isnan(x) ? "NaN" : x > 0 ? "inf" : "-inf");
+    return diverged(t, buf, step);
+}
+
+/* ----------------------------------------------------------------- steps */
+
+static void begin_epoch(trainer *t)
+{
+    snprintf(t->label, sizeof t->label, "epoch %d/%d", t->st.epoch + 1, t->c->epochs);
+    if (!t->c->quiet) progress_begin(&t->bar, stderr, t->label, (long)t->d->train->n, "img");
+    t->bar_open = !t->c->quiet;
+    tn_graph_set_training(t->g, true);
+}
+
+static void end_progress(trainer *t)
+{
+    if (t->bar_open) progress_end(&t->bar);
+    t->bar_open = false;
+}
+
+/* The loader's next batch; the time waited for it counts as data wait. */
+static bool next_batch(trainer *t, tn_batch *b)
+{
+    const double t_wait = tn_profile_now();
+    if (!tn_loader_next(t->ld, b)) return false;
+    t->t_step = tn_profile_now();
+    t->st.wait_seconds += t->t_step - t_wait;
+    return true;
+}
+
+/* The schedule's learning rate, λ and momentum for the next step. */
+static void set_hyperparameters(trainer *t)
+{
+    const run_config *c = t->c;
+    double step = (double)tn_optim_steps(t->opt);
+    t->lr_t = tn_sched_lr(&t->sched, c->lr, step);
+    if (c->wd_norm > 0)
+        tn_optim_group_at(t->opt, 0)->lambda = decay_at(c, &t->sched, t->d->train->n, t->spe, step);
+    if (c->schedule == TN_SCHED_ONE_CYCLE)
+        tn_optim_set_momentum(t->opt, tn_sched_momentum(&t->sched, step, t->base_momentum));
+}
+
+/* One step: forward, loss + penalty, backward, clip, update; the epoch's
+ * sums.  RUN_DONE, RUN_DIVERGED or RUN_ERROR. */
+static int train_step(trainer *t, const tn_batch *b)
+{
+    const run_config *c = t->c;
+    tn_graph *g = t->g;
+    const int64_t step = tn_optim_steps(t->opt) + 1; /* counted from 1 in messages */
+    set_hyperparameters(t);
+    tn_graph_reset(g);
+    tn_params_zero_grad(t->ps);
+    tn_tensor *x = tn_from_data(g, TN_SHAPE(b->n, b->c, b->h, b->w), b->x);
+    tn_tensor *logits = x ? tn_resnet_forward(g, t->net, x) : NULL;
+    tn_tensor *loss = NULL;
+    if (logits)
+        loss = b->soft ? tn_cross_entropy_soft(g, logits, tn_from_data(g, TN_SHAPE(b->n, b->k), b->soft))
+                       : tn_cross_entropy(g, logits, b->labels, 0.0f);
+    tn_tensor *penalty = loss ? tn_optim_penalty(t->opt, g) : NULL;
+    tn_tensor *total_loss = penalty ? tn_add(g, loss, penalty) : NULL;
+    if (!total_loss || tn_backward(g, total_loss) != TN_OK) {
+        fail("step %" PRId64 ": %s", step, tn_error_message());
+        return RUN_ERROR;
+    }
+    double norm = c->clip > 0 ? tn_clip_grad_norm(t->ps, (float)c->clip) : grad_norm(t->ps);
+    int rc = check_finite(t, "the loss", (double)total_loss->data[0], step);
+    if (rc == RUN_DONE) rc = check_finite(t, "the gradient norm", norm, step);
+    if (rc != RUN_DONE) return rc;
+    tn_optim_step(t->opt, t->lr_t);
+    if (!c->allow_nonfinite && !values_finite(t->ps))
+        return diverged(t, "a weight or running statistic is NaN or infinite", step);
+
+    run_state *st = &t->st;
+    st->loss_sum += (double)loss->data[0] * b->n;
+    st->pen_sum += (double)penalty->data[0] * b->n;
+    st->correct += count_hits(logits, b->labels, NULL);
+    st->seen += b->n;
+    st->train_seconds += tn_profile_now() - t->t_step;
+    return RUN_DONE;
+}
+
+/* After a step: the progress line, a mid-epoch checkpoint when due, and
+ * the stop on Ctrl-C or --stop-after-steps (RUN_INTERRUPTED, checkpoint
+ * saved). */
+static int after_step(trainer *t)
+{
+    const run_config *c = t->c;
+    const run_state *st = &t->st;
+    t->steps_this_process++;
+    if (t->bar_open) {
+        char extra[96];
+        snprintf(extra, sizeof extra, " loss %.3f acc %.3f lr %.2g", st->loss_sum / st->seen,
+                 (double)st->correct / st->seen, t->lr_t);
+        progress_update(&t->bar, st->seen, extra);
+    }
+    bool stop = interrupted || (c->stop_after_steps > 0 && t->steps_this_process >= c->stop_after_steps);
+    if (!stop && !checkpoint_due(t)) return RUN_DONE;
+    if (stop) end_progress(t);
+    t->st.seconds = run_seconds(t);
+    if (save_progress(t)) return RUN_ERROR;
+    if (!stop) return RUN_DONE;
+    fprintf(stderr, "stopped at step %" PRId64 "; checkpoint saved; continue with --resume\n",
+            tn_optim_steps(t->opt));
+    return RUN_INTERRUPTED;
+}
+
+/* ------------------------------------------------------------- an epoch */
+
+/* Early stopping on the validation accuracy: keep the best model in
+ * best.safetensors; *stop after --patience epochs without a better one. */
+static int early_stopping(trainer *t, double val_acc, bool *stop)
+{
+    run_state *st = &t->st;
+    const run_config *c = t->c;
+    if (val_acc > st->best_val) {
+        st->best_val = val_acc;
+        st->best_epoch = st->epoch;
+        st->bad_epochs = 0;
+        if (tn_nn_save(t->ps, t->best_path, 0, NULL, NULL) != TN_OK)
+            return fail("%s", tn_error_message());
+    } else if (c->patience > 0 && ++st->bad_epochs >= c->patience) {
+        *stop = true;
         if (!c->quiet)
-            fprintf(stderr, "epoch %d: train loss %.4f (+ penalty %.4f) acc %.4f | test loss %.4f acc %.4f%s\n",
-                    st.epoch, train_loss, pen, train_acc, test_loss, test_acc, "");
-        st.last_train_loss = train_loss;
-        st.loss_sum = st.pen_sum = 0;
-        st.correct = st.seen = 0;
-
-        bool stop = false;
-        if (d->val) {
-            if (val_acc > st.best_val) {
-                st.best_val = val_acc;
-                st.best_epoch = st.epoch;
-                st.bad_epochs = 0;
-                if (tn_nn_save(ps, best_path, 0, NULL, NULL) != TN_OK) {
-                    fail("%s", tn_error_message());
-                    goto out;
-                }
-            } else if (c->patience > 0 && ++st.bad_epochs >= c->patience) {
-                stop = true;
-                if (!c->quiet)
-                    fprintf(stderr, "early stop: no better validation accuracy for %d epochs (best %.4f at epoch %d)\n",
-                            c->patience, st.best_val, st.best_epoch);
-            }
-        }
-        tn_loader_position(ld, &st.pos);
-        if (write_text(csv_path, st.csv.s) || save_checkpoint(c, ckpt, ps, net, opt, &st))
-            goto out;
-        r->test_acc = test_acc;
-        r->test_loss = test_loss;
-        evaluated = true;
-        if (stop) break;
+            fprintf(stderr, "early stop: no better validation accuracy for %d epochs (best %.4f at epoch %d)\n",
+                    c->patience, st->best_val, st->best_epoch);
     }
+    return 0;
+}
 
-    /* With a validation split, the result is the best-validation model's;
-     * a run resumed after its last epoch evaluates what it loaded. */
-    bool restore_best = d->val && st.best_epoch > 0;
-    if (restore_best && tn_nn_load(ps, best_path) != TN_OK) {
-        fail("%s", tn_error_message());
-        goto out;
-    }
-    if ((restore_best || !evaluated) &&
-        evaluate(net, g, d->test, &d->norm, c->batch, &r->test_loss, &r->test_acc, NULL))
-        goto out;
-    r->epochs = st.epoch;
+/* End of an epoch: evaluate, a metrics.csv row, early stopping, a
+ * checkpoint.  RUN_DONE (*stop: early stop), RUN_DIVERGED or RUN_ERROR. */
+static int end_epoch(trainer *t, run_result *r, bool *stop)
+{
+    const run_config *c = t->c;
+    const run_data *d = t->d;
+    run_state *st = &t->st;
+    const int64_t step = tn_optim_steps(t->opt);
+    double lr_t = tn_sched_lr(&t->sched, c->lr, (double)(step - 1)); /* its last step */
+    double train_loss = st->loss_sum / st->seen, pen = st->pen_sum / st->seen,
+           train_acc = (double)st->correct / st->seen, test_loss, test_acc, val_loss,
+           val_acc = NAN;
+    if (evaluate(t->net, t->g, d->test, &d->norm, c->batch, &test_loss, &test_acc, NULL) ||
+        (d->val && evaluate(t->net, t->g, d->val, &d->norm, c->batch, &val_loss, &val_acc, NULL)))
+        return RUN_ERROR;
+    int rc = check_finite(t, "the test loss after the epoch", test_loss, step);
+    if (rc == RUN_DONE && d->val)
+        rc = check_finite(t, "the validation loss after the epoch", val_loss, step);
+    if (rc != RUN_DONE) return rc;
+
+    st->epoch++;
+    st->seconds = run_seconds(t);
+    double ips = st->train_seconds > 0 ? (double)st->epoch * d->train->n / st->train_seconds : 0;
+    text_printf(&st->csv, "%d,%.6g,%.6f,%.6f,%.5f,%.5f,%.6f,%.5f,%.4f,%.1f,%.1f\n", st->epoch, lr_t,
+                train_loss, pen, train_acc, val_acc, test_loss, test_acc, weight_norm(t->ps),
+                st->seconds, ips);
+    if (test_acc > st->best_test) st->best_test = test_acc;
+    if (!c->quiet)
+        fprintf(stderr, "epoch %d: train loss %.4f (+ penalty %.4f) acc %.4f | test loss %.4f acc %.4f\n",
+                st->epoch, train_loss, pen, train_acc, test_loss, test_acc);
+    st->last_train_loss = train_loss;
+    st->loss_sum = st->pen_sum = 0;
+    st->correct = st->seen = 0;
+
+    if (d->val && early_stopping(t, val_acc, stop)) return RUN_ERROR;
+    if (write_text(t->csv_path, st->csv.s) || save_progress(t)) return RUN_ERROR;
+    r->test_acc = test_acc;
+    r->test_loss = test_loss;
+    t->evaluated = true;
+    return RUN_DONE;
+}
+
+/* The run's result into r and result.txt.  With a validation split it is
+ * the best-validation model's; a run resumed after its last epoch
+ * evaluates what it loaded. */
+static int finish(trainer *t, run_result *r)
+{
+    const run_config *c = t->c;
+    const run_data *d = t->d;
+    const run_state *st = &t->st;
+    bool restore_best = d->val && st->best_epoch > 0;
+    if (restore_best && tn_nn_load(t->ps, t->best_path) != TN_OK)
+        return fail("%s", tn_error_message());
+    if ((restore_best || !t->evaluated) &&
+        evaluate(t->net, t->g, d->test, &d->norm, c->batch, &r->test_loss, &r->test_acc, NULL))
+        return -1;
+    r->epochs = st->epoch;
     /* The run's time up to its last epoch's evaluation: a finished run
      * resumed only to report keeps its figure. */
-    r->seconds = st.seconds;
-    r->best_test_acc = st.best_test;
-    r->images_per_s = st.train_seconds > 0 ? (double)st.epoch * d->train->n / st.train_seconds : 0;
+    r->seconds = st->seconds;
+    r->best_test_acc = st->best_test;
+    r->images_per_s = st->train_seconds > 0 ? (double)st->epoch * d->train->n / st->train_seconds : 0;
     /* Of the time in the training loop (steps and waits), over every
      * process of the run. */
-    r->data_wait_fraction = isnan(st.wait_seconds) ? NAN
-                            : st.wait_seconds + st.train_seconds > 0
-                                ? st.wait_seconds / (st.wait_seconds + st.train_seconds)
+    r->data_wait_fraction = isnan(st->wait_seconds) ? NAN
+                            : st->wait_seconds + st->train_seconds > 0
+                                ? st->wait_seconds / (st->wait_seconds + st->train_seconds)
                                 : 0;
-    r->train_loss = st.last_train_loss;
+    r->train_loss = st->last_train_loss;
     char opts[4096];
-    if (config_fingerprint(c, opts, sizeof opts) || result_write(c->out, opts, r)) goto out;
-    rc = RUN_DONE;
-out:
-    free(st.csv.s);
-    tn_loader_free(ld);
-    tn_optim_free(opt);
-    tn_resnet_free(net);
-    tn_graph_free(g);
-    tn_params_free(ps);
+    return config_fingerprint(c, opts, sizeof opts) || result_write(c->out, opts, r) ? -1 : 0;
+}
+
+int train_run(const run_config *c, const run_data *d, run_result *r)
+{
+    memset(r, 0, sizeof *r);
+    trainer t;
+    int rc = trainer_open(&t, c, d) || start_or_resume(&t) ? RUN_ERROR : RUN_DONE;
+    bool stop = false;
+    while (rc == RUN_DONE && !stop && t.st.epoch < c->epochs) {
+        begin_epoch(&t);
+        tn_batch b;
+        while (rc == RUN_DONE && next_batch(&t, &b)) {
+            rc = train_step(&t, &b);
+            if (rc == RUN_DONE) rc = after_step(&t);
+        }
+        end_progress(&t);
+        if (rc == RUN_DONE) rc = end_epoch(&t, r, &stop);
+    }
+    if (rc == RUN_DONE && finish(&t, r)) rc = RUN_ERROR;
+    trainer_close(&t);
     return rc;
 }
