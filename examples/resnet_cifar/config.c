@@ -28,10 +28,10 @@ static const struct {
 } METHODS[METHOD_COUNT] = {
     [METHOD_CUSTOM] = {"custom", TN_OPTIM_SGD, TN_REG_NONE, 0.1, 0.0},
     [METHOD_SGD_L2] = {"sgd-l2", TN_OPTIM_SGD, TN_REG_L2, 0.1, 5e-4},
-    [METHOD_SGDW] = {"sgdw", TN_OPTIM_SGD, TN_REG_DECOUPLED_SCHEDULED, 0.1, 5e-4},
+    [METHOD_SGDW] = {"sgdw", TN_OPTIM_SGD, TN_REG_DECOUPLED, 0.1, 5e-4},
     [METHOD_ADAM_L2] = {"adam-l2", TN_OPTIM_ADAM, TN_REG_L2, 1e-3, 5e-4},
-    [METHOD_ADAMW] = {"adamw", TN_OPTIM_ADAM, TN_REG_DECOUPLED_SCHEDULED, 1e-3, 5e-4},
-    [METHOD_ADAMW_TORCH] = {"adamw-torch", TN_OPTIM_ADAM, TN_REG_DECOUPLED, 1e-3, 0.5},
+    [METHOD_ADAMW] = {"adamw", TN_OPTIM_ADAM, TN_REG_DECOUPLED, 1e-3, 5e-4},
+    [METHOD_ADAMW_TORCH] = {"adamw-torch", TN_OPTIM_ADAM, TN_REG_DECOUPLED_LR, 1e-3, 0.5},
     [METHOD_ADAMPROX] = {"adamprox", TN_OPTIM_ADAM, TN_REG_PROX_L2, 1e-3, 5e-4},
 };
 
@@ -56,19 +56,7 @@ typedef struct named {
     int value;
 } named;
 
-static const named OPTIMIZERS[] = {
-    {"sgd", TN_OPTIM_SGD},         {"adagrad", TN_OPTIM_ADAGRAD}, {"adadelta", TN_OPTIM_ADADELTA},
-    {"rmsprop", TN_OPTIM_RMSPROP}, {"adam", TN_OPTIM_ADAM},       {"nadam", TN_OPTIM_NADAM},
-    {"radam", TN_OPTIM_RADAM},     {"adamax", TN_OPTIM_ADAMAX},   {NULL, 0}};
-static const named REGS[] = {{"none", TN_REG_NONE},
-                             {"l2", TN_REG_L2},
-                             {"l1", TN_REG_L1},
-                             {"coupled", TN_REG_COUPLED},
-                             {"decoupled-lr", TN_REG_DECOUPLED},
-                             {"decoupled", TN_REG_DECOUPLED_SCHEDULED},
-                             {"prox-l2", TN_REG_PROX_L2},
-                             {"prox-l1", TN_REG_PROX_L1},
-                             {NULL, 0}};
+/* Optimizers and modes: the library's names (tn_optim_kind_name, tn_reg_name). */
 static const named SCHEDULES[] = {{"constant", TN_SCHED_CONSTANT},
                                   {"linear", TN_SCHED_LINEAR},
                                   {"step", TN_SCHED_STEP},
@@ -223,8 +211,17 @@ int config_parse_option(run_config *c, int argc, char **argv, int *i)
         if (method_parse(v, &m)) return fail("%s: unknown method '%s' (sgd-l2, sgdw, adam-l2, adamw, adamw-torch, adamprox)", a, v);
         c->method = m;
         c->method_given = true;
-    } else if (is(a, "--optimizer")) { NAMED(OPTIMIZERS, c->optimizer); c->method = METHOD_CUSTOM; c->method_given = true; }
-    else if (is(a, "--reg")) { NAMED(REGS, c->reg); c->method = METHOD_CUSTOM; c->method_given = true; }
+    } else if (is(a, "--optimizer")) {
+        VAL();
+        if (tn_optim_kind_parse(v, &c->optimizer) != TN_OK) return fail("%s: %s", a, tn_error_message());
+        c->method = METHOD_CUSTOM;
+        c->method_given = true;
+    } else if (is(a, "--reg")) {
+        VAL();
+        if (tn_reg_parse(v, &c->reg) != TN_OK) return fail("%s: %s", a, tn_error_message());
+        c->method = METHOD_CUSTOM;
+        c->method_given = true;
+    }
     else if (is(a, "--lr")) DBL(1e-8, 100, c->lr);
     else if (is(a, "--wd")) DBL(0, 100, c->wd);
     else if (is(a, "--wd-norm")) DBL(0, 100, c->wd_norm);
@@ -411,9 +408,9 @@ void config_args(const run_config *c, arg_list *a)
         arg_push(a, "%s", method_name(c->method));
     } else {
         arg_push(a, "--optimizer");
-        arg_push(a, "%s", name_of(OPTIMIZERS, (int)c->optimizer));
+        arg_push(a, "%s", tn_optim_kind_name(c->optimizer));
         arg_push(a, "--reg");
-        arg_push(a, "%s", name_of(REGS, (int)c->reg));
+        arg_push(a, "%s", tn_reg_name(c->reg));
     }
     opt_num(a, "--lr", c->lr);
     opt_num(a, "--wd", c->wd);
@@ -484,7 +481,7 @@ void config_describe(const run_config *c, char *buf, size_t size)
              "seed=%llu",
              c->depth, name_of(VARIANTS, (int)c->variant),
              c->shortcut == TN_RESNET_SHORTCUT_A ? "A" : "B", method_name(c->method),
-             name_of(OPTIMIZERS, (int)c->optimizer), name_of(REGS, (int)c->reg), c->lr, c->wd,
+             tn_optim_kind_name(c->optimizer), tn_reg_name(c->reg), c->lr, c->wd,
              c->wd_norm > 0 ? " (normalized)" : "", name_of(SCHEDULES, (int)c->schedule),
              c->epochs, c->batch, (unsigned long long)c->seed);
 }

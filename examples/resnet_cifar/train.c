@@ -541,7 +541,7 @@ int train_run(const run_config *c, const run_data *d, run_result *r)
     const bool cycles_beta1 = c->optimizer != TN_OPTIM_SGD && c->optimizer != TN_OPTIM_RMSPROP;
     oc.reg = c->reg;
     oc.lambda = decay_at(c, &sched, d->train->n, spe, 0);
-    if (!(opt = tn_optim_new(ps, &oc))) {
+    if (tn_optim_new(ps, &oc, &opt) != TN_OK) {
         fail("optimizer: %s", tn_error_message());
         goto out;
     }
@@ -605,7 +605,7 @@ int train_run(const run_config *c, const run_data *d, run_result *r)
                      (double)loss->data[0]);
                 goto out;
             }
-            if (c->clip > 0) tn_clip_grad_norm(ps, (float)c->clip);
+            if (c->clip > 0) tn_optim_clip_grad_norm(ps, (float)c->clip);
             tn_optim_step(opt, lr_t);
 
             st.loss_sum += (double)loss->data[0] * b.n;
