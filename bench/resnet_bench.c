@@ -222,7 +222,8 @@ int main(int argc, char **argv)
     oc.momentum = 0.9;
     oc.reg = TN_REG_COUPLED;
     oc.lambda = 5e-4;
-    tn_optim *opt = train ? tn_optim_new(ps, &oc) : NULL;
+    tn_optim *opt = NULL;
+    if (train) tn_optim_new(ps, &oc, &opt); /* opt stays NULL on error: reported below */
     tn_graph *g = tn_graph_new();
     size_t xn = (size_t)batch * 3 * 32 * 32;
     float *xd = malloc(xn * sizeof(float));

@@ -1,12 +1,20 @@
-/* optim/internal.h - the optimizer kernels; not installed.
+/* optim/internal.h - the optimizer and mode tables and their kernels; not
+ * installed.
+ *
+ * One row per optimizer (tn_optim_rows, optim/table.c): its name, PyTorch's
+ * defaults, its state buffers (PyTorch's state keys, when each exists, its
+ * initial value), its option check, its flags and its kernel.  One row per
+ * regularisation mode (tn_reg_rows): its name, what it does before and
+ * after the kernel, in the gradient or in the loss.  The step loop
+ * (optim/optim.c) runs a tensor's mode around its optimizer's kernel.
+ * Adding an optimizer is one tn_optim_kind value, one row, one kernel.
  *
  * Each kernel is one optimizer step on flat arrays of n floats: parameters
- * w (n), gradients g (n), the optimizer's state arrays (n each), the
- * hyper-parameters h, the coupled decay coefficient wd (g + wd·w, PyTorch's
- * weight_decay; 0 for none), the learning rate lr and the step t (from 1).
- * They follow PyTorch 1.13's _single_tensor_* functions operation for
- * operation: scalars are computed in double and rounded to float, element
- * math is float32 in PyTorch's order. */
+ * w (n), gradients g (n), the row's state buffers s[k] (n each, NULL for a
+ * buffer the config does not use) and the step's arguments.  They follow
+ * PyTorch 1.13's _single_tensor_* functions operation for operation:
+ * scalars are computed in double and rounded to float, element math is
+ * float32 in PyTorch's order. */
 #ifndef TENET_OPTIM_INTERNAL_H
 #define TENET_OPTIM_INTERNAL_H
 
@@ -15,33 +23,90 @@
 /* Loops over this many elements or more run on all threads. */
 #define TN_OPTIM_PAR_MIN 32768
 
-/* buf (n): momentum buffer, or NULL when h->momentum == 0. */
-void tn_kernel_sgd(size_t n, float *w, const float *g, float *buf, const tn_optim_config *h,
-                   float wd, double lr, int64_t t);
-/* sum (n): accumulated squared gradients. */
-void tn_kernel_adagrad(size_t n, float *w, const float *g, float *sum,
-                       const tn_optim_config *h, float wd, double lr, int64_t t);
-/* sq (n), acc (n): running averages of g² and of the squared updates. */
-void tn_kernel_adadelta(size_t n, float *w, const float *g, float *sq, float *acc,
-                        const tn_optim_config *h, float wd, double lr, int64_t t);
-/* sq (n); gavg (n) or NULL unless centered; buf (n) or NULL unless momentum > 0. */
-void tn_kernel_rmsprop(size_t n, float *w, const float *g, float *sq, float *gavg, float *buf,
-                       const tn_optim_config *h, float wd, double lr, int64_t t);
-/* m, v (n); vmax (n) or NULL unless amsgrad. */
-void tn_kernel_adam(size_t n, float *w, const float *g, float *m, float *v, float *vmax,
-                    const tn_optim_config *h, float wd, double lr, int64_t t);
-/* m, v (n); mu_product: Π μ_1..μ_t, already updated for step t (a float,
- * as PyTorch keeps it in a float32 tensor). */
-void tn_kernel_nadam(size_t n, float *w, const float *g, float *m, float *v,
-                     const tn_optim_config *h, float wd, double lr, int64_t t,
-                     float mu_product);
-void tn_kernel_radam(size_t n, float *w, const float *g, float *m, float *v,
-                     const tn_optim_config *h, float wd, double lr, int64_t t);
-/* m (n), u (n): first moment and exponentially weighted infinity norm. */
-void tn_kernel_adamax(size_t n, float *w, const float *g, float *m, float *u,
-                      const tn_optim_config *h, float wd, double lr, int64_t t);
+/* State buffers of one optimizer, at most. */
+#define TN_OPTIM_MAX_BUFFERS 3
+
+typedef struct tn_kernel_args {
+    const tn_optim_config *h; /* the config with this step's momentum (or β1) */
+    float wd;                 /* coupled decay: g + wd·w (PyTorch's weight_decay; 0: none) */
+    double lr;                /* the group's lr_t */
+    int64_t t;                /* the step, from 1 */
+    float mu_product;         /* the optimizer's scalar state after the row's prepare() */
+} tn_kernel_args;
+
+/* w, g (n); s[k] (n) the row's buffer k at this tensor's offset, or NULL. */
+typedef void tn_kernel_fn(size_t n, float *w, const float *g, float *const *s,
+                          const tn_kernel_args *a);
+
+/* When a state buffer exists. */
+typedef enum tn_buffer_when {
+    TN_BUF_ALWAYS,
+    TN_BUF_IF_MOMENTUM, /* cfg.momentum != 0 */
+    TN_BUF_IF_CENTERED, /* cfg.centered */
+    TN_BUF_IF_AMSGRAD,  /* cfg.amsgrad */
+} tn_buffer_when;
+
+/* A state buffer's value before the first step. */
+typedef enum tn_buffer_init {
+    TN_INIT_ZERO,
+    TN_INIT_ACCUMULATOR, /* cfg.initial_accumulator_value */
+} tn_buffer_init;
+
+typedef struct tn_buffer_spec {
+    const char *key;     /* PyTorch's state key (checkpoint names); NULL: no buffer */
+    tn_buffer_when when;
+    tn_buffer_init init;
+} tn_buffer_spec;
+
+typedef struct tn_optim_row {
+    const char *name;
+    unsigned flags;       /* TN_OPTIM_USES_* */
+    double lr, eps;       /* PyTorch's defaults (the rest: tn_optim_defaults) */
+    tn_buffer_spec buffers[TN_OPTIM_MAX_BUFFERS];
+    /* The options only this optimizer reads (tn_error_set naming the option
+     * and value); NULL: none.  lr, eps and the mode are checked for all. */
+    tn_status (*check)(const tn_optim_config *c);
+    /* Update the scalar state before the step t (NAdam's Π μ); NULL: none. */
+    void (*prepare)(const tn_optim_config *h, int64_t t, float *mu_product);
+    tn_kernel_fn *kernel;
+} tn_optim_row;
+
+extern const tn_optim_row tn_optim_rows[TN_OPTIM_COUNT];
+
+/* A mode's action on a tensor's weights w (n): lr_g the group's lr_t, eta
+ * the schedule multiplier η_t, lambda the group's λ. */
+typedef void tn_reg_fn(size_t n, float *w, double lr_g, double eta, double lambda);
+
+typedef struct tn_reg_row {
+    const char *name;   /* the library's and the programs' name */
+    const char *legacy; /* its name in checkpoints of format 1 */
+    bool coupled;       /* λ goes to the kernel as its weight_decay */
+    /* In the loss: penalty scale·λ·reduce(w) (tn_optim_penalty); NULL: not. */
+    tn_tensor *(*reduce)(tn_graph *g, tn_tensor *w);
+    double scale;
+    tn_reg_fn *before, *after; /* around the kernel; NULL: nothing */
+} tn_reg_row;
+
+extern const tn_reg_row tn_reg_rows[TN_REG_COUNT];
+
+/* The kernels (optim/kernels.c).  Buffers, in row order:
+ * sgd: momentum_buffer (if momentum); adagrad: sum; adadelta: square_avg,
+ * acc_delta; rmsprop: square_avg, momentum_buffer (if momentum), grad_avg
+ * (if centered); adam: exp_avg, exp_avg_sq, max_exp_avg_sq (if amsgrad);
+ * nadam, radam: exp_avg, exp_avg_sq (nadam reads a->mu_product: Π μ_1..μ_t,
+ * already updated for step t, a float as PyTorch keeps it in a float32
+ * tensor); adamax: exp_avg, exp_inf; sgd-paper: momentum_buffer (m, if
+ * momentum). */
+tn_kernel_fn tn_kernel_sgd, tn_kernel_adagrad, tn_kernel_adadelta, tn_kernel_rmsprop,
+    tn_kernel_adam, tn_kernel_nadam, tn_kernel_radam, tn_kernel_adamax, tn_kernel_sgd_paper;
 
 /* NAdam's μ_t = β1·(1 − ½·0.96^(t·ψ)). */
 double tn_nadam_mu(const tn_optim_config *h, int64_t t);
+
+/* The modes' actions (optim/kernels.c). */
+tn_reg_fn tn_reg_decoupled_lr, tn_reg_decoupled, tn_reg_prox_l2, tn_reg_prox_l1;
+
+/* w·c over n floats (clipping, the lr-scaled decay). */
+void tn_optim_scale(float *w, size_t n, float c);
 
 #endif

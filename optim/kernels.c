@@ -36,9 +36,14 @@ static inline float coupled(float g, float w, float wd)
     return wd != 0.0f ? fmaf(w, wd, g) : g;
 }
 
-KERNEL void tn_kernel_sgd(size_t n, float *w, const float *g, float *buf, const tn_optim_config *h,
-                   float wd, double lr, int64_t t)
+KERNEL void tn_kernel_sgd(size_t n, float *w, const float *g, float *const *s,
+                          const tn_kernel_args *a)
 {
+    const tn_optim_config *h = a->h;
+    float *buf = s[0];
+    const float wd = a->wd;
+    const double lr = a->lr;
+    const int64_t t = a->t;
     const float mu = (float)h->momentum, damp = (float)(1.0 - h->dampening);
     const float neg_lr = (float)-lr;
     const bool use_buf = h->momentum != 0.0 && buf, nesterov = h->nesterov, first = t == 1;
@@ -54,9 +59,14 @@ KERNEL void tn_kernel_sgd(size_t n, float *w, const float *g, float *buf, const 
     }
 }
 
-KERNEL void tn_kernel_adagrad(size_t n, float *w, const float *g, float *sum,
-                       const tn_optim_config *h, float wd, double lr, int64_t t)
+KERNEL void tn_kernel_adagrad(size_t n, float *w, const float *g, float *const *s,
+                              const tn_kernel_args *a)
 {
+    const tn_optim_config *h = a->h;
+    float *sum = s[0];
+    const float wd = a->wd;
+    const double lr = a->lr;
+    const int64_t t = a->t;
     const double clr = lr / (1.0 + (double)(t - 1) * h->lr_decay);
     const float neg_clr = (float)-clr, eps = (float)h->eps;
 #pragma omp parallel for if (n >= TN_OPTIM_PAR_MIN) schedule(static)
@@ -68,10 +78,13 @@ KERNEL void tn_kernel_adagrad(size_t n, float *w, const float *g, float *sum,
     }
 }
 
-KERNEL void tn_kernel_adadelta(size_t n, float *w, const float *g, float *sq, float *acc,
-                        const tn_optim_config *h, float wd, double lr, int64_t t)
+KERNEL void tn_kernel_adadelta(size_t n, float *w, const float *g, float *const *s,
+                               const tn_kernel_args *a)
 {
-    (void)t;
+    const tn_optim_config *h = a->h;
+    float *sq = s[0], *acc = s[1];
+    const float wd = a->wd;
+    const double lr = a->lr;
     const float rho = (float)h->rho, one_m_rho = (float)(1.0 - h->rho);
     const float eps = (float)h->eps, neg_lr = (float)-lr;
 #pragma omp parallel for if (n >= TN_OPTIM_PAR_MIN) schedule(static)
@@ -85,10 +98,13 @@ KERNEL void tn_kernel_adadelta(size_t n, float *w, const float *g, float *sq, fl
     }
 }
 
-KERNEL void tn_kernel_rmsprop(size_t n, float *w, const float *g, float *sq, float *gavg, float *buf,
-                       const tn_optim_config *h, float wd, double lr, int64_t t)
+KERNEL void tn_kernel_rmsprop(size_t n, float *w, const float *g, float *const *s,
+                              const tn_kernel_args *args)
 {
-    (void)t;
+    const tn_optim_config *h = args->h;
+    float *sq = s[0], *buf = s[1], *gavg = s[2];
+    const float wd = args->wd;
+    const double lr = args->lr;
     const float a = (float)h->alpha, one_m_a = (float)(1.0 - h->alpha);
     const float eps = (float)h->eps, mu = (float)h->momentum, neg_lr = (float)-lr;
     const bool centered = h->centered && gavg, use_buf = h->momentum > 0.0 && buf;
@@ -113,9 +129,14 @@ KERNEL void tn_kernel_rmsprop(size_t n, float *w, const float *g, float *sq, flo
     }
 }
 
-KERNEL void tn_kernel_adam(size_t n, float *w, const float *g, float *m, float *v, float *vmax,
-                    const tn_optim_config *h, float wd, double lr, int64_t t)
+KERNEL void tn_kernel_adam(size_t n, float *w, const float *g, float *const *s,
+                           const tn_kernel_args *a)
 {
+    const tn_optim_config *h = a->h;
+    float *m = s[0], *v = s[1], *vmax = s[2];
+    const float wd = a->wd;
+    const double lr = a->lr;
+    const int64_t t = a->t;
     const double bc1 = 1.0 - pow(h->beta1, (double)t);
     const double bc2 = 1.0 - pow(h->beta2, (double)t);
     const float neg_step = (float)-(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
@@ -140,10 +161,14 @@ double tn_nadam_mu(const tn_optim_config *h, int64_t t)
     return h->beta1 * (1.0 - 0.5 * pow(0.96, (double)t * h->momentum_decay));
 }
 
-KERNEL void tn_kernel_nadam(size_t n, float *w, const float *g, float *m, float *v,
-                     const tn_optim_config *h, float wd, double lr, int64_t t,
-                     float mu_product)
+KERNEL void tn_kernel_nadam(size_t n, float *w, const float *g, float *const *s,
+                            const tn_kernel_args *a)
 {
+    const tn_optim_config *h = a->h;
+    float *m = s[0], *v = s[1];
+    const float wd = a->wd, mu_product = a->mu_product;
+    const double lr = a->lr;
+    const int64_t t = a->t;
     const double bc2 = 1.0 - pow(h->beta2, (double)t);
     const double mu = tn_nadam_mu(h, t), mu_next = tn_nadam_mu(h, t + 1);
     /* mu_product_next = mu_product * mu * mu_next, in float32 tensors. */
@@ -164,9 +189,14 @@ KERNEL void tn_kernel_nadam(size_t n, float *w, const float *g, float *m, float 
     }
 }
 
-KERNEL void tn_kernel_radam(size_t n, float *w, const float *g, float *m, float *v,
-                     const tn_optim_config *h, float wd, double lr, int64_t t)
+KERNEL void tn_kernel_radam(size_t n, float *w, const float *g, float *const *s,
+                            const tn_kernel_args *a)
 {
+    const tn_optim_config *h = a->h;
+    float *m = s[0], *v = s[1];
+    const float wd = a->wd;
+    const double lr = a->lr;
+    const int64_t t = a->t;
     const double step = (double)t;
     const double bc1 = 1.0 - pow(h->beta1, step), bc2 = 1.0 - pow(h->beta2, step);
     const double rho_inf = 2.0 / (1.0 - h->beta2) - 1.0;
@@ -198,9 +228,14 @@ KERNEL void tn_kernel_radam(size_t n, float *w, const float *g, float *m, float 
     }
 }
 
-KERNEL void tn_kernel_adamax(size_t n, float *w, const float *g, float *m, float *u,
-                      const tn_optim_config *h, float wd, double lr, int64_t t)
+KERNEL void tn_kernel_adamax(size_t n, float *w, const float *g, float *const *s,
+                             const tn_kernel_args *a)
 {
+    const tn_optim_config *h = a->h;
+    float *m = s[0], *u = s[1];
+    const float wd = a->wd;
+    const double lr = a->lr;
+    const int64_t t = a->t;
     const double clr = lr / (1.0 - pow(h->beta1, (double)t));
     const float neg_clr = (float)-clr, eps = (float)h->eps;
     const float b1 = (float)h->beta1, one_m_b1 = (float)(1.0 - h->beta1);
@@ -211,5 +246,82 @@ KERNEL void tn_kernel_adamax(size_t n, float *w, const float *g, float *m, float
         m[i] = fmaf(gi, one_m_b1, m[i] * b1);
         u[i] = max_nan(u[i] * b2, fabsf(gi) + eps);
         w[i] = w[i] + neg_clr * m[i] / u[i];
+    }
+}
+
+/* The AdamW paper's Algorithm 1: m ← μ·m + lr_t·g (m_0 = 0, so m_1 = lr_1·g
+ * as PyTorch's first step), w ← w − m.  lr_t = η_t·α: each gradient enters
+ * the buffer at the lr of its own step. */
+KERNEL void tn_kernel_sgd_paper(size_t n, float *w, const float *g, float *const *s,
+                                const tn_kernel_args *a)
+{
+    float *m = s[0];
+    const float wd = a->wd, mu = (float)a->h->momentum, lr = (float)a->lr;
+    const bool use_m = a->h->momentum != 0.0 && m;
+#pragma omp parallel for if (n >= TN_OPTIM_PAR_MIN) schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float d = coupled(g[i], w[i], wd);
+        if (use_m) {
+            m[i] = fmaf(d, lr, m[i] * mu);
+            w[i] = w[i] - m[i];
+        } else {
+            w[i] = fmaf(d, -lr, w[i]);
+        }
+    }
+}
+
+/* ------------------------------------------------------------- modes
+ * The decay of the schedule-scaled and proximal modes is w − d·w in one
+ * fmaf: each weight's rounding is its own, so they average out over many
+ * weights.  Multiplying by float32(1 − d) instead rounds one common factor,
+ * which biases every weight the same way (at d = 1e-7 the mean decay is
+ * ~15% too strong; below ~3e-8 the factor is 1 and nothing decays).  The
+ * lr-scaled mode keeps PyTorch AdamW's own w·(1 − lr_t·λ). */
+
+void tn_optim_scale(float *w, size_t n, float c)
+{
+#pragma omp parallel for if (n >= TN_OPTIM_PAR_MIN) schedule(static)
+    for (size_t i = 0; i < n; i++) w[i] = w[i] * c;
+}
+
+/* PyTorch's AdamW: param.mul_(1 - lr * weight_decay). */
+void tn_reg_decoupled_lr(size_t n, float *w, double lr_g, double eta, double lambda)
+{
+    (void)eta;
+    tn_optim_scale(w, n, (float)(1.0 - lr_g * lambda));
+}
+
+/* w − d·w, one rounding per weight */
+static KERNEL void decay_by(float *w, size_t n, float d)
+{
+#pragma omp parallel for if (n >= TN_OPTIM_PAR_MIN) schedule(static)
+    for (size_t i = 0; i < n; i++) w[i] = fmaf(-d, w[i], w[i]);
+}
+
+void tn_reg_decoupled(size_t n, float *w, double lr_g, double eta, double lambda)
+{
+    (void)lr_g;
+    decay_by(w, n, (float)(eta * lambda));
+}
+
+/* (w − step)/(1 + η_t·λ) = u − (η_t·λ/(1 + η_t·λ))·u with u = w − step, the
+ * weight after the kernel: the same one-rounding form as the decoupled
+ * decay (dividing by float32(1 + η_t·λ) would round a common factor). */
+void tn_reg_prox_l2(size_t n, float *w, double lr_g, double eta, double lambda)
+{
+    (void)lr_g;
+    const double d = eta * lambda;
+    decay_by(w, n, (float)(d / (1.0 + d)));
+}
+
+/* Soft-thresholding: sign(w)·max(|w| − η_t·λ, 0), each weight's own rounding. */
+void tn_reg_prox_l1(size_t n, float *w, double lr_g, double eta, double lambda)
+{
+    (void)lr_g;
+    const float th = (float)(eta * lambda);
+#pragma omp parallel for if (n >= TN_OPTIM_PAR_MIN) schedule(static)
+    for (size_t j = 0; j < n; j++) {
+        float a = fabsf(w[j]) - th;
+        w[j] = a > 0.0f ? copysignf(a, w[j]) : 0.0f;
     }
 }

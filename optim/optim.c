@@ -1,6 +1,7 @@
 /* optim/optim.c - the optimizer object: hyper-parameters, parameter groups
  * with their regularisation modes, flat state buffers, the step (one loop
- * over the store's parameter segments calling a kernel), the loss penalty,
+ * over the store's parameter segments running each tensor's mode around
+ * its optimizer's kernel, both from the tables of table.c), the loss penalty,
  * gradient clipping and checkpoints. */
 #include "internal.h"
 
@@ -10,44 +11,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_STATE 3
-
 struct tn_optim {
     tn_params *ps;
+    const tn_optim_row *row;
     tn_optim_config cfg; /* as made: checked when a checkpoint is loaded */
     double momentum;     /* current momentum (SGD, RMSprop) or β1 (Adam family) */
     int64_t t;           /* steps taken */
     float mu_product;   /* NAdam: Π μ_1..μ_t, float32 as in PyTorch */
     size_t size;        /* floats in the store when the optimizer was made */
 
-    int n_state;
-    const char *state_name[MAX_STATE];
-    float *state[MAX_STATE]; /* each `size` floats, laid out like the store */
+    /* The row's buffers, each `size` floats laid out like the store; NULL
+     * for a buffer this config does not use. */
+    float *state[TN_OPTIM_MAX_BUFFERS];
 
     tn_optim_group *groups; /* current settings, changeable between steps */
     tn_optim_group *made;   /* as added (owning the prefix copies): checked on load */
+    int64_t *penalty_for;   /* per group: the step its loss penalty was built for */
     size_t n_groups, cap_groups;
     size_t *group_of; /* per store tensor; SIZE_MAX for buffers */
     size_t n_tensors;
 };
 
 /* ------------------------------------------------------------ configs */
-
-tn_optim_config tn_optim_defaults(tn_optim_kind kind)
-{
-    tn_optim_config c = {.kind = kind, .lr = 1e-2, .beta1 = 0.9, .beta2 = 0.999,
-                         .eps = 1e-8, .alpha = 0.99, .rho = 0.9,
-                         .momentum_decay = 4e-3, .reg = TN_REG_NONE};
-    switch (kind) {
-    case TN_OPTIM_SGD: case TN_OPTIM_RMSPROP: break;
-    case TN_OPTIM_ADAGRAD: c.eps = 1e-10; break;
-    case TN_OPTIM_ADADELTA: c.lr = 1.0; c.eps = 1e-6; break;
-    case TN_OPTIM_ADAM: case TN_OPTIM_RADAM: c.lr = 1e-3; break;
-    case TN_OPTIM_NADAM: case TN_OPTIM_ADAMAX: c.lr = 2e-3; break;
-    default: tn_misuse("tn_optim_defaults", "unknown optimizer kind %d", (int)kind);
-    }
-    return c;
-}
 
 tn_optim_config tn_optim_sgd(double lr)
 {
@@ -63,182 +48,136 @@ tn_optim_config tn_optim_adam(double lr)
     return c;
 }
 
+static tn_optim_config with_reg(tn_optim_config c, tn_reg reg, double lambda)
+{
+    c.reg = reg;
+    c.lambda = lambda;
+    return c;
+}
+
 tn_optim_config tn_optim_sgdw(double lr, double momentum, double lambda)
 {
     tn_optim_config c = tn_optim_sgd(lr);
     c.momentum = momentum;
-    c.reg = TN_REG_DECOUPLED_SCHEDULED;
-    c.lambda = lambda;
-    return c;
+    return with_reg(c, TN_REG_DECOUPLED, lambda);
+}
+
+tn_optim_config tn_optim_sgdw_paper(double lr, double momentum, double lambda)
+{
+    tn_optim_config c = tn_optim_defaults(TN_OPTIM_SGD_PAPER);
+    c.lr = lr;
+    c.momentum = momentum;
+    return with_reg(c, TN_REG_DECOUPLED, lambda);
 }
 
 tn_optim_config tn_optim_adamw_torch(double lr, double lambda)
 {
-    tn_optim_config c = tn_optim_adam(lr);
-    c.reg = TN_REG_DECOUPLED;
-    c.lambda = lambda;
-    return c;
+    return with_reg(tn_optim_adam(lr), TN_REG_DECOUPLED_LR, lambda);
 }
 
 tn_optim_config tn_optim_adamw_paper(double lr, double lambda)
 {
-    tn_optim_config c = tn_optim_adam(lr);
-    c.reg = TN_REG_DECOUPLED_SCHEDULED;
-    c.lambda = lambda;
-    return c;
+    return with_reg(tn_optim_adam(lr), TN_REG_DECOUPLED, lambda);
 }
 
 tn_optim_config tn_optim_adamprox(double lr, double lambda)
 {
-    tn_optim_config c = tn_optim_adam(lr);
-    c.reg = TN_REG_PROX_L2;
-    c.lambda = lambda;
-    return c;
+    return with_reg(tn_optim_adam(lr), TN_REG_PROX_L2, lambda);
 }
 
-static const char *kind_name(tn_optim_kind k)
+/* The mode and its λ: `who` names the function, `option` the field. */
+static tn_status check_reg(const char *who, const char *option, tn_reg reg, double lambda)
 {
-    static const char *const names[] = {"sgd", "adagrad", "adadelta", "rmsprop",
-                                        "adam", "nadam", "radam", "adamax"};
-    return (unsigned)k < sizeof names / sizeof *names ? names[k] : "?";
-}
-
-static const char *reg_name(tn_reg r)
-{
-    static const char *const names[] = {"none", "l2", "l1", "coupled", "decoupled",
-                                        "decoupled_scheduled", "prox_l2", "prox_l1"};
-    return (unsigned)r < sizeof names / sizeof *names ? names[r] : "?";
-}
-
-static tn_status check_reg(const char *who, tn_reg reg, double lambda)
-{
-    if ((unsigned)reg > TN_REG_PROX_L1)
-        return tn_error_set(TN_ERR_ARG, "tenet: %s: unknown regularisation mode %d", who, (int)reg);
+    if ((unsigned)reg >= TN_REG_COUNT)
+        return tn_error_set(TN_ERR_ARG, "tenet: %s: unknown regularisation mode %s = %d", who,
+                            option, (int)reg);
     if (!(lambda >= 0.0) || isinf(lambda))
         return tn_error_set(TN_ERR_ARG, "tenet: %s: lambda must be finite and >= 0, got %g", who,
                             lambda);
     return TN_OK;
 }
 
-#define BAD(...) tn_error_set(TN_ERR_ARG, "tenet: tn_optim_new: " __VA_ARGS__)
-
 static tn_status check_config(const tn_optim_config *c)
 {
-    if ((unsigned)c->kind > TN_OPTIM_ADAMAX) return BAD("unknown optimizer kind %d", (int)c->kind);
-    if (!(c->lr >= 0.0) || isinf(c->lr)) return BAD("lr must be finite and >= 0, got %g", c->lr);
-    if (!(c->eps >= 0.0)) return BAD("eps must be >= 0, got %g", c->eps);
-    switch (c->kind) {
-    case TN_OPTIM_SGD:
-        if (!(c->momentum >= 0.0)) return BAD("SGD momentum must be >= 0, got %g", c->momentum);
-        if (c->nesterov && (c->momentum <= 0.0 || c->dampening != 0.0))
-            return BAD("Nesterov momentum needs momentum > 0 and dampening 0 (got %g, %g)",
-                       c->momentum, c->dampening);
-        break;
-    case TN_OPTIM_ADAGRAD:
-        if (!(c->lr_decay >= 0.0)) return BAD("Adagrad lr_decay must be >= 0, got %g", c->lr_decay);
-        if (!(c->initial_accumulator_value >= 0.0))
-            return BAD("Adagrad initial_accumulator_value must be >= 0, got %g",
-                       c->initial_accumulator_value);
-        break;
-    case TN_OPTIM_ADADELTA:
-        if (!(c->rho >= 0.0 && c->rho <= 1.0)) return BAD("Adadelta rho must be in [0, 1], got %g", c->rho);
-        break;
-    case TN_OPTIM_RMSPROP:
-        if (!(c->alpha >= 0.0)) return BAD("RMSprop alpha must be >= 0, got %g", c->alpha);
-        if (!(c->momentum >= 0.0)) return BAD("RMSprop momentum must be >= 0, got %g", c->momentum);
-        break;
-    default:
-        if (!(c->beta1 >= 0.0 && c->beta1 < 1.0)) return BAD("beta1 must be in [0, 1), got %g", c->beta1);
-        if (!(c->beta2 >= 0.0 && c->beta2 < 1.0)) return BAD("beta2 must be in [0, 1), got %g", c->beta2);
-        if (c->kind == TN_OPTIM_NADAM && !(c->momentum_decay >= 0.0))
-            return BAD("NAdam momentum_decay must be >= 0, got %g", c->momentum_decay);
-        break;
+    if ((unsigned)c->kind >= TN_OPTIM_COUNT)
+        return tn_error_set(TN_ERR_ARG, "tenet: tn_optim_new: unknown optimizer kind %d",
+                            (int)c->kind);
+    if (!(c->lr >= 0.0) || isinf(c->lr))
+        return tn_error_set(TN_ERR_ARG, "tenet: tn_optim_new: lr must be finite and >= 0, got %g",
+                            c->lr);
+    if (!(c->eps >= 0.0))
+        return tn_error_set(TN_ERR_ARG, "tenet: tn_optim_new: eps must be >= 0, got %g", c->eps);
+    const tn_optim_row *row = &tn_optim_rows[c->kind];
+    tn_status st = row->check ? row->check(c) : TN_OK;
+    return st != TN_OK ? st : check_reg("tn_optim_new", "reg", c->reg, c->lambda);
+}
+
+static bool buffer_used(const tn_buffer_spec *b, const tn_optim_config *c)
+{
+    if (!b->key) return false;
+    switch (b->when) {
+    case TN_BUF_ALWAYS: return true;
+    case TN_BUF_IF_MOMENTUM: return c->momentum != 0.0;
+    case TN_BUF_IF_CENTERED: return c->centered;
+    case TN_BUF_IF_AMSGRAD: return c->amsgrad;
     }
-    return check_reg("tn_optim_new", c->reg, c->lambda);
+    return false;
 }
 
-#undef BAD
-
-static bool uses_beta1(tn_optim_kind k)
+tn_status tn_optim_new(tn_params *ps, const tn_optim_config *cfg, tn_optim **out)
 {
-    return k == TN_OPTIM_ADAM || k == TN_OPTIM_NADAM || k == TN_OPTIM_RADAM ||
-           k == TN_OPTIM_ADAMAX;
-}
-
-/* The state buffers of an optimizer, named as PyTorch's state keys. */
-static void state_layout(tn_optim *o)
-{
-    const tn_optim_config *c = &o->cfg;
-    int k = 0;
-#define ADD(name) o->state_name[k++] = name
-    switch (c->kind) {
-    case TN_OPTIM_SGD:
-        if (c->momentum != 0.0) ADD("momentum_buffer");
-        break;
-    case TN_OPTIM_ADAGRAD: ADD("sum"); break;
-    case TN_OPTIM_ADADELTA: ADD("square_avg"); ADD("acc_delta"); break;
-    case TN_OPTIM_RMSPROP:
-        ADD("square_avg");
-        if (c->momentum > 0.0) ADD("momentum_buffer");
-        if (c->centered) ADD("grad_avg");
-        break;
-    case TN_OPTIM_ADAM:
-        ADD("exp_avg"); ADD("exp_avg_sq");
-        if (c->amsgrad) ADD("max_exp_avg_sq");
-        break;
-    case TN_OPTIM_NADAM: case TN_OPTIM_RADAM: ADD("exp_avg"); ADD("exp_avg_sq"); break;
-    case TN_OPTIM_ADAMAX: ADD("exp_avg"); ADD("exp_inf"); break;
-    }
-#undef ADD
-    o->n_state = k;
-}
-
-tn_optim *tn_optim_new(tn_params *ps, const tn_optim_config *cfg)
-{
-    if (!ps || !cfg) tn_misuse("tn_optim_new", "a parameter store and a config are required");
-    if (check_config(cfg) != TN_OK) return NULL;
+    if (!ps || !cfg || !out)
+        tn_misuse("tn_optim_new", "a parameter store, a config and an out pointer are required");
+    *out = NULL;
+    tn_status st = check_config(cfg);
+    if (st != TN_OK) return st;
     tn_optim *o = calloc(1, sizeof *o);
     if (!o) goto nomem;
     o->ps = ps;
+    o->row = &tn_optim_rows[cfg->kind];
     o->cfg = *cfg;
-    o->momentum = uses_beta1(cfg->kind) ? cfg->beta1 : cfg->momentum;
+    o->momentum = (o->row->flags & TN_OPTIM_USES_BETAS) ? cfg->beta1 : cfg->momentum;
     o->mu_product = 1.0f;
     o->size = tn_params_size(ps);
     o->n_tensors = tn_params_count(ps);
-    state_layout(o);
-    for (int k = 0; k < o->n_state; k++) {
+    for (int k = 0; k < TN_OPTIM_MAX_BUFFERS; k++) {
+        const tn_buffer_spec *b = &o->row->buffers[k];
+        if (!buffer_used(b, cfg)) continue;
         o->state[k] = calloc(o->size ? o->size : 1, sizeof(float));
         if (!o->state[k]) goto nomem;
-    }
-    if (cfg->kind == TN_OPTIM_ADAGRAD && cfg->initial_accumulator_value != 0.0) {
-        float v = (float)cfg->initial_accumulator_value;
-        for (size_t j = 0; j < o->size; j++) o->state[0][j] = v;
+        if (b->init == TN_INIT_ACCUMULATOR) {
+            const float v = (float)cfg->initial_accumulator_value;
+            for (size_t j = 0; j < o->size; j++) o->state[k][j] = v;
+        }
     }
     o->group_of = malloc((o->n_tensors ? o->n_tensors : 1) * sizeof *o->group_of);
     o->groups = malloc(4 * sizeof *o->groups);
     o->made = malloc(4 * sizeof *o->made);
-    if (!o->group_of || !o->groups || !o->made) goto nomem;
+    o->penalty_for = malloc(4 * sizeof *o->penalty_for);
+    if (!o->group_of || !o->groups || !o->made || !o->penalty_for) goto nomem;
     o->cap_groups = 4;
     o->n_groups = 1;
     o->groups[0] = (tn_optim_group){.prefix = NULL, .flags = 0, .lr = cfg->lr,
                                     .reg = cfg->reg, .lambda = cfg->lambda};
     o->made[0] = o->groups[0];
+    o->penalty_for[0] = -1;
     for (size_t i = 0; i < o->n_tensors; i++)
         o->group_of[i] = (tn_params_flags(ps, i) & TN_PARAM) ? 0 : SIZE_MAX;
-    return o;
+    *out = o;
+    return TN_OK;
 nomem:
     tn_optim_free(o);
-    tn_error_set(TN_ERR_NOMEM, "tenet: tn_optim_new: out of memory");
-    return NULL;
+    return tn_error_set(TN_ERR_NOMEM, "tenet: tn_optim_new: out of memory");
 }
 
 void tn_optim_free(tn_optim *o)
 {
     if (!o) return;
-    for (int k = 0; k < o->n_state; k++) free(o->state[k]);
+    for (int k = 0; k < TN_OPTIM_MAX_BUFFERS; k++) free(o->state[k]);
     for (size_t i = 0; i < o->n_groups; i++) free((char *)o->made[i].prefix);
     free(o->groups);
     free(o->made);
+    free(o->penalty_for);
     free(o->group_of);
     free(o);
 }
@@ -249,19 +188,17 @@ int64_t tn_optim_steps(const tn_optim *o) { return o->t; }
 void tn_optim_set_momentum(tn_optim *o, double momentum)
 {
     const char *who = "tn_optim_set_momentum";
-    switch (o->cfg.kind) {
-    case TN_OPTIM_SGD: case TN_OPTIM_RMSPROP:
+    const unsigned flags = o->row->flags;
+    if (flags & TN_OPTIM_USES_BETAS) {
+        if (!(momentum >= 0.0 && momentum < 1.0)) tn_misuse(who, "beta1 %g is not in [0, 1)", momentum);
+    } else if (flags & TN_OPTIM_USES_MOMENTUM) {
         if (!(momentum >= 0.0) || (momentum != 0.0) != (o->cfg.momentum != 0.0))
             tn_misuse(who,
                       "momentum %g: the optimizer was made with momentum %g (a momentum buffer "
                       "exists only if it was made with momentum != 0)",
                       momentum, o->cfg.momentum);
-        break;
-    case TN_OPTIM_ADAGRAD: case TN_OPTIM_ADADELTA:
-        tn_misuse(who, "%s has no momentum", kind_name(o->cfg.kind));
-    default:
-        if (!(momentum >= 0.0 && momentum < 1.0)) tn_misuse(who, "beta1 %g is not in [0, 1)", momentum);
-        break;
+    } else {
+        tn_misuse(who, "%s has no momentum", o->row->name);
     }
     o->momentum = momentum;
 }
@@ -274,34 +211,35 @@ static bool selects(const tn_optim_group *s, const char *name, unsigned flags)
     return (flags & s->flags) == s->flags;
 }
 
-int tn_optim_group_add(tn_optim *o, const tn_optim_group *spec)
+tn_status tn_optim_group_add(tn_optim *o, const tn_optim_group *spec, size_t *index_out)
 {
     if (!o || !spec) tn_misuse("tn_optim_group_add", "optimizer and group are required");
-    if (check_reg("tn_optim_group_add", spec->reg, spec->lambda) != TN_OK) return -1;
-    if (!(spec->lr >= 0.0) || isinf(spec->lr)) {
-        tn_error_set(TN_ERR_ARG, "tenet: tn_optim_group_add: lr must be finite and >= 0, got %g",
-                     spec->lr);
-        return -1;
-    }
+    tn_status st = check_reg("tn_optim_group_add", "reg", spec->reg, spec->lambda);
+    if (st != TN_OK) return st;
+    if (!(spec->lr >= 0.0) || isinf(spec->lr))
+        return tn_error_set(TN_ERR_ARG,
+                            "tenet: tn_optim_group_add: lr must be finite and >= 0, got %g",
+                            spec->lr);
     size_t hits = 0;
     for (size_t i = 0; i < o->n_tensors; i++)
         if (o->group_of[i] != SIZE_MAX && selects(spec, tn_params_at(o->ps, i)->name,
                                                   tn_params_flags(o->ps, i)))
             hits++;
-    if (hits == 0) {
-        tn_error_set(TN_ERR_ARG,
-                     "tenet: tn_optim_group_add: the group (prefix '%s', flags 0x%x) selects no "
-                     "parameter",
-                     spec->prefix ? spec->prefix : "", spec->flags);
-        return -1;
-    }
+    if (hits == 0)
+        return tn_error_set(TN_ERR_ARG,
+                            "tenet: tn_optim_group_add: the group (prefix '%s', flags 0x%x) "
+                            "selects no parameter",
+                            spec->prefix ? spec->prefix : "", spec->flags);
     if (o->n_groups == o->cap_groups) {
-        tn_optim_group *gs = realloc(o->groups, 2 * o->cap_groups * sizeof *gs);
+        const size_t cap = 2 * o->cap_groups;
+        tn_optim_group *gs = realloc(o->groups, cap * sizeof *gs);
         if (gs) o->groups = gs;
-        tn_optim_group *ms = realloc(o->made, 2 * o->cap_groups * sizeof *ms);
+        tn_optim_group *ms = realloc(o->made, cap * sizeof *ms);
         if (ms) o->made = ms;
-        if (!gs || !ms) goto nomem;
-        o->cap_groups *= 2;
+        int64_t *pf = realloc(o->penalty_for, cap * sizeof *pf);
+        if (pf) o->penalty_for = pf;
+        if (!gs || !ms || !pf) goto nomem;
+        o->cap_groups = cap;
     }
     tn_optim_group g = *spec;
     if (g.lr == 0.0) g.lr = o->cfg.lr;
@@ -313,14 +251,15 @@ int tn_optim_group_add(tn_optim *o, const tn_optim_group *spec)
     }
     size_t gi = o->n_groups++;
     o->groups[gi] = o->made[gi] = g;
+    o->penalty_for[gi] = -1;
     for (size_t i = 0; i < o->n_tensors; i++)
         if (o->group_of[i] != SIZE_MAX &&
             selects(spec, tn_params_at(o->ps, i)->name, tn_params_flags(o->ps, i)))
             o->group_of[i] = gi;
-    return (int)gi;
+    if (index_out) *index_out = gi;
+    return TN_OK;
 nomem:
-    tn_error_set(TN_ERR_NOMEM, "tenet: tn_optim_group_add: out of memory");
-    return -1;
+    return tn_error_set(TN_ERR_NOMEM, "tenet: tn_optim_group_add: out of memory");
 }
 
 size_t tn_optim_group_count(const tn_optim *o) { return o->n_groups; }
@@ -357,34 +296,15 @@ static void check_store(const tn_optim *o, const char *who)
                   o->n_tensors, o->size, tn_params_count(o->ps), tn_params_size(o->ps));
 }
 
-static void run_kernel(const tn_optim *o, const tn_optim_config *h, size_t n, float *w,
-                       const float *g, size_t off, float wd, double lr)
+/* Does group gi need its loss penalty (a mode in the loss, λ > 0, and a
+ * tensor it decays)? */
+static bool needs_penalty(const tn_optim *o, size_t gi)
 {
-    float *s[MAX_STATE] = {NULL, NULL, NULL};
-    for (int k = 0; k < o->n_state; k++) s[k] = o->state[k] + off;
-    switch (h->kind) {
-    case TN_OPTIM_SGD: tn_kernel_sgd(n, w, g, s[0], h, wd, lr, o->t); break;
-    case TN_OPTIM_ADAGRAD: tn_kernel_adagrad(n, w, g, s[0], h, wd, lr, o->t); break;
-    case TN_OPTIM_ADADELTA: tn_kernel_adadelta(n, w, g, s[0], s[1], h, wd, lr, o->t); break;
-    case TN_OPTIM_RMSPROP: {
-        float *buf = h->momentum > 0.0 ? s[1] : NULL;
-        float *gavg = h->centered ? (buf ? s[2] : s[1]) : NULL;
-        tn_kernel_rmsprop(n, w, g, s[0], gavg, buf, h, wd, lr, o->t);
-        break;
-    }
-    case TN_OPTIM_ADAM: tn_kernel_adam(n, w, g, s[0], s[1], s[2], h, wd, lr, o->t); break;
-    case TN_OPTIM_NADAM:
-        tn_kernel_nadam(n, w, g, s[0], s[1], h, wd, lr, o->t, o->mu_product);
-        break;
-    case TN_OPTIM_RADAM: tn_kernel_radam(n, w, g, s[0], s[1], h, wd, lr, o->t); break;
-    case TN_OPTIM_ADAMAX: tn_kernel_adamax(n, w, g, s[0], s[1], h, wd, lr, o->t); break;
-    }
-}
-
-static void scale(float *w, size_t n, float c)
-{
-#pragma omp parallel for if (n >= TN_OPTIM_PAR_MIN) schedule(static)
-    for (size_t i = 0; i < n; i++) w[i] = w[i] * c;
+    const tn_optim_group *grp = &o->groups[gi];
+    if ((unsigned)grp->reg >= TN_REG_COUNT || !tn_reg_rows[grp->reg].reduce) return false;
+    for (size_t i = 0; i < o->n_tensors; i++)
+        if (o->group_of[i] == gi && decays(o, grp, i)) return true;
+    return false;
 }
 
 void tn_optim_step(tn_optim *o, double lr)
@@ -392,12 +312,27 @@ void tn_optim_step(tn_optim *o, double lr)
     if (!o) tn_misuse("tn_optim_step", "optimizer is NULL");
     check_store(o, "tn_optim_step");
     if (!(lr >= 0.0) || isinf(lr)) tn_misuse("tn_optim_step", "lr %g is not finite and >= 0", lr);
+    for (size_t gi = 0; gi < o->n_groups; gi++) {
+        const tn_optim_group *grp = &o->groups[gi];
+        if ((unsigned)grp->reg >= TN_REG_COUNT)
+            tn_misuse("tn_optim_step", "group %zu: unknown regularisation mode %d", gi,
+                      (int)grp->reg);
+        if (needs_penalty(o, gi) && o->penalty_for[gi] != o->t + 1)
+            tn_misuse("tn_optim_step",
+                      "group %zu (prefix '%s') is in mode %s (lambda %g), which decays only "
+                      "through the loss, but tn_optim_penalty() was not built for step %" PRId64
+                      ": add tn_optim_penalty(opt, g) to the loss before tn_backward(), or use "
+                      "mode coupled",
+                      gi, grp->prefix ? grp->prefix : "", tn_reg_rows[grp->reg].name,
+                      grp->lambda, o->t + 1);
+    }
     /* The hyper-parameters of this step: the config with the current momentum. */
     tn_optim_config h = o->cfg;
-    if (uses_beta1(h.kind)) h.beta1 = o->momentum;
+    if (o->row->flags & TN_OPTIM_USES_BETAS) h.beta1 = o->momentum;
     else h.momentum = o->momentum;
     o->t++;
-    if (h.kind == TN_OPTIM_NADAM) o->mu_product = o->mu_product * (float)tn_nadam_mu(&h, o->t);
+    if (o->row->prepare) o->row->prepare(&h, o->t, &o->mu_product);
+    tn_kernel_args args = {.h = &h, .t = o->t, .mu_product = o->mu_product};
     const double base = o->cfg.lr;
     const double eta = base > 0.0 ? lr / base : 0.0; /* the schedule multiplier η_t */
     float *values = tn_params_values(o->ps);
@@ -409,48 +344,42 @@ void tn_optim_step(tn_optim *o, double lr)
         const double glr = grp->lr == base ? lr : (base > 0.0 ? lr * (grp->lr / base) : 0.0);
         const size_t off = tn_params_offset(o->ps, i), n = tn_params_at(o->ps, i)->numel;
         float *w = values + off;
-        const float *g = grads + off;
-        const tn_reg reg = decays(o, grp, i) ? grp->reg : TN_REG_NONE;
+        const tn_reg_row *mode = &tn_reg_rows[decays(o, grp, i) ? grp->reg : TN_REG_NONE];
         const double lam = grp->lambda;
-        if (reg == TN_REG_DECOUPLED) scale(w, n, (float)(1.0 - glr * lam));
-        if (reg == TN_REG_DECOUPLED_SCHEDULED) scale(w, n, (float)(1.0 - eta * lam));
-        run_kernel(o, &h, n, w, g, off, reg == TN_REG_COUPLED ? (float)lam : 0.0f, glr);
-        if (reg == TN_REG_PROX_L2) {
-            const float d = (float)(1.0 + eta * lam);
-#pragma omp parallel for if (n >= TN_OPTIM_PAR_MIN) schedule(static)
-            for (size_t j = 0; j < n; j++) w[j] = w[j] / d;
-        } else if (reg == TN_REG_PROX_L1) {
-            const float th = (float)(eta * lam);
-#pragma omp parallel for if (n >= TN_OPTIM_PAR_MIN) schedule(static)
-            for (size_t j = 0; j < n; j++) {
-                float a = fabsf(w[j]) - th;
-                w[j] = a > 0.0f ? copysignf(a, w[j]) : 0.0f;
-            }
-        }
+        float *s[TN_OPTIM_MAX_BUFFERS];
+        for (int k = 0; k < TN_OPTIM_MAX_BUFFERS; k++) s[k] = o->state[k] ? o->state[k] + off : NULL;
+        args.lr = glr;
+        args.wd = mode->coupled ? (float)lam : 0.0f;
+        if (mode->before) mode->before(n, w, glr, eta, lam);
+        o->row->kernel(n, w, grads + off, s, &args);
+        if (mode->after) mode->after(n, w, glr, eta, lam);
     }
 }
 
 /* ------------------------------------------------------------ penalty */
 
-tn_tensor *tn_optim_penalty(const tn_optim *o, tn_graph *g)
+tn_tensor *tn_optim_penalty(tn_optim *o, tn_graph *g)
 {
     if (!o || !g) tn_misuse("tn_optim_penalty", "optimizer and graph are required");
     check_store(o, "tn_optim_penalty");
     tn_tensor *total = NULL;
     for (size_t gi = 0; gi < o->n_groups; gi++) {
         const tn_optim_group *grp = &o->groups[gi];
-        if (grp->reg != TN_REG_L2 && grp->reg != TN_REG_L1) continue;
+        if ((unsigned)grp->reg >= TN_REG_COUNT)
+            tn_misuse("tn_optim_penalty", "group %zu: unknown regularisation mode %d", gi,
+                      (int)grp->reg);
+        const tn_reg_row *mode = &tn_reg_rows[grp->reg];
+        if (!mode->reduce) continue;
+        o->penalty_for[gi] = o->t + 1; /* built for the next step */
         tn_tensor *sum = NULL;
         for (size_t i = 0; i < o->n_tensors; i++) {
             if (o->group_of[i] != gi || !decays(o, grp, i)) continue;
-            tn_tensor *p = tn_params_at(o->ps, i);
-            tn_tensor *s = grp->reg == TN_REG_L2 ? tn_sum_squares(g, p) : tn_sum_abs(g, p);
+            tn_tensor *s = mode->reduce(g, tn_params_at(o->ps, i));
             sum = sum ? tn_add(g, sum, s) : s;
             if (!sum) return NULL;
         }
         if (!sum) continue;
-        tn_tensor *term = tn_scale(g, sum, (float)(grp->reg == TN_REG_L2 ? grp->lambda / 2.0
-                                                                          : grp->lambda));
+        tn_tensor *term = tn_scale(g, sum, (float)(mode->scale * grp->lambda));
         total = total ? tn_add(g, total, term) : term;
         if (!total) return NULL;
     }
@@ -460,9 +389,9 @@ tn_tensor *tn_optim_penalty(const tn_optim *o, tn_graph *g)
 
 /* ----------------------------------------------------------- clipping */
 
-float tn_clip_grad_norm(tn_params *ps, float max_norm)
+float tn_optim_clip_grad_norm(tn_params *ps, float max_norm)
 {
-    if (!ps) tn_misuse("tn_clip_grad_norm", "store is NULL");
+    if (!ps) tn_misuse("tn_optim_clip_grad_norm", "store is NULL");
     float *grads = tn_params_grads(ps);
     /* torch.norm of the stacked per-tensor norms, each a float32. */
     double total_sq = 0.0;
@@ -481,7 +410,7 @@ float tn_clip_grad_norm(tn_params *ps, float max_norm)
     if (coef != 1.0f)
         for (size_t i = 0; i < tn_params_count(ps); i++) {
             if (!(tn_params_flags(ps, i) & TN_PARAM)) continue;
-            scale(grads + tn_params_offset(ps, i), tn_params_at(ps, i)->numel, coef);
+            tn_optim_scale(grads + tn_params_offset(ps, i), tn_params_at(ps, i)->numel, coef);
         }
     return total;
 }
@@ -504,7 +433,16 @@ double tn_optim_decay_torch_from_paper(double lr0, double lambda_paper)
     return lambda_paper / lr0;
 }
 
-/* ---------------------------------------------------------- checkpoint */
+/* ---------------------------------------------------------- checkpoint
+ * Format 2 (this one) names the modes by tn_reg_name() and writes
+ * "<prefix>format"; format 1 (no such key) by their legacy names. */
+
+#define FORMAT 2
+
+static const char *mode_name(tn_reg r, int format)
+{
+    return format == 1 ? tn_reg_rows[r].legacy : tn_reg_rows[r].name;
+}
 
 /* "kind=adam lr=0.001 ..." with every field, exact (%.17g). */
 static void describe_config(const tn_optim_config *c, char *buf, size_t size)
@@ -513,37 +451,37 @@ static void describe_config(const tn_optim_config *c, char *buf, size_t size)
              "kind=%s lr=%.17g momentum=%.17g dampening=%.17g nesterov=%d beta1=%.17g "
              "beta2=%.17g amsgrad=%d eps=%.17g alpha=%.17g centered=%d rho=%.17g "
              "lr_decay=%.17g initial_accumulator_value=%.17g momentum_decay=%.17g",
-             kind_name(c->kind), c->lr, c->momentum, c->dampening, (int)c->nesterov, c->beta1,
-             c->beta2, (int)c->amsgrad, c->eps, c->alpha, (int)c->centered, c->rho, c->lr_decay,
-             c->initial_accumulator_value, c->momentum_decay);
+             tn_optim_kind_name(c->kind), c->lr, c->momentum, c->dampening, (int)c->nesterov,
+             c->beta1, c->beta2, (int)c->amsgrad, c->eps, c->alpha, (int)c->centered, c->rho,
+             c->lr_decay, c->initial_accumulator_value, c->momentum_decay);
 }
 
-static void describe_group(const tn_optim_group *g, char *buf, size_t size)
+static void describe_group(const tn_optim_group *g, int format, char *buf, size_t size)
 {
     snprintf(buf, size, "prefix=%s flags=0x%x lr=%.17g reg=%s lambda=%.17g decay_no_decay=%d",
-             g->prefix ? g->prefix : "", g->flags, g->lr, reg_name(g->reg), g->lambda,
+             g->prefix ? g->prefix : "", g->flags, g->lr, mode_name(g->reg, format), g->lambda,
              (int)g->decay_no_decay);
 }
 
 /* The settings that may change between steps, saved and restored. */
 static void describe_now(const tn_optim_group *g, char *buf, size_t size)
 {
-    snprintf(buf, size, "lr=%.17g reg=%s lambda=%.17g decay_no_decay=%d", g->lr, reg_name(g->reg),
-             g->lambda, (int)g->decay_no_decay);
+    snprintf(buf, size, "lr=%.17g reg=%s lambda=%.17g decay_no_decay=%d", g->lr,
+             mode_name(g->reg, FORMAT), g->lambda, (int)g->decay_no_decay);
 }
 
-static bool parse_now(const char *s, tn_optim_group *g)
+static bool parse_now(const char *s, int format, tn_optim_group *g)
 {
     char reg[32];
     int dnd, n = 0;
     if (sscanf(s, "lr=%lf reg=%31s lambda=%lf decay_no_decay=%d%n", &g->lr, reg, &g->lambda, &dnd,
                &n) != 4 || s[n] != '\0')
         return false;
-    for (int r = TN_REG_NONE; r <= TN_REG_PROX_L1; r++)
-        if (strcmp(reg, reg_name((tn_reg)r)) == 0) {
+    for (int r = 0; r < TN_REG_COUNT; r++)
+        if (strcmp(reg, mode_name((tn_reg)r, format)) == 0) {
             g->reg = (tn_reg)r;
             g->decay_no_decay = dnd != 0;
-            return check_reg("tn_optim_load", g->reg, g->lambda) == TN_OK && g->lr >= 0.0;
+            return check_reg("tn_optim_load", "reg", g->reg, g->lambda) == TN_OK && g->lr >= 0.0;
         }
     return false;
 }
@@ -568,16 +506,19 @@ tn_status tn_optim_save(const tn_optim *o, tn_st_writer *w, const char *prefix)
                             KEY_MAX - 64);
     char k[KEY_MAX], d[DESC_MAX];
     tn_status st = TN_OK;
-    for (int s = 0; s < o->n_state; s++)
-        for (size_t i = 0; i < o->n_tensors; i++) {
+    for (int s = 0; s < TN_OPTIM_MAX_BUFFERS; s++)
+        for (size_t i = 0; o->state[s] && i < o->n_tensors; i++) {
             if (o->group_of[i] == SIZE_MAX) continue;
             const tn_tensor *p = tn_params_at(o->ps, i);
-            if (!key(k, sizeof k, prefix, o->state_name[s], p->name))
+            if (!key(k, sizeof k, prefix, o->row->buffers[s].key, p->name))
                 return tn_error_set(TN_ERR_ARG, "tenet: tn_optim_save: name too long: '%s'",
                                     p->name);
             st = tn_st_add(w, k, p->ndim, p->shape, o->state[s] + tn_params_offset(o->ps, i));
             if (st != TN_OK) return st;
         }
+    snprintf(d, sizeof d, "%d", FORMAT);
+    key(k, sizeof k, prefix, "format", NULL);
+    if ((st = tn_st_add_meta(w, k, d)) != TN_OK) return st;
     snprintf(d, sizeof d, "%" PRId64, o->t);
     key(k, sizeof k, prefix, "step", NULL);
     if ((st = tn_st_add_meta(w, k, d)) != TN_OK) return st;
@@ -596,7 +537,7 @@ tn_status tn_optim_save(const tn_optim *o, tn_st_writer *w, const char *prefix)
     for (size_t gi = 0; gi < o->n_groups; gi++) {
         char idx[32];
         snprintf(idx, sizeof idx, "%zu", gi);
-        describe_group(&o->made[gi], d, sizeof d);
+        describe_group(&o->made[gi], FORMAT, d, sizeof d);
         key(k, sizeof k, prefix, "group", idx);
         if ((st = tn_st_add_meta(w, k, d)) != TN_OK) return st;
         describe_now(&o->groups[gi], d, sizeof d);
@@ -631,6 +572,14 @@ tn_status tn_optim_load(tn_optim *o, const tn_st_file *f, const char *prefix)
     if (!prefix) prefix = "";
     char k[KEY_MAX], d[DESC_MAX];
     tn_status st;
+    key(k, sizeof k, prefix, "format", NULL);
+    const char *fmt = tn_st_meta(f, k);
+    const int format = !fmt ? 1 : strcmp(fmt, "2") == 0 ? 2 : 0;
+    if (!format)
+        return tn_error_set(TN_ERR_FORMAT,
+                            "tenet: tn_optim_load: '%s' is \"%s\": this build reads formats 1 "
+                            "and 2",
+                            k, fmt);
     describe_config(&o->cfg, d, sizeof d);
     if ((st = expect_meta(f, prefix, "config", NULL, d)) != TN_OK) return st;
     snprintf(d, sizeof d, "%zu", o->n_groups);
@@ -638,13 +587,13 @@ tn_status tn_optim_load(tn_optim *o, const tn_st_file *f, const char *prefix)
     for (size_t gi = 0; gi < o->n_groups; gi++) {
         char idx[32];
         snprintf(idx, sizeof idx, "%zu", gi);
-        describe_group(&o->made[gi], d, sizeof d);
+        describe_group(&o->made[gi], format, d, sizeof d);
         if ((st = expect_meta(f, prefix, "group", idx, d)) != TN_OK) return st;
         snprintf(idx, sizeof idx, "%zu.now", gi);
         key(k, sizeof k, prefix, "group", idx);
         const char *now = tn_st_meta(f, k);
         tn_optim_group g = o->groups[gi];
-        if (!now || !parse_now(now, &g))
+        if (!now || !parse_now(now, format, &g))
             return tn_error_set(TN_ERR_FORMAT, "tenet: tn_optim_load: '%s' is missing or malformed",
                                 k);
     }
@@ -670,11 +619,11 @@ tn_status tn_optim_load(tn_optim *o, const tn_st_file *f, const char *prefix)
                             "momentum", k);
     /* Every buffer present with its parameter's shape before anything is copied. */
     for (int pass = 0; pass < 2; pass++)
-        for (int b = 0; b < o->n_state; b++)
-            for (size_t i = 0; i < o->n_tensors; i++) {
+        for (int b = 0; b < TN_OPTIM_MAX_BUFFERS; b++)
+            for (size_t i = 0; o->state[b] && i < o->n_tensors; i++) {
                 if (o->group_of[i] == SIZE_MAX) continue;
                 const tn_tensor *p = tn_params_at(o->ps, i);
-                if (!key(k, sizeof k, prefix, o->state_name[b], p->name))
+                if (!key(k, sizeof k, prefix, o->row->buffers[b].key, p->name))
                     return tn_error_set(TN_ERR_ARG, "tenet: tn_optim_load: name too long: '%s'",
                                         p->name);
                 const tn_st_entry *e = tn_st_find(f, k);
@@ -703,7 +652,7 @@ tn_status tn_optim_load(tn_optim *o, const tn_st_file *f, const char *prefix)
         char idx[32];
         snprintf(idx, sizeof idx, "%zu.now", gi);
         key(k, sizeof k, prefix, "group", idx);
-        parse_now(tn_st_meta(f, k), &o->groups[gi]); /* checked above */
+        parse_now(tn_st_meta(f, k), format, &o->groups[gi]); /* checked above */
     }
     o->t = (int64_t)t;
     o->mu_product = mu;

@@ -8,9 +8,10 @@
  *   cfg.momentum = 0.9;
  *   cfg.reg = TN_REG_COUPLED;                     // PyTorch's weight_decay
  *   cfg.lambda = 5e-4;
- *   tn_optim *opt = tn_optim_new(ps, &cfg);       // group 0: every TN_PARAM
+ *   tn_optim *opt;                                // group 0: every TN_PARAM
+ *   if (tn_optim_new(ps, &cfg, &opt) != TN_OK) die(tn_error_message());
  *   tn_optim_group_add(opt, &(tn_optim_group){    // the head: its own lr,
- *       .prefix = "fc.", .lr = 0.01, .reg = TN_REG_NONE});   // no decay
+ *       .prefix = "fc.", .lr = 0.01, .reg = TN_REG_NONE}, NULL);  // no decay
  *   tn_sched sched = tn_sched_cosine(total_steps, 0.0);
  *   sched.warmup = 500;                           // linear warm-up, any schedule
  *
@@ -20,7 +21,7 @@
  *       tn_tensor *loss = model_loss(g, ...);
  *       tn_tensor *penalty = tn_optim_penalty(opt, g);  // L1/L2-in-the-loss groups
  *       if (tn_backward(g, tn_add(g, loss, penalty)) != TN_OK) break;
- *       tn_clip_grad_norm(ps, 5.0f);
+ *       tn_optim_clip_grad_norm(ps, 5.0f);
  *       tn_optim_step(opt, tn_sched_lr(&sched, cfg.lr, (double)t));
  *   }
  *
@@ -32,8 +33,8 @@
  * Notation: α = cfg.lr the base learning rate, lr_t the learning rate passed
  * to tn_optim_step() (a group with base lr α_g uses lr_t·α_g/α), η_t = lr_t/α
  * the schedule multiplier, λ a group's coefficient, t the step count from 1.
- * The update rules are PyTorch 1.13's, operation for operation in float32
- * (see ../shared/docs/optim-reference.md). */
+ * The update rules are PyTorch 1.13's, operation for operation in float32;
+ * docs/optim.md writes out the equations of every optimizer and mode. */
 #ifndef TENET_OPTIM_H
 #define TENET_OPTIM_H
 
@@ -47,14 +48,18 @@ extern "C" {
 typedef struct tn_optim tn_optim;
 
 typedef enum tn_optim_kind {
-    TN_OPTIM_SGD,      /* momentum, dampening, Nesterov */
-    TN_OPTIM_ADAGRAD,  /* lr_decay, initial_accumulator_value */
-    TN_OPTIM_ADADELTA, /* rho */
-    TN_OPTIM_RMSPROP,  /* alpha, momentum, centered */
-    TN_OPTIM_ADAM,     /* beta1, beta2, amsgrad */
-    TN_OPTIM_NADAM,    /* beta1, beta2, momentum_decay; PyTorch 1.13's step, see below */
-    TN_OPTIM_RADAM,    /* beta1, beta2 */
-    TN_OPTIM_ADAMAX,   /* beta1, beta2 */
+    TN_OPTIM_SGD,      /* "sgd": momentum, dampening, Nesterov */
+    TN_OPTIM_ADAGRAD,  /* "adagrad": lr_decay, initial_accumulator_value */
+    TN_OPTIM_ADADELTA, /* "adadelta": rho */
+    TN_OPTIM_RMSPROP,  /* "rmsprop": alpha, momentum, centered */
+    TN_OPTIM_ADAM,     /* "adam": beta1, beta2, amsgrad */
+    TN_OPTIM_NADAM,    /* "nadam": beta1, beta2, momentum_decay; PyTorch 1.13's step, see below */
+    TN_OPTIM_RADAM,    /* "radam": beta1, beta2 */
+    TN_OPTIM_ADAMAX,   /* "adamax": beta1, beta2 */
+    TN_OPTIM_SGD_PAPER, /* "sgd-paper": the AdamW paper's SGD momentum (its Algorithm 1),
+                           m ← μ·m + lr_t·g; w ← w − m; momentum only (no Nesterov,
+                           no dampening).  With TN_REG_DECOUPLED it is the paper's SGDW. */
+    TN_OPTIM_COUNT
 } tn_optim_kind;
 
 /* NAdam is PyTorch 1.13's default (single-tensor) NAdam, quirk included:
@@ -69,19 +74,55 @@ typedef enum tn_optim_kind {
  * defaults the m term is 12% smaller at t = 1, 5% at t = 2, under 1% from
  * t = 4 on (both products vanish as t grows). */
 
-/* Regularisation of a group; λ is the group's `lambda`. */
+/* What an optimizer reads from its config (tn_optim_kind_flags). */
+enum {
+    TN_OPTIM_USES_MOMENTUM = 1u << 0, /* cfg.momentum; tn_optim_set_momentum() sets it */
+    TN_OPTIM_USES_BETAS = 1u << 1,    /* the Adam family: cfg.beta1, cfg.beta2;
+                                         tn_optim_set_momentum() sets β1 */
+    TN_OPTIM_USES_NESTEROV = 1u << 2, /* cfg.nesterov and cfg.dampening */
+};
+
+/* The optimizer's name ("sgd", "adam", ... as in the comments above);
+ * aborts on a kind out of range. */
+const char *tn_optim_kind_name(tn_optim_kind kind);
+/* The kind named `name`; TN_ERR_ARG, with a message listing the names, if
+ * there is none (*out unchanged). */
+tn_status tn_optim_kind_parse(const char *name, tn_optim_kind *out);
+/* TN_OPTIM_USES_* of `kind`. */
+unsigned tn_optim_kind_flags(tn_optim_kind kind);
+
+/* Regularisation of a group; λ is the group's `lambda`, the string its name
+ * (tn_reg_name, tn_reg_parse).  docs/optim.md has the equations.
+ *
+ * The float32 floor: a per-step decay d = η_t·λ (or lr_t·λ) below 2^-25 ≈
+ * 3e-8 changes no weight in any form, since w − d·w rounds back to w when
+ * d·|w| < ulp(w)/2 (ulp(w)/2 >= 2^-25·|w|); between 3e-8 and 6e-8 only part
+ * of the weights move.  Above it, TN_REG_DECOUPLED and TN_REG_PROX_L2
+ * compute w − d·w with one rounding per weight (fmaf), so over many weights
+ * the mean decay is d within 0.075% at d = 1e-6 and 3.9% at 1e-7;
+ * TN_REG_DECOUPLED_LR keeps PyTorch AdamW's w·float32(1 − lr_t·λ), whose one
+ * rounded factor biases every weight the same way (1.5% at 1e-6, 15% at
+ * 1e-7).  docs/optim.md has the table. */
 typedef enum tn_reg {
-    TN_REG_NONE,
-    TN_REG_L2,       /* (λ/2)·Σw² added to the loss: tn_optim_penalty() */
-    TN_REG_L1,       /* λ·Σ|w| added to the loss (subgradient 0 at 0) */
-    TN_REG_COUPLED,  /* g += λ·w inside the optimizer: PyTorch's weight_decay;
-                        equals TN_REG_L2 */
-    TN_REG_DECOUPLED,           /* w ← w·(1 − lr_t·λ) before the step: PyTorch's AdamW */
-    TN_REG_DECOUPLED_SCHEDULED, /* w ← w·(1 − η_t·λ) before the step: the AdamW
-                                   paper's SGDW/AdamW (λ_paper = α·λ_torch) */
-    TN_REG_PROX_L2,  /* w ← (w − step)/(1 + η_t·λ): AdamProx, for any optimizer */
-    TN_REG_PROX_L1,  /* w ← sign(w)·max(|w| − η_t·λ, 0) after the step */
+    TN_REG_NONE,     /* "none" */
+    TN_REG_L2,       /* "l2": (λ/2)·Σw² added to the loss: tn_optim_penalty() */
+    TN_REG_L1,       /* "l1": λ·Σ|w| added to the loss (subgradient 0 at 0) */
+    TN_REG_COUPLED,  /* "coupled": g += λ·w inside the optimizer: PyTorch's
+                        weight_decay; equals TN_REG_L2 */
+    TN_REG_DECOUPLED_LR, /* "decoupled-lr": w ← w·(1 − lr_t·λ) before the step:
+                            PyTorch's AdamW */
+    TN_REG_DECOUPLED,    /* "decoupled": w ← w − η_t·λ·w before the step: the AdamW
+                            paper's SGDW/AdamW (λ_paper = α·λ_torch) */
+    TN_REG_PROX_L2,  /* "prox-l2": w ← (w − step)/(1 + η_t·λ): AdamProx, for any optimizer */
+    TN_REG_PROX_L1,  /* "prox-l1": w ← sign(w)·max(|w| − η_t·λ, 0) after the step */
+    TN_REG_COUNT
 } tn_reg;
+
+/* The mode's name ("decoupled-lr", ...); aborts on a mode out of range. */
+const char *tn_reg_name(tn_reg reg);
+/* The mode named `name`; TN_ERR_ARG, with a message listing the names, if
+ * there is none (*out unchanged). */
+tn_status tn_reg_parse(const char *name, tn_reg *out);
 
 /* Hyper-parameters.  tn_optim_defaults() fills PyTorch's defaults; fields
  * an optimizer does not use are ignored. */
@@ -110,15 +151,17 @@ typedef struct tn_optim_config {
 tn_optim_config tn_optim_defaults(tn_optim_kind kind);
 tn_optim_config tn_optim_sgd(double lr);
 tn_optim_config tn_optim_adam(double lr);
-/* SGD with momentum and decay w ← w·(1 − η_t·λ) (the AdamW paper's SGDW).
- * The momentum is PyTorch's (buf ← μ·buf + g; w ← w − lr_t·buf), not the
- * paper's Algorithm 1 (m ← β1·m + η_t·α·g; w ← w − m): the two agree while
- * the lr is constant (m = lr·buf), but when the lr changes between steps
- * PyTorch's form scales the whole buffer, past gradients included, by the
- * current lr_t, while the paper's keeps each gradient at the lr of its own
- * step.  So under a schedule this preset's trajectory differs from the
- * paper's SGDW (the decay term η_t·λ·w is the paper's either way). */
+/* SGD with momentum and decay w ← w − η_t·λ·w (the AdamW paper's SGDW
+ * decay).  The momentum is PyTorch's (buf ← μ·buf + g; w ← w − lr_t·buf),
+ * not the paper's Algorithm 1 (m ← β1·m + η_t·α·g; w ← w − m): the two
+ * agree while the lr is constant (m = lr·buf), but when the lr changes
+ * between steps PyTorch's form scales the whole buffer, past gradients
+ * included, by the current lr_t, while the paper's keeps each gradient at
+ * the lr of its own step.  For the paper's form set kind to
+ * TN_OPTIM_SGD_PAPER (tn_optim_sgdw_paper). */
 tn_optim_config tn_optim_sgdw(double lr, double momentum, double lambda);
+/* The AdamW paper's SGDW exactly: TN_OPTIM_SGD_PAPER + TN_REG_DECOUPLED. */
+tn_optim_config tn_optim_sgdw_paper(double lr, double momentum, double lambda);
 /* Adam + decay by lr_t·λ: torch.optim.AdamW (its default λ is 0.01). */
 tn_optim_config tn_optim_adamw_torch(double lr, double lambda);
 /* Adam + decay by η_t·λ: the AdamW paper's convention. */
@@ -128,10 +171,12 @@ tn_optim_config tn_optim_adamprox(double lr, double lambda);
 
 /* An optimizer over the TN_PARAM tensors of `ps` (TN_BUFFER tensors are
  * never touched), with one group (index 0) holding them all with cfg's lr,
- * reg and lambda.  Its state is flat arrays the length of the store, zeroed
- * (Adagrad's sum: initial_accumulator_value).  NULL, with a message, if an
- * option is invalid or memory runs out.  Build the model first. */
-tn_optim *tn_optim_new(tn_params *ps, const tn_optim_config *cfg);
+ * reg and lambda, into *out.  Its state is flat arrays the length of the
+ * store, zeroed (Adagrad's sum: initial_accumulator_value).  TN_ERR_ARG
+ * with a message naming the option and its value if an option is invalid,
+ * TN_ERR_NOMEM if memory runs out (*out NULL on error).  Build the model
+ * first. */
+tn_status tn_optim_new(tn_params *ps, const tn_optim_config *cfg, tn_optim **out);
 void tn_optim_free(tn_optim *o);
 /* The config as made (tn_optim_set_momentum() does not change it). */
 const tn_optim_config *tn_optim_config_of(const tn_optim *o);
@@ -148,9 +193,11 @@ typedef struct tn_optim_group {
 } tn_optim_group;
 
 /* Add a group: the selected parameters leave their group for this one (the
- * last group that selects a tensor owns it).  Returns the group's index, or
- * -1 with a message if it selects nothing or an option is invalid. */
-int tn_optim_group_add(tn_optim *o, const tn_optim_group *spec);
+ * last group that selects a tensor owns it); its index goes to *index_out
+ * (index_out may be NULL).  TN_ERR_ARG with a message if it selects nothing
+ * or an option is invalid, TN_ERR_NOMEM if memory runs out; the groups are
+ * unchanged on error. */
+tn_status tn_optim_group_add(tn_optim *o, const tn_optim_group *spec, size_t *index_out);
 size_t tn_optim_group_count(const tn_optim *o);
 /* lr, reg, lambda and decay_no_decay may be changed between steps (say a
  * normalized λ per restart period); prefix and flags are not re-read.
@@ -163,7 +210,11 @@ size_t tn_optim_group_of(const tn_optim *o, size_t i);
 /* --------------------------------------------------------------- step */
 
 /* One step with learning rate lr_t (for the base lr α; a group with base lr
- * α_g uses lr_t·α_g/α), reading the gradients in the store. */
+ * α_g uses lr_t·α_g/α), reading the gradients in the store.  A group in
+ * TN_REG_L2 or TN_REG_L1 mode (λ > 0, with a tensor it decays) regularises
+ * only through the loss: if tn_optim_penalty() was not called since the
+ * last step, its decay would silently be lost, so the step aborts naming
+ * the group and its mode (programmer misuse). */
 void tn_optim_step(tn_optim *o, double lr);
 /* Steps taken so far (the t of the next step is this + 1). */
 int64_t tn_optim_steps(const tn_optim *o);
@@ -175,24 +226,29 @@ void tn_optim_set_momentum(tn_optim *o, double momentum);
 /* The loss penalty of the groups in TN_REG_L2 / TN_REG_L1 mode:
  * Σ_groups (λ/2)·Σw² or λ·Σ|w| over their decayed tensors, as graph ops
  * (tn_sum_squares, tn_sum_abs, tn_scale, tn_add), 0-dim; a 0-dim zero when
- * no group is in those modes.  NULL only if the graph is poisoned. */
-tn_tensor *tn_optim_penalty(const tn_optim *o, tn_graph *g);
+ * no group is in those modes.  Marks those groups' penalty as built for the
+ * next tn_optim_step().  NULL only if the graph is poisoned. */
+tn_tensor *tn_optim_penalty(tn_optim *o, tn_graph *g);
 
 /* Scale the gradients of every TN_PARAM tensor so that their global L2 norm
  * is at most max_norm (torch.nn.utils.clip_grad_norm_: coefficient
  * max_norm/(norm + 1e-6), clamped to 1); returns the norm before clipping. */
-float tn_clip_grad_norm(tn_params *ps, float max_norm);
+float tn_optim_clip_grad_norm(tn_params *ps, float max_norm);
 
 /* ---------------------------------------------------------- checkpoint */
 
 /* Add every state buffer (per parameter, as "<prefix><buffer>.<param name>",
  * buffers named as PyTorch's state keys: exp_avg, momentum_buffer, ...) and,
- * as metadata, the step count (the schedule's step), the current momentum,
- * and the hyper-parameters of the optimizer and its groups to a writer; the
- * buffers are referenced until tn_st_save(). */
+ * as metadata, the format ("<prefix>format" = 2), the step count (the
+ * schedule's step), the current momentum, and the hyper-parameters of the
+ * optimizer and its groups to a writer; the buffers are referenced until
+ * tn_st_save(). */
 tn_status tn_optim_save(const tn_optim *o, tn_st_writer *w, const char *prefix);
 /* Restore what tn_optim_save() wrote, after checking that the optimizer,
- * its hyper-parameters and groups match; nothing changes on error. */
+ * its hyper-parameters and groups match; nothing changes on error.
+ * Checkpoints without a format key (format 1) name the modes as older
+ * builds did: "decoupled" was TN_REG_DECOUPLED_LR, "decoupled_scheduled"
+ * TN_REG_DECOUPLED, "prox_l2" and "prox_l1" TN_REG_PROX_L2/L1; they load. */
 tn_status tn_optim_load(tn_optim *o, const tn_st_file *f, const char *prefix);
 
 /* ------------------------------------------------------ decay helpers */

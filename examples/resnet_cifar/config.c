@@ -30,10 +30,10 @@ static const struct {
 } METHODS[METHOD_COUNT] = {
     [METHOD_CUSTOM] = {"custom", TN_OPTIM_SGD, TN_REG_NONE, 0.1, 0.0},
     [METHOD_SGD_L2] = {"sgd-l2", TN_OPTIM_SGD, TN_REG_L2, 0.1, 5e-4},
-    [METHOD_SGDW] = {"sgdw", TN_OPTIM_SGD, TN_REG_DECOUPLED_SCHEDULED, 0.1, 5e-4},
+    [METHOD_SGDW] = {"sgdw", TN_OPTIM_SGD, TN_REG_DECOUPLED, 0.1, 5e-4},
     [METHOD_ADAM_L2] = {"adam-l2", TN_OPTIM_ADAM, TN_REG_L2, 1e-3, 5e-4},
-    [METHOD_ADAMW] = {"adamw", TN_OPTIM_ADAM, TN_REG_DECOUPLED_SCHEDULED, 1e-3, 5e-4},
-    [METHOD_ADAMW_TORCH] = {"adamw-torch", TN_OPTIM_ADAM, TN_REG_DECOUPLED, 1e-3, 0.5},
+    [METHOD_ADAMW] = {"adamw", TN_OPTIM_ADAM, TN_REG_DECOUPLED, 1e-3, 5e-4},
+    [METHOD_ADAMW_TORCH] = {"adamw-torch", TN_OPTIM_ADAM, TN_REG_DECOUPLED_LR, 1e-3, 0.5},
     [METHOD_ADAMPROX] = {"adamprox", TN_OPTIM_ADAM, TN_REG_PROX_L2, 1e-3, 5e-4},
 };
 
@@ -58,19 +58,6 @@ typedef struct named {
     int value;
 } named;
 
-static const named OPTIMIZERS[] = {
-    {"sgd", TN_OPTIM_SGD},         {"adagrad", TN_OPTIM_ADAGRAD}, {"adadelta", TN_OPTIM_ADADELTA},
-    {"rmsprop", TN_OPTIM_RMSPROP}, {"adam", TN_OPTIM_ADAM},       {"nadam", TN_OPTIM_NADAM},
-    {"radam", TN_OPTIM_RADAM},     {"adamax", TN_OPTIM_ADAMAX},   {NULL, 0}};
-static const named REGS[] = {{"none", TN_REG_NONE},
-                             {"l2", TN_REG_L2},
-                             {"l1", TN_REG_L1},
-                             {"coupled", TN_REG_COUPLED},
-                             {"decoupled-lr", TN_REG_DECOUPLED},
-                             {"decoupled", TN_REG_DECOUPLED_SCHEDULED},
-                             {"prox-l2", TN_REG_PROX_L2},
-                             {"prox-l1", TN_REG_PROX_L1},
-                             {NULL, 0}};
 static const named SCHEDULES[] = {{"constant", TN_SCHED_CONSTANT},
                                   {"linear", TN_SCHED_LINEAR},
                                   {"step", TN_SCHED_STEP},
@@ -89,6 +76,31 @@ static const char *name_of(const named *t, int v)
         if (t->value == v) return t->name;
     return "?";
 }
+
+/* The optimizer and mode names are the library's (optim.h). */
+typedef struct lib_names {
+    const char *(*name)(int v);
+    tn_status (*parse)(const char *s, int *v);
+} lib_names;
+
+static const char *optimizer_name(int v) { return tn_optim_kind_name((tn_optim_kind)v); }
+static const char *reg_name(int v) { return tn_reg_name((tn_reg)v); }
+static tn_status optimizer_parse(const char *s, int *v)
+{
+    tn_optim_kind k;
+    tn_status st = tn_optim_kind_parse(s, &k);
+    if (st == TN_OK) *v = (int)k;
+    return st;
+}
+static tn_status reg_parse(const char *s, int *v)
+{
+    tn_reg r;
+    tn_status st = tn_reg_parse(s, &r);
+    if (st == TN_OK) *v = (int)r;
+    return st;
+}
+static const lib_names OPTIMIZER_NAMES = {optimizer_name, optimizer_parse};
+static const lib_names REG_NAMES = {reg_name, reg_parse};
 
 static int parse_named(const named *t, const char *opt, const char *s, int *v)
 {
@@ -157,6 +169,7 @@ typedef struct option_row {
     double def;       /* default of a number, a bool (0, 1) or an enum (its value) */
     const char *def_path;
     const named *names; /* an enum's values */
+    const lib_names *lib; /* ... or the library's names for them */
     opt_record record;
     bool help_default;  /* help appends "(default ...)" */
     const char *meta;   /* the value's placeholder in the help; NULL: takes none */
@@ -233,9 +246,9 @@ static void record_method(const run_config *c, arg_list *a)
         arg_push(a, "%s", method_name(c->method));
     } else {
         arg_push(a, "--optimizer");
-        arg_push(a, "%s", name_of(OPTIMIZERS, (int)c->optimizer));
+        arg_push(a, "%s", tn_optim_kind_name(c->optimizer));
         arg_push(a, "--reg");
-        arg_push(a, "%s", name_of(REGS, (int)c->reg));
+        arg_push(a, "%s", tn_reg_name(c->reg));
     }
 }
 
@@ -279,10 +292,11 @@ static const option_row OPTIONS[] = {
      .record = REC_CUSTOM, .record_fn = record_method, .meta = "M", .parse = method_given,
      .help = "sgd-l2 (default), sgdw, adam-l2, adamw (paper: decay\n"
              "eta_t*wd), adamw-torch (decay lr_t*wd), adamprox"},
-    {"--optimizer", OPT_ENUM, F(optimizer), .def = TN_OPTIM_SGD, .names = OPTIMIZERS,
+    {"--optimizer", OPT_ENUM, F(optimizer), .def = TN_OPTIM_SGD, .lib = &OPTIMIZER_NAMES,
      .meta = "O", .parse = method_custom, .describe = "optimizer",
-     .help = "sgd, adagrad, adadelta, rmsprop, adam, nadam, radam, adamax"},
-    {"--reg", OPT_ENUM, F(reg), .def = TN_REG_L2, .names = REGS, .meta = "R",
+     .help = "sgd, sgd-paper (the AdamW paper's SGD momentum), adagrad,\n"
+             "adadelta, rmsprop, adam, nadam, radam, adamax"},
+    {"--reg", OPT_ENUM, F(reg), .def = TN_REG_L2, .lib = &REG_NAMES, .meta = "R",
      .parse = method_custom, .describe = "reg",
      .help = "none, l2, l1 (in the loss), coupled (g += wd*w),\n"
              "decoupled (w -= eta_t*wd*w), decoupled-lr (w *= 1-lr_t*wd),\n"
@@ -387,6 +401,11 @@ static void *field_of(const run_config *c, const option_row *o)
     return (char *)c + o->field;
 }
 
+static const char *enum_name(const option_row *o, int v)
+{
+    return o->lib ? o->lib->name(v) : name_of(o->names, v);
+}
+
 void config_defaults(run_config *c)
 {
     memset(c, 0, sizeof *c);
@@ -484,7 +503,9 @@ static int store(run_config *c, const option_row *o, const char *v)
         else *(float *)f = (float)d;
         return 0;
     case OPT_ENUM:
-        if (parse_named(o->names, o->name, v, &e)) return -1;
+        if (o->lib ? o->lib->parse(v, &e) != TN_OK && fail("%s: %s", o->name, tn_error_message())
+                   : parse_named(o->names, o->name, v, &e) != 0)
+            return -1;
         *(int *)f = e;
         return 0;
     case OPT_PATH:
@@ -561,18 +582,18 @@ int config_finish(run_config *c)
         c->optimizer = METHODS[c->method].optimizer;
         c->reg = METHODS[c->method].reg;
     }
-    if (c->lr < 0) c->lr = c->method == METHOD_CUSTOM ? (c->optimizer == TN_OPTIM_SGD ? 0.1 : 1e-3)
-                                                      : METHODS[c->method].lr;
+    unsigned flags = tn_optim_kind_flags(c->optimizer);
+    bool sgd_like = (flags & TN_OPTIM_USES_MOMENTUM) && c->optimizer != TN_OPTIM_RMSPROP;
+    bool adam_family = flags & TN_OPTIM_USES_BETAS;
+    if (c->lr < 0) c->lr = c->method == METHOD_CUSTOM ? (sgd_like ? 0.1 : 1e-3) : METHODS[c->method].lr;
     if (c->wd < 0) c->wd = c->method == METHOD_CUSTOM ? 0.0 : METHODS[c->method].wd;
-    bool has_momentum = c->optimizer == TN_OPTIM_SGD || c->optimizer == TN_OPTIM_RMSPROP;
-    bool adam_family = c->optimizer == TN_OPTIM_ADAM || c->optimizer == TN_OPTIM_NADAM ||
-                       c->optimizer == TN_OPTIM_RADAM || c->optimizer == TN_OPTIM_ADAMAX;
-    if (!isnan(c->momentum) && !has_momentum)
-        return fail("--momentum applies to sgd and rmsprop (the Adam family has --beta1)");
+    if (!isnan(c->momentum) && !(flags & TN_OPTIM_USES_MOMENTUM))
+        return fail("--momentum applies to %s, which has none (the Adam family has --beta1)",
+                    tn_optim_kind_name(c->optimizer));
     if ((!isnan(c->beta1) || !isnan(c->beta2)) && !adam_family)
-        return fail("--beta1/--beta2 apply to adam, nadam, radam and adamax");
-    if (c->optimizer == TN_OPTIM_SGD && isnan(c->momentum)) c->momentum = 0.9; /* the recipe */
-    if (c->nesterov && (c->optimizer != TN_OPTIM_SGD || !(c->momentum > 0)))
+        return fail("--beta1/--beta2 apply to the Adam family, not %s", tn_optim_kind_name(c->optimizer));
+    if (sgd_like && isnan(c->momentum)) c->momentum = 0.9; /* the recipe */
+    if (c->nesterov && (!(flags & TN_OPTIM_USES_NESTEROV) || !(c->momentum > 0)))
         return fail("--nesterov needs --optimizer sgd (or an SGD method) with --momentum > 0");
     if (c->schedule == TN_SCHED_ONE_CYCLE && !adam_family && !(c->momentum > 0))
         return fail("--schedule onecycle cycles the momentum: it needs an optimizer with one "
@@ -658,7 +679,7 @@ static void record(const run_config *c, const option_row *o, arg_list *a)
         return;
     }
     arg_push(a, "%s", o->name);
-    if (o->kind == OPT_ENUM) arg_push(a, "%s", name_of(o->names, *(const int *)field_of(c, o)));
+    if (o->kind == OPT_ENUM) arg_push(a, "%s", enum_name(o, *(const int *)field_of(c, o)));
     else if (o->kind == OPT_PATH) arg_push(a, "%s", (const char *)field_of(c, o));
 }
 
@@ -692,7 +713,7 @@ void config_describe(const run_config *c, char *buf, size_t size)
         const char *key = o->describe;
         if (o->kind == OPT_ENUM)
             n += (size_t)snprintf(buf + n, size - n, " %s=%s", key,
-                                  name_of(o->names, *(const int *)field_of(c, o)));
+                                  enum_name(o, *(const int *)field_of(c, o)));
         else if (o->kind == OPT_DOUBLE || o->kind == OPT_FLOAT)
             n += (size_t)snprintf(buf + n, size - n, " %s=%g", key, number_of(c, o));
         else

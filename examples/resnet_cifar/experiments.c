@@ -13,24 +13,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *optimizer_label(method m)
-{
-    return method_default_lr(m) >= 0.01 ? "SGD (momentum 0.9)" : "Adam";
-}
-
-static const char *reg_label(method m)
-{
-    switch (m) {
-    case METHOD_SGD_L2:
-    case METHOD_ADAM_L2: return "L2 in the loss";
-    case METHOD_SGDW:
-    case METHOD_ADAMW: return "decoupled (eta_t*wd)";
-    case METHOD_ADAMW_TORCH: return "decoupled (lr_t*wd)";
-    case METHOD_ADAMPROX: return "proximal L2";
-    default: return "custom";
-    }
-}
-
 /* Parse a comma-separated list of methods. */
 static int parse_methods(const char *s, method *out, int max)
 {
@@ -225,8 +207,8 @@ int run_compare(run_config *base, experiment_options *x)
         memset(en, 0, sizeof *en);
         snprintf(en->name, sizeof en->name, "%s", method_name(m));
         snprintf(en->dir, sizeof en->dir, "%s", c.out);
-        en->optimizer = optimizer_label(m);
-        en->reg = reg_label(m);
+        en->optimizer = tn_optim_kind_name(c.optimizer);
+        en->reg = tn_reg_name(c.reg);
         en->lr = c.lr;
         en->wd = c.wd;
         char opts[4096];

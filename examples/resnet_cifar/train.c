@@ -592,11 +592,11 @@ static int open_optimizer(trainer *t)
     if (!isnan(c->beta2)) oc.beta2 = c->beta2;
     if (!isnan(c->eps)) oc.eps = c->eps;
     /* One-cycle cycles SGD/RMSprop's momentum or the Adam family's beta1. */
-    bool cycles_beta1 = c->optimizer != TN_OPTIM_SGD && c->optimizer != TN_OPTIM_RMSPROP;
+    bool cycles_beta1 = tn_optim_kind_flags(c->optimizer) & TN_OPTIM_USES_BETAS;
     t->base_momentum = cycles_beta1 ? oc.beta1 : oc.momentum;
     oc.reg = c->reg;
     oc.lambda = decay_at(c, &t->sched, t->d->train->n, t->spe, 0);
-    if (!(t->opt = tn_optim_new(t->ps, &oc))) return fail("optimizer: %s", tn_error_message());
+    if (tn_optim_new(t->ps, &oc, &t->opt) != TN_OK) return fail("optimizer: %s", tn_error_message());
     return 0;
 }
 
@@ -771,7 +771,7 @@ static int train_step(trainer *t, const tn_batch *b)
         fail("step %" PRId64 ": %s", step, tn_error_message());
         return RUN_ERROR;
     }
-    double norm = c->clip > 0 ? tn_clip_grad_norm(t->ps, (float)c->clip) : grad_norm(t->ps);
+    double norm = c->clip > 0 ? tn_optim_clip_grad_norm(t->ps, (float)c->clip) : grad_norm(t->ps);
     int rc = check_finite(t, "the loss", (double)total_loss->data[0], step);
     if (rc == RUN_DONE) rc = check_finite(t, "the gradient norm", norm, step);
     if (rc != RUN_DONE) return rc;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <signal.h>
+#include <stdint.h>
 #include <string.h>
 
 #ifndef TENET_SOURCE_ROOT_DEFAULT
@@ -106,7 +107,7 @@ static inline tn_tensor *ot_mlp_loss(ot_mlp *m, bool ce, float scale)
 
 /* Gradients of loss×scale (+ the optimizer's penalty when opt is given)
  * into the store; returns the data loss. */
-static inline float ot_mlp_grad(ot_mlp *m, const tn_optim *opt, bool ce, float scale)
+static inline float ot_mlp_grad(ot_mlp *m, tn_optim *opt, bool ce, float scale)
 {
     tn_graph_reset(m->g);
     tn_params_zero_grad(m->ps);
@@ -115,6 +116,25 @@ static inline float ot_mlp_grad(ot_mlp *m, const tn_optim *opt, bool ce, float s
     if (opt) total = tn_add(m->g, loss, tn_optim_penalty(opt, m->g));
     cr_assert_eq(tn_backward(m->g, total), TN_OK, "%s", tn_error_message());
     return loss->data[0];
+}
+
+/* An optimizer that must be made. */
+static inline tn_optim *ot_optim_new(tn_params *ps, const tn_optim_config *cfg)
+{
+    tn_optim *o = NULL;
+    tn_status st = tn_optim_new(ps, cfg, &o);
+    cr_assert_eq(st, TN_OK, "tn_optim_new: %s", tn_error_message());
+    cr_assert(o);
+    return o;
+}
+
+/* Add a group that must be added; returns its index. */
+static inline size_t ot_group_add(tn_optim *o, tn_optim_group spec)
+{
+    size_t gi = SIZE_MAX;
+    tn_status st = tn_optim_group_add(o, &spec, &gi);
+    cr_assert_eq(st, TN_OK, "tn_optim_group_add: %s", tn_error_message());
+    return gi;
 }
 
 /* Largest |a - b| / max(|b|, floor) over n floats; *at (if not NULL)

@@ -1,5 +1,6 @@
-/* tests/optim/test_decay_modes.c - every optimizer x every decoupled and
- * proximal mode against its closed form, step by step, with real numbers;
+/* tests/optim/test_decay_modes.c - every optimizer (the kinds 0 ..
+ * TN_OPTIM_COUNT - 1 by their library names, and some with non-default
+ * options) x every decoupled and proximal mode against its closed form, step by step, with real numbers;
  * and L1-in-the-loss for every optimizer against λ·sign(w) added to the
  * gradient.
  *
@@ -9,10 +10,10 @@
  * "none" gives each step's update δ_t = w_none(t) − w_none(t+1), and the
  * decayed run must satisfy, from its own w(t) (η_t = lr_t/α the schedule
  * multiplier, lr_t^g = lr_t·α_g/α a group's learning rate):
- *   decoupled            w(t+1) = (1 − lr_t^g·λ)·w(t) − δ_t
- *   decoupled_scheduled  w(t+1) = (1 − η_t·λ)·w(t) − δ_t
- *   prox_l2              w(t+1) = (w(t) − δ_t)/(1 + η_t·λ)
- *   prox_l1              u = w(t) − δ_t;  w(t+1) = sign(u)·max(|u| − η_t·λ, 0)
+ *   decoupled-lr  w(t+1) = (1 − lr_t^g·λ)·w(t) − δ_t
+ *   decoupled     w(t+1) = (1 − η_t·λ)·w(t) − δ_t
+ *   prox-l2       w(t+1) = (w(t) − δ_t)/(1 + η_t·λ)
+ *   prox-l1       u = w(t) − δ_t;  w(t+1) = sign(u)·max(|u| − η_t·λ, 0)
  * The lr follows a cosine over the 20 steps and one decayed tensor sits in a
  * group at half the base lr, so lr_t, α·η_t, η_t and lr_t^g all differ; λ is
  * large enough (a factor ~0.05 per step) that swapping any two of them, a
@@ -34,47 +35,49 @@ typedef struct variant {
     tn_optim_config cfg;
 } variant;
 
-/* Every optimizer, some with non-default options; no base lr is 1 (for
- * Adadelta PyTorch's default lr is 1, where lr_t = η_t). */
+/* Variants 0 .. TN_OPTIM_COUNT - 1: every optimizer with PyTorch's defaults,
+ * named as the library names it (the base lr of SGD raised to 0.05, and no
+ * base lr is 1: for Adadelta PyTorch's default lr is 1, where lr_t = η_t);
+ * then optimizers with non-default options. */
+#define N_EXTRA 5
+#define N_VARIANTS (TN_OPTIM_COUNT + N_EXTRA)
+
 static variant variant_at(size_t i)
 {
     tn_optim_config c;
-    switch (i) {
-    case 0: return (variant){"sgd", tn_optim_sgd(0.05)};
-    case 1: c = tn_optim_sgd(0.05); c.momentum = 0.9; return (variant){"sgd_momentum", c};
-    case 2:
+    if (i < TN_OPTIM_COUNT) {
+        c = tn_optim_defaults((tn_optim_kind)i);
+        if (c.lr == 1.0) c.lr = 0.5;
+        if (c.kind == TN_OPTIM_SGD || c.kind == TN_OPTIM_SGD_PAPER) c.lr = 0.05;
+        return (variant){tn_optim_kind_name((tn_optim_kind)i), c};
+    }
+    switch (i - TN_OPTIM_COUNT) {
+    case 0: c = tn_optim_sgd(0.05); c.momentum = 0.9; return (variant){"sgd_momentum", c};
+    case 1:
         c = tn_optim_sgd(0.05); c.momentum = 0.9; c.nesterov = true;
         return (variant){"sgd_nesterov", c};
-    case 3: return (variant){"adagrad", tn_optim_defaults(TN_OPTIM_ADAGRAD)};
-    case 4: c = tn_optim_defaults(TN_OPTIM_ADADELTA); c.lr = 0.5; return (variant){"adadelta", c};
-    case 5: return (variant){"rmsprop", tn_optim_defaults(TN_OPTIM_RMSPROP)};
-    case 6:
+    case 2:
         c = tn_optim_defaults(TN_OPTIM_RMSPROP); c.centered = true; c.momentum = 0.5;
         return (variant){"rmsprop_centered_momentum", c};
-    case 7: return (variant){"adam", tn_optim_defaults(TN_OPTIM_ADAM)};
-    case 8: c = tn_optim_defaults(TN_OPTIM_ADAM); c.amsgrad = true; return (variant){"amsgrad", c};
-    case 9: return (variant){"nadam", tn_optim_defaults(TN_OPTIM_NADAM)};
-    case 10: return (variant){"radam", tn_optim_defaults(TN_OPTIM_RADAM)};
-    case 11: return (variant){"adamax", tn_optim_defaults(TN_OPTIM_ADAMAX)};
+    case 3: c = tn_optim_defaults(TN_OPTIM_ADAM); c.amsgrad = true; return (variant){"amsgrad", c};
+    case 4:
+        c = tn_optim_defaults(TN_OPTIM_SGD_PAPER); c.lr = 0.05; c.momentum = 0.9;
+        return (variant){"sgd_paper_momentum", c};
     default: return (variant){NULL, {0}};
     }
 }
-#define N_VARIANTS 12
 
-static const char *mode_name(tn_reg r)
+/* The modes acting on the weights around the optimizer's step, which the
+ * closed forms below cover (the others act through the gradient or the
+ * loss: test_properties.c and the L1 test at the end). */
+static bool has_closed_form(tn_reg r)
 {
-    switch (r) {
-    case TN_REG_NONE: return "none";
-    case TN_REG_DECOUPLED: return "decoupled";
-    case TN_REG_DECOUPLED_SCHEDULED: return "decoupled_scheduled";
-    case TN_REG_PROX_L2: return "prox_l2";
-    case TN_REG_PROX_L1: return "prox_l1";
-    default: return "?";
-    }
+    return r == TN_REG_DECOUPLED_LR || r == TN_REG_DECOUPLED || r == TN_REG_PROX_L2 ||
+           r == TN_REG_PROX_L1;
 }
 
-/* λ giving a per-step factor of 0.05·η_t: decoupled decays by lr_t·λ. */
-static double lambda_for(tn_reg r, double lr0) { return r == TN_REG_DECOUPLED ? 0.05 / lr0 : 0.05; }
+/* λ giving a per-step factor of 0.05·η_t: decoupled-lr decays by lr_t·λ. */
+static double lambda_for(tn_reg r, double lr0) { return r == TN_REG_DECOUPLED_LR ? 0.05 / lr0 : 0.05; }
 
 /* ------------------------------------------------------------ the runs
  * The store: body.weight (4, 6) in group 0 (base lr α), head.weight (4, 6)
@@ -115,10 +118,10 @@ static void train(const tn_optim_config *base, tn_reg reg, run *out)
     tn_optim_config c = *base;
     c.reg = reg;
     c.lambda = reg == TN_REG_NONE ? 0.0 : lambda_for(reg, c.lr);
-    tn_optim *o = tn_optim_new(ps, &c);
+    tn_optim *o = ot_optim_new(ps, &c);
     cr_assert(o, "%s", tn_error_message());
-    cr_assert_eq(tn_optim_group_add(o, &(tn_optim_group){.prefix = "head.", .lr = c.lr / 2,
-                                                         .reg = c.reg, .lambda = c.lambda}),
+    cr_assert_eq(ot_group_add(o, (tn_optim_group){.prefix = "head.", .lr = c.lr / 2,
+                                                 .reg = c.reg, .lambda = c.lambda}),
                  1);
     memcpy(out->w[0], w->data, sizeof out->w[0]);
     memcpy(out->h[0], h->data, sizeof out->h[0]);
@@ -145,8 +148,8 @@ static void train(const tn_optim_config *base, tn_reg reg, run *out)
 static double closed_form(tn_reg reg, double x, double delta, double lr_g, double eta, double lam)
 {
     switch (reg) {
-    case TN_REG_DECOUPLED: return (1.0 - lr_g * lam) * x - delta;
-    case TN_REG_DECOUPLED_SCHEDULED: return (1.0 - eta * lam) * x - delta;
+    case TN_REG_DECOUPLED_LR: return (1.0 - lr_g * lam) * x - delta;
+    case TN_REG_DECOUPLED: return (1.0 - eta * lam) * x - delta;
     case TN_REG_PROX_L2: return (x - delta) / (1.0 + eta * lam);
     case TN_REG_PROX_L1: {
         double u = x - delta, a = fabs(u) - eta * lam;
@@ -177,16 +180,12 @@ static double check_tensor(const variant *v, tn_reg reg, const char *tname, floa
             cr_assert(r <= TOL,
                       "%s/%s %s step %d [%d]: %.9g, closed form %.9g from w %.9g, update %.9g "
                       "(lr_t %.6g, eta_t %.6g, lambda %.6g): relative error %.3g > %.0e",
-                      v->name, mode_name(reg), tname, t + 1, j, got, want, x, delta, lr[t], eta,
+                      v->name, tn_reg_name(reg), tname, t + 1, j, got, want, x, delta, lr[t], eta,
                       lam, r, TOL);
         }
     }
     return worst;
 }
-
-static const tn_reg modes[] = {TN_REG_DECOUPLED, TN_REG_DECOUPLED_SCHEDULED, TN_REG_PROX_L2,
-                               TN_REG_PROX_L1};
-#define N_MODES (sizeof modes / sizeof *modes)
 
 static void check_variant(size_t vi)
 {
@@ -194,8 +193,11 @@ static void check_variant(size_t vi)
     run *none = malloc(sizeof *none), *dec = malloc(sizeof *dec);
     cr_assert(none && dec);
     train(&v.cfg, TN_REG_NONE, none);
-    for (size_t m = 0; m < N_MODES; m++) {
-        const tn_reg reg = modes[m];
+    int checked = 0;
+    for (int m = 0; m < TN_REG_COUNT; m++) {
+        const tn_reg reg = (tn_reg)m;
+        if (!has_closed_form(reg)) continue;
+        checked++;
         train(&v.cfg, reg, dec);
         for (int t = 0; t < STEPS; t++) cr_assert_eq(dec->lr[t], none->lr[t]);
         double worst = fmax(check_tensor(&v, reg, "body.weight", dec->w, none->w, dec->lr, 1.0),
@@ -206,7 +208,7 @@ static void check_variant(size_t vi)
         for (int j = 0; j < NW; j++)
             moved = fmax(moved, fabs((double)dec->w[STEPS][j] - none->w[STEPS][j]));
         cr_assert(moved > 1e-2, "%s/%s: the decay moved the weights by only %.3g", v.name,
-                  mode_name(reg), moved);
+                  tn_reg_name(reg), moved);
         /* Proximal L1 zeroes some weights exactly, not all. */
         if (reg == TN_REG_PROX_L1) {
             int zeros = 0;
@@ -217,10 +219,11 @@ static void check_variant(size_t vi)
         /* The no-decay bias follows the "none" trajectory to the bit. */
         cr_assert_eq(memcmp(dec->b, none->b, sizeof dec->b), 0,
                      "%s/%s: the TN_NO_DECAY bias left the no-decay trajectory", v.name,
-                     mode_name(reg));
+                     tn_reg_name(reg));
         cr_log_info("%s/%s: closed form met to %.3g relative (worst so far %.3g)", v.name,
-                    mode_name(reg), worst, worst_seen);
+                    tn_reg_name(reg), worst, worst_seen);
     }
+    cr_assert_eq(checked, 4, "%s: %d modes with a closed form", v.name, checked);
     free(none);
     free(dec);
 }
@@ -228,24 +231,33 @@ static void check_variant(size_t vi)
 #define VARIANT(i, name) \
     Test(decay_modes, name) { check_variant(i); }
 
-VARIANT(0, sgd)
-VARIANT(1, sgd_momentum)
-VARIANT(2, sgd_nesterov)
-VARIANT(3, adagrad)
-VARIANT(4, adadelta)
-VARIANT(5, rmsprop)
-VARIANT(6, rmsprop_centered_momentum)
-VARIANT(7, adam)
-VARIANT(8, amsgrad)
-VARIANT(9, nadam)
-VARIANT(10, radam)
-VARIANT(11, adamax)
+VARIANT(TN_OPTIM_SGD, sgd)
+VARIANT(TN_OPTIM_ADAGRAD, adagrad)
+VARIANT(TN_OPTIM_ADADELTA, adadelta)
+VARIANT(TN_OPTIM_RMSPROP, rmsprop)
+VARIANT(TN_OPTIM_ADAM, adam)
+VARIANT(TN_OPTIM_NADAM, nadam)
+VARIANT(TN_OPTIM_RADAM, radam)
+VARIANT(TN_OPTIM_ADAMAX, adamax)
+VARIANT(TN_OPTIM_SGD_PAPER, sgd_paper)
+VARIANT(TN_OPTIM_COUNT + 0, sgd_momentum)
+VARIANT(TN_OPTIM_COUNT + 1, sgd_nesterov)
+VARIANT(TN_OPTIM_COUNT + 2, rmsprop_centered_momentum)
+VARIANT(TN_OPTIM_COUNT + 3, amsgrad)
+VARIANT(TN_OPTIM_COUNT + 4, sgd_paper_momentum)
 
 Test(decay_modes, every_variant_has_a_test)
 {
     size_t n = 0;
     while (variant_at(n).name) n++;
     cr_assert_eq(n, N_VARIANTS);
+    /* One VARIANT() above per optimizer: a new kind needs its line. */
+    cr_assert_eq(TN_OPTIM_COUNT, 9, "a new optimizer: add its VARIANT() line and update this count");
+    for (int k = 0; k < TN_OPTIM_COUNT; k++) {
+        tn_optim_kind back;
+        cr_assert_eq(tn_optim_kind_parse(variant_at((size_t)k).name, &back), TN_OK);
+        cr_assert_eq(back, (tn_optim_kind)k);
+    }
 }
 
 /* ------------------------------------------------- L1 in the loss
@@ -264,7 +276,7 @@ static void l1_runs(const tn_optim_config *base, bool by_hand, bool penalty, flo
     tn_optim_config c = *base;
     c.reg = by_hand || !penalty ? TN_REG_NONE : TN_REG_L1;
     c.lambda = c.reg == TN_REG_L1 ? L1_LAMBDA : 0.0;
-    tn_optim *o = tn_optim_new(m->ps, &c);
+    tn_optim *o = ot_optim_new(m->ps, &c);
     cr_assert(o, "%s", tn_error_message());
     tn_tensor *ws[2] = {m->w1, m->w2};
     const size_t n = tn_params_size(m->ps);

@@ -146,7 +146,7 @@ static void run_kernel(const char *name)
     snprintf(key, sizeof key, "kern.%s", name);
     const tn_st_entry *ref = ot_entry(f, key);
     cr_assert_eq(ref->numel, (size_t)STEPS * 24);
-    tn_optim *o = tn_optim_new(ps, &k.cfg);
+    tn_optim *o = ot_optim_new(ps, &k.cfg);
     cr_assert(o, "%s", tn_error_message());
     double worst = 0.0;
     for (int t = 0; t < STEPS; t++) {
@@ -168,7 +168,7 @@ static void run_mlp(const char *name)
     traj_case k = find_case(name);
     tn_st_file *f = ot_open("trajectories.safetensors");
     ot_mlp *m = ot_mlp_new(f);
-    tn_optim *o = tn_optim_new(m->ps, &k.cfg);
+    tn_optim *o = ot_optim_new(m->ps, &k.cfg);
     cr_assert(o, "%s", tn_error_message());
     /* PyTorch decays every tensor unless the case masks the biases. */
     tn_optim_group_at(o, 0)->decay_no_decay = !k.mask;
