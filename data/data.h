@@ -4,7 +4,8 @@
  *
  * data/ knows nothing of tensors or graphs: it hands out plain float32 and
  * int32 arrays that a training program wraps with tn_from_data().  It uses
- * tenet's error reporting (tn_status, tn_error_set) and tn_rng only.
+ * tensor/common.h only: error reporting (tn_status, tn_error_set), tn_rng,
+ * the clock and atomic file writes.
  *
  * Conventions
  *   - A data set holds uint8 pixels as channel planes, (N, C, H, W), one
@@ -18,7 +19,7 @@
 #ifndef TENET_DATA_H
 #define TENET_DATA_H
 
-#include "../tensor/tensor.h"
+#include "../tensor/common.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -123,7 +123,7 @@ static tn_status png_check(const uint8_t *buf, size_t size, const char *name)
     size_t at = 8;
     for (;;) {
         if (size - at < 12)
-            return tn_error_set(TN_ERR_FORMAT, "%s: truncated PNG (no IEND chunk at the end)",
+            return tn_error_set(TN_ERR_FORMAT, "tenet: %s: truncated PNG (no IEND chunk at the end)",
                                 name);
         uint32_t len = be32(buf + at);
         char type[5] = {0};
@@ -131,10 +131,10 @@ static tn_status png_check(const uint8_t *buf, size_t size, const char *name)
             type[i] = buf[at + 4 + i] >= 32 && buf[at + 4 + i] < 127 ? (char)buf[at + 4 + i] : '?';
         if (len > size - at - 12)
             return tn_error_set(TN_ERR_FORMAT,
-                                "%s: truncated PNG (chunk %s at byte %zu needs %u bytes)", name,
+                                "tenet: %s: truncated PNG (chunk %s at byte %zu needs %u bytes)", name,
                                 type, at, len);
         if (crc32_png(0, buf + at + 4, (size_t)len + 4) != be32(buf + at + 8 + len))
-            return tn_error_set(TN_ERR_FORMAT, "%s: corrupt PNG (CRC mismatch in chunk %s at byte %zu)",
+            return tn_error_set(TN_ERR_FORMAT, "tenet: %s: corrupt PNG (CRC mismatch in chunk %s at byte %zu)",
                                 name, type, at);
         at += 12 + (size_t)len;
         if (memcmp(type, "IEND", 4) == 0) return TN_OK;
@@ -146,38 +146,38 @@ tn_status tn_image_decode(const uint8_t *buf, size_t size, const char *name, int
 {
     if (!name) name = "(memory)";
     if (channels != 1 && channels != 3)
-        return tn_error_set(TN_ERR_ARG, "%s: channels must be 1 or 3, not %d", name, channels);
+        return tn_error_set(TN_ERR_ARG, "tenet: %s: channels must be 1 or 3, not %d", name, channels);
     if (height < 1 || width < 1)
-        return tn_error_set(TN_ERR_ARG, "%s: bad target size %dx%d", name, height, width);
+        return tn_error_set(TN_ERR_ARG, "tenet: %s: bad target size %dx%d", name, height, width);
     const char *fmt = sniff(buf, size, name);
     if (!fmt)
         return tn_error_set(TN_ERR_FORMAT,
-                            "%s: not an image (the contents are not PNG, JPEG, BMP or TGA)",
+                            "tenet: %s: not an image (the contents are not PNG, JPEG, BMP or TGA)",
                             name);
-    if (size > INT_MAX) return tn_error_set(TN_ERR_FORMAT, "%s: file too large", name);
+    if (size > INT_MAX) return tn_error_set(TN_ERR_FORMAT, "tenet: %s: file too large", name);
     if (strcmp(fmt, "PNG") == 0) {
         tn_status st = png_check(buf, size, name);
         if (st != TN_OK) return st;
     }
     int w, h, comp;
     if (!stbi_info_from_memory(buf, (int)size, &w, &h, &comp))
-        return tn_error_set(TN_ERR_FORMAT, "%s: truncated or corrupt %s header (decoder: %s)",
+        return tn_error_set(TN_ERR_FORMAT, "tenet: %s: truncated or corrupt %s header (decoder: %s)",
                             name, fmt,
                             stbi_failure_reason() ? stbi_failure_reason() : "unknown");
     if (w < 1 || h < 1 || (long)w * (long)h > MAX_PIXELS)
-        return tn_error_set(TN_ERR_FORMAT, "%s: %s of %dx%d pixels is too large or empty", name,
+        return tn_error_set(TN_ERR_FORMAT, "tenet: %s: %s of %dx%d pixels is too large or empty", name,
                             fmt, w, h);
     if ((h != height || w != width) && resize == TN_RESIZE_NONE)
-        return tn_error_set(TN_ERR_FORMAT, "%s: image is %dx%d (HxW), expected %dx%d", name, h, w,
+        return tn_error_set(TN_ERR_FORMAT, "tenet: %s: image is %dx%d (HxW), expected %dx%d", name, h, w,
                             height, width);
     int dw, dh, dc;
     uint8_t *px = stbi_load_from_memory(buf, (int)size, &dw, &dh, &dc, channels);
     if (!px)
-        return tn_error_set(TN_ERR_FORMAT, "%s: truncated or corrupt %s (decoder: %s)", name, fmt,
+        return tn_error_set(TN_ERR_FORMAT, "tenet: %s: truncated or corrupt %s (decoder: %s)", name, fmt,
                             stbi_failure_reason() ? stbi_failure_reason() : "unknown");
     if (dw != w || dh != h) {
         stbi_image_free(px);
-        return tn_error_set(TN_ERR_FORMAT, "%s: %s decodes to %dx%d, its header says %dx%d", name,
+        return tn_error_set(TN_ERR_FORMAT, "tenet: %s: %s decodes to %dx%d, its header says %dx%d", name,
                             fmt, dh, dw, h, w);
     }
     size_t plane = (size_t)h * (size_t)w;
@@ -188,7 +188,7 @@ tn_status tn_image_decode(const uint8_t *buf, size_t size, const char *name, int
         uint8_t *tmp = malloc(plane * (size_t)channels);
         if (!tmp) {
             stbi_image_free(px);
-            return tn_error_set(TN_ERR_NOMEM, "%s: out of memory", name);
+            return tn_error_set(TN_ERR_NOMEM, "tenet: %s: out of memory", name);
         }
         for (int c = 0; c < channels; c++)
             for (size_t j = 0; j < plane; j++) tmp[(size_t)c * plane + j] = px[j * channels + c];
@@ -248,7 +248,7 @@ static tn_status list_dir(const char *dir, bool want_dirs, char ***out, int *n_o
     *out = NULL;
     *n_out = 0;
     DIR *d = opendir(dir);
-    if (!d) return tn_error_set(TN_ERR_IO, "%s: cannot open the folder: %s", dir, strerror(errno));
+    if (!d) return tn_error_set(TN_ERR_IO, "tenet: %s: cannot open the folder: %s", dir, strerror(errno));
     char **names = NULL;
     int n = 0, cap = 0;
     tn_status st = TN_OK;
@@ -291,7 +291,7 @@ static tn_status list_dir(const char *dir, bool want_dirs, char ***out, int *n_o
     if (st != TN_OK) {
         for (int i = 0; i < n; i++) free(names[i]);
         free(names);
-        return tn_error_set(st, "%s: out of memory while listing", dir);
+        return tn_error_set(st, "tenet: %s: out of memory while listing", dir);
     }
     if (n) qsort(names, (size_t)n, sizeof *names, cmp_str);
     *out = names;
@@ -304,15 +304,15 @@ static tn_status list_root(const char *root, listing *l)
     memset(l, 0, sizeof *l);
     struct stat sb;
     if (stat(root, &sb) != 0)
-        return tn_error_set(TN_ERR_IO, "%s: cannot open the image folder: %s", root,
+        return tn_error_set(TN_ERR_IO, "tenet: %s: cannot open the image folder: %s", root,
                             strerror(errno));
-    if (!S_ISDIR(sb.st_mode)) return tn_error_set(TN_ERR_IO, "%s: not a folder", root);
+    if (!S_ISDIR(sb.st_mode)) return tn_error_set(TN_ERR_IO, "tenet: %s: not a folder", root);
     uint64_t fp = 0;
     tn_status st = list_dir(root, true, &l->classes, &l->n_classes, &fp);
     if (st != TN_OK) return st;
     if (l->n_classes == 0) {
         listing_free(l);
-        return tn_error_set(TN_ERR_FORMAT, "%s: no class folders", root);
+        return tn_error_set(TN_ERR_FORMAT, "tenet: %s: no class folders", root);
     }
     uint64_t h = 0;
     for (int k = 0; k < l->n_classes && st == TN_OK; k++) {
@@ -321,10 +321,10 @@ static tn_status list_root(const char *root, listing *l)
         int n = 0;
         uint64_t cfp = 0;
         st = cdir ? list_dir(cdir, false, &names, &n, &cfp)
-                  : tn_error_set(TN_ERR_NOMEM, "%s: out of memory", root);
+                  : tn_error_set(TN_ERR_NOMEM, "tenet: %s: out of memory", root);
         if (st == TN_OK && n == 0)
             st = tn_error_set(TN_ERR_FORMAT,
-                              "%s: empty class folder (no .png, .jpg, .jpeg, .bmp or .tga files)",
+                              "tenet: %s: empty class folder (no .png, .jpg, .jpeg, .bmp or .tga files)",
                               cdir);
         h = tn_data_checksum(h, l->classes[k], strlen(l->classes[k]) + 1);
         h = tn_data_checksum(h ^ cfp, &n, sizeof n);
@@ -338,7 +338,7 @@ static tn_status list_root(const char *root, listing *l)
                 int cap = l->cap_files ? 2 * l->cap_files : 1024;
                 file_entry *nf = realloc(l->files, (size_t)cap * sizeof *nf);
                 if (!nf) {
-                    st = tn_error_set(TN_ERR_NOMEM, "%s: out of memory", root);
+                    st = tn_error_set(TN_ERR_NOMEM, "tenet: %s: out of memory", root);
                     free(names[i]);
                     continue;
                 }
@@ -348,7 +348,7 @@ static tn_status list_root(const char *root, listing *l)
             char *p = tn_data_join(cdir, names[i]);
             free(names[i]);
             if (!p) {
-                st = tn_error_set(TN_ERR_NOMEM, "%s: out of memory", root);
+                st = tn_error_set(TN_ERR_NOMEM, "tenet: %s: out of memory", root);
                 continue;
             }
             l->files[l->n_files++] = (file_entry){p, k};
@@ -498,7 +498,7 @@ typedef struct first_error {
 tn_status tn_image_folder_load(tn_dataset **out, const char *root,
                                const tn_image_folder_options *opt, tn_image_folder_info *info)
 {
-    double t0 = tn_data_now();
+    double t0 = tn_clock_now();
     *out = NULL;
     tn_image_folder_options o = {0};
     if (opt) o = *opt;
@@ -506,17 +506,17 @@ tn_status tn_image_folder_load(tn_dataset **out, const char *root,
     tn_image_folder_info inf = {0};
     if (info) *info = inf;
     if (o.channels != 1 && o.channels != 3)
-        return tn_error_set(TN_ERR_ARG, "tn_image_folder_load: channels must be 1 or 3, not %d",
+        return tn_error_set(TN_ERR_ARG, "tenet: tn_image_folder_load: channels must be 1 or 3, not %d",
                             o.channels);
     if (o.height < 0 || o.width < 0 || (o.height == 0) != (o.width == 0))
-        return tn_error_set(TN_ERR_ARG, "tn_image_folder_load: bad size %dx%d", o.height,
+        return tn_error_set(TN_ERR_ARG, "tenet: tn_image_folder_load: bad size %dx%d", o.height,
                             o.width);
     if (o.resize != TN_RESIZE_NONE && o.resize != TN_RESIZE_NEAREST &&
         o.resize != TN_RESIZE_BILINEAR)
-        return tn_error_set(TN_ERR_ARG, "tn_image_folder_load: unknown resize mode %d",
+        return tn_error_set(TN_ERR_ARG, "tenet: tn_image_folder_load: unknown resize mode %d",
                             (int)o.resize);
     if (o.threads < 0)
-        return tn_error_set(TN_ERR_ARG, "tn_image_folder_load: threads %d < 0", o.threads);
+        return tn_error_set(TN_ERR_ARG, "tenet: tn_image_folder_load: threads %d < 0", o.threads);
 
     listing l;
     tn_status st = list_root(root, &l);
@@ -527,10 +527,10 @@ tn_status tn_image_folder_load(tn_dataset **out, const char *root,
 
     tn_dataset *ds = NULL;
     if (o.cache_path) {
-        double tc = tn_data_now();
+        double tc = tn_clock_now();
         ds = cache_read(o.cache_path, src, &l, o.channels, o.height, o.width, (int)o.resize);
         inf.from_cache = ds != NULL;
-        inf.cache_seconds += tn_data_now() - tc;
+        inf.cache_seconds += tn_clock_now() - tc;
     }
     if (!ds) {
         /* The size: wanted, or that of the first image. */
@@ -543,13 +543,13 @@ tn_status tn_image_folder_load(tn_dataset **out, const char *root,
                 int comp;
                 if (!sniff(buf, size, l.files[0].path))
                     st = tn_error_set(TN_ERR_FORMAT,
-                                      "%s: not an image (the contents are not PNG, JPEG, BMP "
+                                      "tenet: %s: not an image (the contents are not PNG, JPEG, BMP "
                                       "or TGA)",
                                       l.files[0].path);
                 else if (size > INT_MAX ||
                          !stbi_info_from_memory(buf, (int)size, &w, &h, &comp) || w < 1 ||
                          h < 1 || (long)w * h > MAX_PIXELS)
-                    st = tn_error_set(TN_ERR_FORMAT, "%s: truncated or corrupt image header",
+                    st = tn_error_set(TN_ERR_FORMAT, "tenet: %s: truncated or corrupt image header",
                                       l.files[0].path);
                 free(buf);
             }
@@ -593,10 +593,10 @@ tn_status tn_image_folder_load(tn_dataset **out, const char *root,
             for (int k = 0; k < l.n_classes && st == TN_OK; k++)
                 st = tn_dataset_set_class_name(ds, k, l.classes[k]);
         if (st == TN_OK && o.cache_path) {
-            double tc = tn_data_now();
+            double tc = tn_clock_now();
             inf.cache_written = cache_write(o.cache_path, src, &l, ds, o.height, o.width,
                                             (int)o.resize);
-            inf.cache_seconds += tn_data_now() - tc;
+            inf.cache_seconds += tn_clock_now() - tc;
         }
     }
     free(abs_root);
@@ -606,7 +606,7 @@ tn_status tn_image_folder_load(tn_dataset **out, const char *root,
         return st;
     }
     *out = ds;
-    inf.seconds = tn_data_now() - t0;
+    inf.seconds = tn_clock_now() - t0;
     if (info) *info = inf;
     return TN_OK;
 }
