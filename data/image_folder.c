@@ -219,8 +219,11 @@ typedef struct file_entry {
 } file_entry;
 
 typedef struct listing {
-    char **classes;
+    char **classes;   /* the label space: the caller's list or the folders */
     int n_classes;
+    char **folders;   /* class folders found, sorted */
+    int n_folders;
+    int missing;      /* classes without a folder */
     file_entry *files;
     int n_files, cap_files;
     uint64_t fingerprint; /* names, sizes, modification times */
@@ -230,6 +233,8 @@ static void listing_free(listing *l)
 {
     for (int i = 0; i < l->n_classes; i++) free(l->classes[i]);
     free(l->classes);
+    for (int i = 0; i < l->n_folders; i++) free(l->folders[i]);
+    free(l->folders);
     for (int i = 0; i < l->n_files; i++) free(l->files[i].path);
     free(l->files);
     memset(l, 0, sizeof *l);
@@ -299,7 +304,44 @@ static tn_status list_dir(const char *dir, bool want_dirs, char ***out, int *n_o
     return TN_OK;
 }
 
-static tn_status list_root(const char *root, listing *l)
+/* The label space: a copy of the caller's class list (checked: names
+ * non-empty and distinct), or of the folder names. */
+static tn_status set_classes(listing *l, const char *root, const char *const *classes,
+                             int n_classes)
+{
+    const char *const *names = classes ? classes : (const char *const *)l->folders;
+    int n = classes ? n_classes : l->n_folders;
+    for (int k = 0; classes && k < n; k++) {
+        if (!names[k] || !names[k][0])
+            return tn_error_set(TN_ERR_ARG, "tenet: tn_image_folder_load_classes: %s: class %d "
+                                "of the list has no name", root, k);
+        for (int j = 0; j < k; j++)
+            if (strcmp(names[j], names[k]) == 0)
+                return tn_error_set(TN_ERR_ARG, "tenet: tn_image_folder_load_classes: %s: class "
+                                    "'%s' is in the list twice (%d and %d)", root, names[k], j, k);
+    }
+    if (!(l->classes = calloc((size_t)n, sizeof *l->classes)))
+        return tn_error_set(TN_ERR_NOMEM, "tenet: %s: out of memory", root);
+    for (; l->n_classes < n; l->n_classes++)
+        if (!(l->classes[l->n_classes] = strdup(names[l->n_classes])))
+            return tn_error_set(TN_ERR_NOMEM, "tenet: %s: out of memory", root);
+    return TN_OK;
+}
+
+/* The label of class folder `name`: its index in the label space, or -1. */
+static int class_index(const listing *l, const char *name)
+{
+    for (int k = 0; k < l->n_classes; k++)
+        if (strcmp(l->classes[k], name) == 0) return k;
+    return -1;
+}
+
+/* List root's class folders and their images.  Labels index `classes`
+ * (n_classes names) or, when it is NULL, the sorted folder names; a folder
+ * outside the list is an error naming it, a class without a folder is
+ * counted in l->missing. */
+static tn_status list_root(const char *root, const char *const *classes, int n_classes,
+                           listing *l)
 {
     memset(l, 0, sizeof *l);
     struct stat sb;
@@ -308,15 +350,30 @@ static tn_status list_root(const char *root, listing *l)
                             strerror(errno));
     if (!S_ISDIR(sb.st_mode)) return tn_error_set(TN_ERR_IO, "tenet: %s: not a folder", root);
     uint64_t fp = 0;
-    tn_status st = list_dir(root, true, &l->classes, &l->n_classes, &fp);
+    tn_status st = list_dir(root, true, &l->folders, &l->n_folders, &fp);
     if (st != TN_OK) return st;
-    if (l->n_classes == 0) {
+    if (l->n_folders == 0) {
         listing_free(l);
         return tn_error_set(TN_ERR_FORMAT, "tenet: %s: no class folders", root);
     }
+    st = set_classes(l, root, classes, n_classes);
+    for (int k = 0; k < l->n_folders && st == TN_OK; k++)
+        if (class_index(l, l->folders[k]) < 0)
+            st = tn_error_set(TN_ERR_FORMAT,
+                              "tenet: tn_image_folder_load_classes: %s: class folder '%s' is not "
+                              "one of the %d known classes (%s%s%s)",
+                              root, l->folders[k], l->n_classes, l->classes[0],
+                              l->n_classes > 2 ? ", ..., " : l->n_classes > 1 ? ", " : "",
+                              l->n_classes > 1 ? l->classes[l->n_classes - 1] : "");
+    if (st != TN_OK) {
+        listing_free(l);
+        return st;
+    }
+    l->missing = l->n_classes - l->n_folders;
     uint64_t h = 0;
-    for (int k = 0; k < l->n_classes && st == TN_OK; k++) {
-        char *cdir = tn_data_join(root, l->classes[k]);
+    for (int f = 0; f < l->n_folders && st == TN_OK; f++) {
+        int k = class_index(l, l->folders[f]);
+        char *cdir = tn_data_join(root, l->folders[f]);
         char **names = NULL;
         int n = 0;
         uint64_t cfp = 0;
@@ -326,7 +383,7 @@ static tn_status list_root(const char *root, listing *l)
             st = tn_error_set(TN_ERR_FORMAT,
                               "tenet: %s: empty class folder (no .png, .jpg, .jpeg, .bmp or .tga files)",
                               cdir);
-        h = tn_data_checksum(h, l->classes[k], strlen(l->classes[k]) + 1);
+        h = tn_data_checksum(h, l->folders[f], strlen(l->folders[f]) + 1);
         h = tn_data_checksum(h ^ cfp, &n, sizeof n);
         for (int i = 0; i < n; i++) {
             h = tn_data_checksum(h, names[i], strlen(names[i]) + 1);
@@ -367,7 +424,9 @@ static tn_status list_root(const char *root, listing *l)
 /* ------------------------------------------------------------------ cache */
 
 static const char CACHE_MAGIC[8] = {'T', 'N', 'I', 'M', 'G', 'C', 'A', 'C'};
-#define CACHE_VERSION 1u
+/* Version 2: the names after the root are the label space (the caller's
+ * class list or the folders), then the class folders found. */
+#define CACHE_VERSION 2u
 #define CACHE_ENDIAN 0x01020304u
 
 typedef struct cache_header {
@@ -375,7 +434,7 @@ typedef struct cache_header {
     uint32_t version, endian;
     int32_t n, c, h, w, n_classes, resize;
     uint64_t fingerprint, checksum;
-    uint64_t names_bytes; /* root path and class names, each with its NUL */
+    uint64_t names_bytes; /* root path, class names, folder names, each with its NUL */
 } cache_header;
 
 static uint64_t options_key(const listing *l, int c, int h, int w, int resize, int want_h,
@@ -396,9 +455,10 @@ static size_t names_blob(const char *root, const listing *l, char *dst)
 {
     size_t n = strlen(root) + 1;
     if (dst) memcpy(dst, root, n);
-    for (int k = 0; k < l->n_classes; k++) {
-        size_t m = strlen(l->classes[k]) + 1;
-        if (dst) memcpy(dst + n, l->classes[k], m);
+    for (int k = 0; k < l->n_classes + l->n_folders; k++) {
+        const char *name = k < l->n_classes ? l->classes[k] : l->folders[k - l->n_classes];
+        size_t m = strlen(name) + 1;
+        if (dst) memcpy(dst + n, name, m);
         n += m;
     }
     return n;
@@ -498,6 +558,17 @@ typedef struct first_error {
 tn_status tn_image_folder_load(tn_dataset **out, const char *root,
                                const tn_image_folder_options *opt, tn_image_folder_info *info)
 {
+    return tn_image_folder_load_classes(out, root, NULL, 0, opt, info);
+}
+
+tn_status tn_image_folder_load_classes(tn_dataset **out, const char *root,
+                                       const char *const *classes, int n_classes,
+                                       const tn_image_folder_options *opt,
+                                       tn_image_folder_info *info)
+{
+    if (!out || !root) tn_misuse("tn_image_folder_load", "out and root are required");
+    if (classes && n_classes < 1)
+        tn_misuse("tn_image_folder_load_classes", "a class list of %d names", n_classes);
     double t0 = tn_clock_now();
     *out = NULL;
     tn_image_folder_options o = {0};
@@ -519,9 +590,10 @@ tn_status tn_image_folder_load(tn_dataset **out, const char *root,
         return tn_error_set(TN_ERR_ARG, "tenet: tn_image_folder_load: threads %d < 0", o.threads);
 
     listing l;
-    tn_status st = list_root(root, &l);
+    tn_status st = list_root(root, classes, n_classes, &l);
     if (st != TN_OK) return st;
     inf.files = l.n_files;
+    inf.missing_classes = l.missing;
     char *abs_root = realpath(root, NULL);
     const char *src = abs_root ? abs_root : root;
 

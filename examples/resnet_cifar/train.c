@@ -107,8 +107,12 @@ static uint64_t fnv1a(const char *s)
     return h;
 }
 
-static int load_split(const run_config *c, bool train, tn_dataset **out)
+/* The training split (ref NULL), or the test split with the labels of ref's
+ * classes, by name: a test folder with fewer classes keeps the training
+ * labels, one with an unknown class is an error. */
+static int load_split(const run_config *c, const tn_dataset *ref, tn_dataset **out)
 {
+    const bool train = ref == NULL;
     char path[1100], marker[1100];
     snprintf(path, sizeof path, "%s/%s", c->data, train ? "train" : "test");
     struct stat st;
@@ -122,11 +126,24 @@ static int load_split(const run_config *c, bool train, tn_dataset **out)
         }
         tn_image_folder_options opt = {.channels = 3, .cache_path = cache[0] ? cache : NULL};
         tn_image_folder_info info;
-        if (tn_image_folder_load(out, path, &opt, &info) != TN_OK)
-            return fail("--data: %s", tn_error_message());
+        tn_status s = train ? tn_image_folder_load(out, path, &opt, &info)
+                            : tn_image_folder_load_classes(out, path,
+                                                           (const char *const *)ref->class_names,
+                                                           ref->n_classes, &opt, &info);
+        if (s != TN_OK) return fail("--data: %s", tn_error_message());
         if (!c->quiet)
             fprintf(stderr, "loaded %s: %d images in %.2f s%s\n", path, (*out)->n, info.seconds,
                     info.from_cache ? " (from cache)" : "");
+        if (info.missing_classes > 0) {
+            int *counts = calloc((size_t)(*out)->n_classes, sizeof *counts);
+            if (!counts) return fail("out of memory");
+            tn_dataset_class_counts(*out, counts);
+            for (int k = 0; k < (*out)->n_classes; k++)
+                if (counts[k] == 0)
+                    fprintf(stderr, "warning: %s has no images of the training class '%s'\n",
+                            path, (*out)->class_names[k]);
+            free(counts);
+        }
         return 0;
     }
     snprintf(marker, sizeof marker, "%s/data_batch_1.bin", c->data);
@@ -146,7 +163,12 @@ int data_load(const run_config *c, run_data *d)
 {
     memset(d, 0, sizeof *d);
     tn_dataset *full = NULL, *test = NULL;
-    if (load_split(c, true, &full) || load_split(c, false, &test)) goto fail;
+    if (load_split(c, NULL, &full) || load_split(c, full, &test)) goto fail;
+    if (test->n_classes != full->n_classes) {
+        fail("--data %s: the test split has %d classes, the training split %d", c->data,
+             test->n_classes, full->n_classes);
+        goto fail;
+    }
     if (full->c != 3 || test->c != 3 || full->h != test->h || full->w != test->w) {
         fail("--data %s: train and test images differ in size or are not RGB", c->data);
         goto fail;
