@@ -525,7 +525,12 @@ tn_status tn_st_add_params(tn_st_writer *w, const tn_params *ps)
     return TN_OK;
 }
 
-tn_status tn_st_load_params(const tn_st_file *f, tn_params *ps)
+static bool has_prefix(const char *name, const char *prefix)
+{
+    return prefix && strncmp(name, prefix, strlen(prefix)) == 0;
+}
+
+tn_status tn_st_load_params(const tn_st_file *f, tn_params *ps, const char *extra_prefix)
 {
     if (!f || !ps) tn_misuse("tn_st_load_params", "file and store are required");
     size_t n = tn_params_count(ps);
@@ -535,6 +540,18 @@ tn_status tn_st_load_params(const tn_st_file *f, tn_params *ps)
         tn_status st = check_entry(f, t->name, t->ndim, t->shape, &e);
         if (st != TN_OK) return st; /* nothing loaded yet */
     }
+    size_t extra = 0;
+    const char *first = NULL;
+    for (size_t i = 0; i < f->count; i++) {
+        const char *name = f->entries[i].name;
+        if (has_prefix(name, extra_prefix) || tn_params_find(ps, name)) continue;
+        if (!extra++) first = name;
+    }
+    if (extra)
+        return tn_error_set(TN_ERR_FORMAT,
+                            "tenet: '%s': tensor '%.200s'%s is not in the model (%zu such "
+                            "tensors; expected ones are skipped by their prefix)",
+                            f->path, first, extra > 1 ? " and others" : "", extra);
     for (size_t i = 0; i < n; i++) {
         tn_tensor *t = tn_params_at(ps, i);
         const tn_st_entry *e = tn_st_find(f, t->name);

@@ -243,7 +243,7 @@ int model_build(const run_config *c, int n_classes, tn_params *ps, tn_resnet **n
         .dropout_rng = dropout_rng,
     };
     if (tn_resnet_new(net, ps, &rc, &rng) != TN_OK) return fail("model: %s", tn_error_message());
-    if (c->init[0] && tn_nn_load(ps, c->init) != TN_OK)
+    if (c->init[0] && tn_nn_load(ps, c->init, "optim.") != TN_OK)
         return fail("--init: %s", tn_error_message());
     return 0;
 }
@@ -419,7 +419,7 @@ static int load_checkpoint(const run_config *c, const char *path, tn_params *ps,
         rc = fail("--resume: %s was written with other options (resume with the same ones, or "
                   "use another --out): it has '%s'",
                   path, cfg);
-    else if (tn_st_load_params(f, ps) != TN_OK || tn_optim_load(opt, f, "optim.") != TN_OK)
+    else if (tn_st_load_params(f, ps, "optim.") != TN_OK || tn_optim_load(opt, f, "optim.") != TN_OK)
         rc = fail("--resume: %s", tn_error_message());
     else if (sscanf(prog, "%d %la %d %d %la %la", &st->epoch, &st->best_val, &st->best_epoch,
                     &st->bad_epochs, &st->best_test, &st->last_train_loss) != 6 ||
@@ -706,7 +706,7 @@ int train_run(const run_config *c, const run_data *d, run_result *r)
     /* With a validation split, the result is the best-validation model's;
      * a run resumed after its last epoch evaluates what it loaded. */
     bool restore_best = d->val && st.best_epoch > 0;
-    if (restore_best && tn_nn_load(ps, best_path) != TN_OK) {
+    if (restore_best && tn_nn_load(ps, best_path, NULL) != TN_OK) {
         fail("%s", tn_error_message());
         goto out;
     }
