@@ -1,6 +1,7 @@
 /* tests/data/test_classes.c - image folders loaded against a known class
  * list (a test split against its training split's classes): labels by
- * name, unknown and missing classes, and the cache's record of the classes. */
+ * name, unknown and missing classes, and the cache's record of the classes;
+ * the prefix of data/ messages. */
 #include "data/data.h"
 #include "util.h"
 
@@ -220,4 +221,17 @@ Test(classes, cache_records_the_classes)
     free(cache);
     free(root);
     tmp_dir_free(dir);
+}
+
+/* data/ messages start "tenet: " and the function or the file, as every
+ * other module's. */
+Test(messages, data_errors_start_with_tenet)
+{
+    tn_dataset *ds = NULL;
+    cr_assert_eq(tn_dataset_new(&ds, -1, 3, 4, 4, 2), TN_ERR_ARG);
+    cr_assert_eq(strncmp(tn_error_message(), "tenet: tn_dataset_new: bad size", 31), 0, "%s",
+                 tn_error_message());
+    cr_assert_eq(tn_cifar_load(&ds, "/nonexistent-tenet-dir", TN_CIFAR_10, true), TN_ERR_IO);
+    cr_assert_eq(strncmp(tn_error_message(), "tenet: /nonexistent-tenet-dir: ", 31), 0, "%s",
+                 tn_error_message());
 }
