@@ -35,8 +35,8 @@ static tn_status parse_into(tn_dataset *ds, int at, const uint8_t *buf, size_t n
                                 name, i, fine, k);
         if (kind == TN_CIFAR_100 && r[0] >= 20)
             return tn_error_set(TN_ERR_FORMAT,
-                                "tenet: %s: record %zu has coarse label %d, not in [0, 20)", name, i,
-                                r[0]);
+                                "tenet: %s: record %zu has coarse label %d, not in [0, 20)", name,
+                                i, r[0]);
         ds->labels[at + (int)i] = fine;
         if (kind == TN_CIFAR_100) ds->coarse_labels[at + (int)i] = r[0];
         memcpy(tn_dataset_image(ds, at + (int)i), r + lb, CIFAR_PIXELS);
@@ -51,10 +51,11 @@ static tn_status record_count(size_t size, tn_cifar_kind kind, const char *name,
         return tn_error_set(TN_ERR_FORMAT, "tenet: %s: empty file, not a CIFAR-%d batch", name,
                             fine_classes(kind));
     if (size % rec != 0)
-        return tn_error_set(TN_ERR_FORMAT,
-                            "tenet: %s: %zu bytes is not a whole number of %zu-byte CIFAR-%d records "
-                            "(%zu left over)",
-                            name, size, rec, fine_classes(kind), size % rec);
+        return tn_error_set(
+            TN_ERR_FORMAT,
+            "tenet: %s: %zu bytes is not a whole number of %zu-byte CIFAR-%d records "
+            "(%zu left over)",
+            name, size, rec, fine_classes(kind), size % rec);
     if (size / rec > (size_t)(1 << 30))
         return tn_error_set(TN_ERR_FORMAT, "tenet: %s: too many records (%zu)", name, size / rec);
     *n_rec = size / rec;
@@ -120,7 +121,8 @@ tn_status tn_cifar_load_files(tn_dataset **out, const char *const *paths, int n_
         total += counts[i];
     }
     if (st == TN_OK && total > (size_t)(1 << 30))
-        st = tn_error_set(TN_ERR_FORMAT, "tenet: tn_cifar_load_files: too many records (%zu)", total);
+        st = tn_error_set(TN_ERR_FORMAT, "tenet: tn_cifar_load_files: too many records (%zu)",
+                          total);
     if (st == TN_OK) st = new_cifar(out, total, kind);
     size_t at = 0;
     for (int i = 0; i < n_paths && st == TN_OK; i++) {
@@ -130,7 +132,8 @@ tn_status tn_cifar_load_files(tn_dataset **out, const char *const *paths, int n_
         if (st != TN_OK) break;
         st = record_count(size, kind, paths[i], &n);
         if (st == TN_OK && n != counts[i])
-            st = tn_error_set(TN_ERR_IO, "tenet: %s: the file changed size while being read", paths[i]);
+            st = tn_error_set(TN_ERR_IO, "tenet: %s: the file changed size while being read",
+                              paths[i]);
         if (st == TN_OK) st = parse_into(*out, (int)at, buf, n, kind, paths[i]);
         free(buf);
         at += n;
@@ -204,8 +207,7 @@ tn_status tn_cifar_load(tn_dataset **out, const char *dir, tn_cifar_kind kind, b
     if (stat(dir, &sb) != 0)
         return tn_error_set(TN_ERR_IO, "tenet: %s: cannot open the CIFAR folder: %s", dir,
                             strerror(errno));
-    if (!S_ISDIR(sb.st_mode))
-        return tn_error_set(TN_ERR_IO, "tenet: %s: not a folder", dir);
+    if (!S_ISDIR(sb.st_mode)) return tn_error_set(TN_ERR_IO, "tenet: %s: not a folder", dir);
     const char *c10_train[] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
                                "data_batch_4.bin", "data_batch_5.bin"};
     const char *c10_test[] = {"test_batch.bin"};

@@ -40,7 +40,8 @@ tn_status tn_data_read_file(const char *path, uint8_t **buf, size_t *size)
     long len = ftell(f);
     if (len < 0 || fseek(f, 0, SEEK_SET) != 0) {
         fclose(f);
-        return tn_error_set(TN_ERR_IO, "tenet: %s: cannot size the file: %s", path, strerror(errno));
+        return tn_error_set(TN_ERR_IO, "tenet: %s: cannot size the file: %s", path,
+                            strerror(errno));
     }
     uint8_t *b = malloc(len > 0 ? (size_t)len : 1);
     if (!b) {
@@ -90,8 +91,8 @@ tn_status tn_dataset_new(tn_dataset **out, int n, int c, int h, int w, int n_cla
     *out = NULL;
     if (n < 0 || c < 1 || c > TN_DATA_MAX_CHANNELS || h < 1 || w < 1 || n_classes < 1)
         return tn_error_set(TN_ERR_ARG,
-                            "tenet: tn_dataset_new: bad size n=%d c=%d h=%d w=%d classes=%d", n, c, h,
-                            w, n_classes);
+                            "tenet: tn_dataset_new: bad size n=%d c=%d h=%d w=%d classes=%d", n, c,
+                            h, w, n_classes);
     size_t px = (size_t)n * (size_t)c * (size_t)h * (size_t)w;
     tn_dataset *ds = calloc(1, sizeof *ds);
     if (!ds) return tn_error_set(TN_ERR_NOMEM, "tenet: tn_dataset_new: out of memory");
@@ -105,8 +106,9 @@ tn_status tn_dataset_new(tn_dataset **out, int n, int c, int h, int w, int n_cla
     ds->class_names = names_new(n_classes);
     if (!ds->pixels || !ds->labels || !ds->class_names) {
         tn_dataset_free(ds);
-        return tn_error_set(TN_ERR_NOMEM, "tenet: tn_dataset_new: out of memory for %d images of %dx%dx%d",
-                            n, c, h, w);
+        return tn_error_set(TN_ERR_NOMEM,
+                            "tenet: tn_dataset_new: out of memory for %d images of %dx%dx%d", n, c,
+                            h, w);
     }
     *out = ds;
     return TN_OK;
@@ -126,8 +128,8 @@ void tn_dataset_free(tn_dataset *ds)
 tn_status tn_dataset_set_class_name(tn_dataset *ds, int k, const char *name)
 {
     if (k < 0 || k >= ds->n_classes)
-        return tn_error_set(TN_ERR_ARG, "tenet: tn_dataset_set_class_name: class %d not in [0, %d)", k,
-                            ds->n_classes);
+        return tn_error_set(TN_ERR_ARG, "tenet: tn_dataset_set_class_name: class %d not in [0, %d)",
+                            k, ds->n_classes);
     char *s = strdup(name);
     if (!s) return tn_error_set(TN_ERR_NOMEM, "tenet: tn_dataset_set_class_name: out of memory");
     free(ds->class_names[k]);
@@ -146,8 +148,8 @@ tn_status tn_dataset_check_labels(const tn_dataset *ds, const char *what)
 {
     for (int i = 0; i < ds->n; i++)
         if (ds->labels[i] < 0 || ds->labels[i] >= ds->n_classes)
-            return tn_error_set(TN_ERR_FORMAT, "tenet: %s: image %d has label %d, not in [0, %d)", what,
-                                i, (int)ds->labels[i], ds->n_classes);
+            return tn_error_set(TN_ERR_FORMAT, "tenet: %s: image %d has label %d, not in [0, %d)",
+                                what, i, (int)ds->labels[i], ds->n_classes);
     return TN_OK;
 }
 
@@ -185,7 +187,8 @@ tn_status tn_dataset_select(tn_dataset **out, const tn_dataset *ds, const int *i
     }
     if (!ok) {
         tn_dataset_free(s);
-        return tn_error_set(TN_ERR_NOMEM, "tenet: tn_dataset_select: out of memory for %d images", n_idx);
+        return tn_error_set(TN_ERR_NOMEM, "tenet: tn_dataset_select: out of memory for %d images",
+                            n_idx);
     }
     for (int i = 0; i < n_idx; i++) {
         memcpy(s->pixels + (size_t)i * img, tn_dataset_image(ds, idx[i]), img);

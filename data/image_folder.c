@@ -123,7 +123,8 @@ static tn_status png_check(const uint8_t *buf, size_t size, const char *name)
     size_t at = 8;
     for (;;) {
         if (size - at < 12)
-            return tn_error_set(TN_ERR_FORMAT, "tenet: %s: truncated PNG (no IEND chunk at the end)",
+            return tn_error_set(TN_ERR_FORMAT,
+                                "tenet: %s: truncated PNG (no IEND chunk at the end)",
                                 name);
         uint32_t len = be32(buf + at);
         char type[5] = {0};
@@ -131,10 +132,11 @@ static tn_status png_check(const uint8_t *buf, size_t size, const char *name)
             type[i] = buf[at + 4 + i] >= 32 && buf[at + 4 + i] < 127 ? (char)buf[at + 4 + i] : '?';
         if (len > size - at - 12)
             return tn_error_set(TN_ERR_FORMAT,
-                                "tenet: %s: truncated PNG (chunk %s at byte %zu needs %u bytes)", name,
-                                type, at, len);
+                                "tenet: %s: truncated PNG (chunk %s at byte %zu needs %u bytes)",
+                                name, type, at, len);
         if (crc32_png(0, buf + at + 4, (size_t)len + 4) != be32(buf + at + 8 + len))
-            return tn_error_set(TN_ERR_FORMAT, "tenet: %s: corrupt PNG (CRC mismatch in chunk %s at byte %zu)",
+            return tn_error_set(TN_ERR_FORMAT,
+                                "tenet: %s: corrupt PNG (CRC mismatch in chunk %s at byte %zu)",
                                 name, type, at);
         at += 12 + (size_t)len;
         if (memcmp(type, "IEND", 4) == 0) return TN_OK;
@@ -146,7 +148,8 @@ tn_status tn_image_decode(const uint8_t *buf, size_t size, const char *name, int
 {
     if (!name) name = "(memory)";
     if (channels != 1 && channels != 3)
-        return tn_error_set(TN_ERR_ARG, "tenet: %s: channels must be 1 or 3, not %d", name, channels);
+        return tn_error_set(TN_ERR_ARG,
+                            "tenet: %s: channels must be 1 or 3, not %d", name, channels);
     if (height < 1 || width < 1)
         return tn_error_set(TN_ERR_ARG, "tenet: %s: bad target size %dx%d", name, height, width);
     const char *fmt = sniff(buf, size, name);
@@ -161,23 +164,28 @@ tn_status tn_image_decode(const uint8_t *buf, size_t size, const char *name, int
     }
     int w, h, comp;
     if (!stbi_info_from_memory(buf, (int)size, &w, &h, &comp))
-        return tn_error_set(TN_ERR_FORMAT, "tenet: %s: truncated or corrupt %s header (decoder: %s)",
+        return tn_error_set(TN_ERR_FORMAT,
+                            "tenet: %s: truncated or corrupt %s header (decoder: %s)",
                             name, fmt,
                             stbi_failure_reason() ? stbi_failure_reason() : "unknown");
     if (w < 1 || h < 1 || (long)w * (long)h > MAX_PIXELS)
-        return tn_error_set(TN_ERR_FORMAT, "tenet: %s: %s of %dx%d pixels is too large or empty", name,
+        return tn_error_set(TN_ERR_FORMAT,
+                            "tenet: %s: %s of %dx%d pixels is too large or empty", name,
                             fmt, w, h);
     if ((h != height || w != width) && resize == TN_RESIZE_NONE)
-        return tn_error_set(TN_ERR_FORMAT, "tenet: %s: image is %dx%d (HxW), expected %dx%d", name, h, w,
+        return tn_error_set(TN_ERR_FORMAT,
+                            "tenet: %s: image is %dx%d (HxW), expected %dx%d", name, h, w,
                             height, width);
     int dw, dh, dc;
     uint8_t *px = stbi_load_from_memory(buf, (int)size, &dw, &dh, &dc, channels);
     if (!px)
-        return tn_error_set(TN_ERR_FORMAT, "tenet: %s: truncated or corrupt %s (decoder: %s)", name, fmt,
+        return tn_error_set(TN_ERR_FORMAT,
+                            "tenet: %s: truncated or corrupt %s (decoder: %s)", name, fmt,
                             stbi_failure_reason() ? stbi_failure_reason() : "unknown");
     if (dw != w || dh != h) {
         stbi_image_free(px);
-        return tn_error_set(TN_ERR_FORMAT, "tenet: %s: %s decodes to %dx%d, its header says %dx%d", name,
+        return tn_error_set(TN_ERR_FORMAT,
+                            "tenet: %s: %s decodes to %dx%d, its header says %dx%d", name,
                             fmt, dh, dw, h, w);
     }
     size_t plane = (size_t)h * (size_t)w;
@@ -253,7 +261,9 @@ static tn_status list_dir(const char *dir, bool want_dirs, char ***out, int *n_o
     *out = NULL;
     *n_out = 0;
     DIR *d = opendir(dir);
-    if (!d) return tn_error_set(TN_ERR_IO, "tenet: %s: cannot open the folder: %s", dir, strerror(errno));
+    if (!d)
+        return tn_error_set(TN_ERR_IO, "tenet: %s: cannot open the folder: %s", dir,
+                            strerror(errno));
     char **names = NULL;
     int n = 0, cap = 0;
     tn_status st = TN_OK;
@@ -381,7 +391,8 @@ static tn_status list_root(const char *root, const char *const *classes, int n_c
                   : tn_error_set(TN_ERR_NOMEM, "tenet: %s: out of memory", root);
         if (st == TN_OK && n == 0)
             st = tn_error_set(TN_ERR_FORMAT,
-                              "tenet: %s: empty class folder (no .png, .jpg, .jpeg, .bmp or .tga files)",
+                              "tenet: %s: empty class folder (no .png, .jpg, .jpeg, .bmp or "
+                              ".tga files)",
                               cdir);
         h = tn_data_checksum(h, l->folders[f], strlen(l->folders[f]) + 1);
         h = tn_data_checksum(h ^ cfp, &n, sizeof n);
@@ -577,7 +588,8 @@ tn_status tn_image_folder_load_classes(tn_dataset **out, const char *root,
     tn_image_folder_info inf = {0};
     if (info) *info = inf;
     if (o.channels != 1 && o.channels != 3)
-        return tn_error_set(TN_ERR_ARG, "tenet: tn_image_folder_load: channels must be 1 or 3, not %d",
+        return tn_error_set(TN_ERR_ARG,
+                            "tenet: tn_image_folder_load: channels must be 1 or 3, not %d",
                             o.channels);
     if (o.height < 0 || o.width < 0 || (o.height == 0) != (o.width == 0))
         return tn_error_set(TN_ERR_ARG, "tenet: tn_image_folder_load: bad size %dx%d", o.height,
@@ -615,8 +627,8 @@ tn_status tn_image_folder_load_classes(tn_dataset **out, const char *root,
                 int comp;
                 if (!sniff(buf, size, l.files[0].path))
                     st = tn_error_set(TN_ERR_FORMAT,
-                                      "tenet: %s: not an image (the contents are not PNG, JPEG, BMP "
-                                      "or TGA)",
+                                      "tenet: %s: not an image (the contents are not PNG, JPEG, "
+                                      "BMP or TGA)",
                                       l.files[0].path);
                 else if (size > INT_MAX ||
                          !stbi_info_from_memory(buf, (int)size, &w, &h, &comp) || w < 1 ||

@@ -173,7 +173,8 @@ tn_status tn_loader_new(tn_loader **out, const tn_dataset *ds, const tn_loader_o
     if (opt->threads < 0)
         return tn_error_set(TN_ERR_ARG, "tenet: tn_loader_new: threads %d < 0", opt->threads);
     if (opt->norm.c != 0 && opt->norm.c != ds->c)
-        return tn_error_set(TN_ERR_ARG, "tenet: tn_loader_new: normalisation for %d channels, images have %d",
+        return tn_error_set(TN_ERR_ARG,
+                            "tenet: tn_loader_new: normalisation for %d channels, images have %d",
                             opt->norm.c, ds->c);
     for (int ch = 0; ch < opt->norm.c; ch++)
         if (!(opt->norm.std[ch] > 0.0f))
@@ -183,20 +184,20 @@ tn_status tn_loader_new(tn_loader **out, const tn_dataset *ds, const tn_loader_o
     if (a->crop_pad < 0 || a->cutout < 0 || a->noise_std < 0 || a->mixup_alpha < 0 ||
         a->cutmix_alpha < 0 || a->mix_prob < 0 || a->mix_prob > 1 || a->label_smoothing < 0 ||
         a->label_smoothing >= 1)
-        return tn_error_set(TN_ERR_ARG,
-                            "tenet: tn_loader_new: bad augmentation (crop_pad %d, cutout %d, noise %g, "
-                            "mixup %g, cutmix %g, mix_prob %g, smoothing %g)",
-                            a->crop_pad, a->cutout, (double)a->noise_std, (double)a->mixup_alpha,
-                            (double)a->cutmix_alpha, (double)a->mix_prob,
-                            (double)a->label_smoothing);
+        return tn_error_set(
+            TN_ERR_ARG,
+            "tenet: tn_loader_new: bad augmentation (crop_pad %d, cutout %d, noise %g, "
+            "mixup %g, cutmix %g, mix_prob %g, smoothing %g)",
+            a->crop_pad, a->cutout, (double)a->noise_std, (double)a->mixup_alpha,
+            (double)a->cutmix_alpha, (double)a->mix_prob, (double)a->label_smoothing);
     tn_status st = tn_dataset_check_labels(ds, "tn_loader_new");
     if (st != TN_OK) return st;
     uint64_t bpe = opt->drop_last ? (uint64_t)(ds->n / opt->batch_size)
                                   : (uint64_t)((ds->n + opt->batch_size - 1) / opt->batch_size);
     if (bpe == 0)
         return tn_error_set(TN_ERR_ARG,
-                            "tenet: tn_loader_new: %d images make no batch of %d with drop_last", ds->n,
-                            opt->batch_size);
+                            "tenet: tn_loader_new: %d images make no batch of %d with drop_last",
+                            ds->n, opt->batch_size);
     tn_loader *ld = calloc(1, sizeof *ld);
     if (!ld) return tn_error_set(TN_ERR_NOMEM, "tenet: tn_loader_new: out of memory");
     pthread_mutex_init(&ld->mu, NULL);
@@ -224,7 +225,8 @@ tn_status tn_loader_new(tn_loader **out, const tn_dataset *ds, const tn_loader_o
     }
     if (!ok) {
         tn_loader_free(ld);
-        return tn_error_set(TN_ERR_NOMEM, "tenet: tn_loader_new: out of memory for batches of %d", (int)bs);
+        return tn_error_set(TN_ERR_NOMEM, "tenet: tn_loader_new: out of memory for batches of %d",
+                            (int)bs);
     }
     ld->t_first = -1.0;
     st = start_producer(ld);
