@@ -419,7 +419,8 @@ static int load_checkpoint(const run_config *c, const char *path, tn_params *ps,
         rc = fail("--resume: %s was written with other options (resume with the same ones, or "
                   "use another --out): it has '%s'",
                   path, cfg);
-    else if (tn_st_load_params(f, ps, "optim.") != TN_OK || tn_optim_load(opt, f, "optim.") != TN_OK)
+    else if (tn_st_load_params(f, ps, "optim.") != TN_OK ||
+             tn_optim_load(opt, f, "optim.") != TN_OK)
         rc = fail("--resume: %s", tn_error_message());
     else if (sscanf(prog, "%d %la %d %d %la %la", &st->epoch, &st->best_val, &st->best_epoch,
                     &st->bad_epochs, &st->best_test, &st->last_train_loss) != 6 ||
