@@ -4,7 +4,8 @@
  *
  * data/ knows nothing of tensors or graphs: it hands out plain float32 and
  * int32 arrays that a training program wraps with tn_from_data().  It uses
- * tenet's error reporting (tn_status, tn_error_set) and tn_rng only.
+ * tensor/common.h only: error reporting (tn_status, tn_error_set), tn_rng,
+ * the clock and atomic file writes.
  *
  * Conventions
  *   - A data set holds uint8 pixels as channel planes, (N, C, H, W), one
@@ -18,7 +19,7 @@
 #ifndef TENET_DATA_H
 #define TENET_DATA_H
 
-#include "../tensor/tensor.h"
+#include "../tensor/common.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -113,19 +114,38 @@ typedef struct tn_image_folder_info {
     int files;          /* images listed */
     double seconds;     /* wall time of the load */
     double cache_seconds; /* of which reading or writing the cache */
+    int missing_classes; /* classes of the given list with no folder (their
+                            counts in tn_dataset_class_counts() are 0) */
 } tn_image_folder_info;
 
 /* root/<class>/<file>.{png,jpg,jpeg,bmp,tga} (extensions in any case):
- * labels follow the sorted class-folder names, files are sorted by name
+ * labels follow the sorted class-folder names of this folder alone (see
+ * tn_image_folder_load_classes() for a test split), files are sorted by name
  * within a class, decoding runs on `threads` threads.  With a cache path, a
  * valid cache (magic, version, size, count, checksum over labels and
- * pixels, source folder, options and a fingerprint of the file list: names,
- * sizes, modification times) is read instead of decoding; otherwise the
+ * pixels, source folder, class names, options and a fingerprint of the
+ * file list: names, sizes, modification times) is read instead of
+ * decoding; otherwise the
  * images are decoded and the cache is written atomically (temporary file +
  * rename).  A cache that cannot be written is not an error (info says so).
  * opt and info may be NULL. */
 tn_status tn_image_folder_load(tn_dataset **out, const char *root,
                                const tn_image_folder_options *opt, tn_image_folder_info *info);
+
+/* The same with the labels of a known class list, by name (torchvision's
+ * class_to_idx): root/<classes[k]>/ holds the images of label k and the data
+ * set has n_classes classes named classes[0..n_classes).  Load a test or
+ * validation folder against its training split's class names, so that a
+ * split with fewer classes keeps the training labels.  A class folder whose
+ * name is not in the list is TN_ERR_FORMAT naming the folder and the class;
+ * a class of the list without a folder is no error: it keeps its index, has
+ * no images, and is counted in info->missing_classes.  A list with an empty
+ * or repeated name is TN_ERR_ARG.  The cache records the class list and the
+ * folders, so a cache made with other classes is rebuilt, never reused. */
+tn_status tn_image_folder_load_classes(tn_dataset **out, const char *root,
+                                       const char *const *classes, int n_classes,
+                                       const tn_image_folder_options *opt,
+                                       tn_image_folder_info *info);
 
 /* Decode one encoded image (PNG, JPEG, BMP or TGA; `name` for messages and
  * for recognising TGA by its extension) into dst: (channels, height, width)

@@ -32,27 +32,28 @@ tn_status tn_data_read_file(const char *path, uint8_t **buf, size_t *size)
     *buf = NULL;
     *size = 0;
     FILE *f = fopen(path, "rb");
-    if (!f) return tn_error_set(TN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (!f) return tn_error_set(TN_ERR_IO, "tenet: %s: cannot open: %s", path, strerror(errno));
     if (fseek(f, 0, SEEK_END) != 0) {
         fclose(f);
-        return tn_error_set(TN_ERR_IO, "%s: cannot seek: %s", path, strerror(errno));
+        return tn_error_set(TN_ERR_IO, "tenet: %s: cannot seek: %s", path, strerror(errno));
     }
     long len = ftell(f);
     if (len < 0 || fseek(f, 0, SEEK_SET) != 0) {
         fclose(f);
-        return tn_error_set(TN_ERR_IO, "%s: cannot size the file: %s", path, strerror(errno));
+        return tn_error_set(TN_ERR_IO, "tenet: %s: cannot size the file: %s", path,
+                            strerror(errno));
     }
     uint8_t *b = malloc(len > 0 ? (size_t)len : 1);
     if (!b) {
         fclose(f);
-        return tn_error_set(TN_ERR_NOMEM, "%s: out of memory for %ld bytes", path, len);
+        return tn_error_set(TN_ERR_NOMEM, "tenet: %s: out of memory for %ld bytes", path, len);
     }
     size_t got = fread(b, 1, (size_t)len, f);
     int err = ferror(f);
     fclose(f);
     if (got != (size_t)len || err) {
         free(b);
-        return tn_error_set(TN_ERR_IO, "%s: short read (%zu of %ld bytes)", path, got, len);
+        return tn_error_set(TN_ERR_IO, "tenet: %s: short read (%zu of %ld bytes)", path, got, len);
     }
     *buf = b;
     *size = (size_t)len;
@@ -90,11 +91,11 @@ tn_status tn_dataset_new(tn_dataset **out, int n, int c, int h, int w, int n_cla
     *out = NULL;
     if (n < 0 || c < 1 || c > TN_DATA_MAX_CHANNELS || h < 1 || w < 1 || n_classes < 1)
         return tn_error_set(TN_ERR_ARG,
-                            "tn_dataset_new: bad size n=%d c=%d h=%d w=%d classes=%d", n, c, h,
-                            w, n_classes);
+                            "tenet: tn_dataset_new: bad size n=%d c=%d h=%d w=%d classes=%d", n, c,
+                            h, w, n_classes);
     size_t px = (size_t)n * (size_t)c * (size_t)h * (size_t)w;
     tn_dataset *ds = calloc(1, sizeof *ds);
-    if (!ds) return tn_error_set(TN_ERR_NOMEM, "tn_dataset_new: out of memory");
+    if (!ds) return tn_error_set(TN_ERR_NOMEM, "tenet: tn_dataset_new: out of memory");
     ds->n = n;
     ds->c = c;
     ds->h = h;
@@ -105,8 +106,9 @@ tn_status tn_dataset_new(tn_dataset **out, int n, int c, int h, int w, int n_cla
     ds->class_names = names_new(n_classes);
     if (!ds->pixels || !ds->labels || !ds->class_names) {
         tn_dataset_free(ds);
-        return tn_error_set(TN_ERR_NOMEM, "tn_dataset_new: out of memory for %d images of %dx%dx%d",
-                            n, c, h, w);
+        return tn_error_set(TN_ERR_NOMEM,
+                            "tenet: tn_dataset_new: out of memory for %d images of %dx%dx%d", n, c,
+                            h, w);
     }
     *out = ds;
     return TN_OK;
@@ -126,10 +128,10 @@ void tn_dataset_free(tn_dataset *ds)
 tn_status tn_dataset_set_class_name(tn_dataset *ds, int k, const char *name)
 {
     if (k < 0 || k >= ds->n_classes)
-        return tn_error_set(TN_ERR_ARG, "tn_dataset_set_class_name: class %d not in [0, %d)", k,
-                            ds->n_classes);
+        return tn_error_set(TN_ERR_ARG, "tenet: tn_dataset_set_class_name: class %d not in [0, %d)",
+                            k, ds->n_classes);
     char *s = strdup(name);
-    if (!s) return tn_error_set(TN_ERR_NOMEM, "tn_dataset_set_class_name: out of memory");
+    if (!s) return tn_error_set(TN_ERR_NOMEM, "tenet: tn_dataset_set_class_name: out of memory");
     free(ds->class_names[k]);
     ds->class_names[k] = s;
     return TN_OK;
@@ -146,8 +148,8 @@ tn_status tn_dataset_check_labels(const tn_dataset *ds, const char *what)
 {
     for (int i = 0; i < ds->n; i++)
         if (ds->labels[i] < 0 || ds->labels[i] >= ds->n_classes)
-            return tn_error_set(TN_ERR_FORMAT, "%s: image %d has label %d, not in [0, %d)", what,
-                                i, (int)ds->labels[i], ds->n_classes);
+            return tn_error_set(TN_ERR_FORMAT, "tenet: %s: image %d has label %d, not in [0, %d)",
+                                what, i, (int)ds->labels[i], ds->n_classes);
     return TN_OK;
 }
 
@@ -167,10 +169,10 @@ tn_status tn_dataset_select(tn_dataset **out, const tn_dataset *ds, const int *i
     *out = NULL;
     for (int i = 0; i < n_idx; i++)
         if (idx[i] < 0 || idx[i] >= ds->n)
-            return tn_error_set(TN_ERR_ARG, "tn_dataset_select: index %d is not in [0, %d)",
+            return tn_error_set(TN_ERR_ARG, "tenet: tn_dataset_select: index %d is not in [0, %d)",
                                 idx[i], ds->n);
     tn_dataset *s = calloc(1, sizeof *s);
-    if (!s) return tn_error_set(TN_ERR_NOMEM, "tn_dataset_select: out of memory");
+    if (!s) return tn_error_set(TN_ERR_NOMEM, "tenet: tn_dataset_select: out of memory");
     *s = (tn_dataset){.n = n_idx, .c = ds->c, .h = ds->h, .w = ds->w,
                       .n_classes = ds->n_classes, .n_coarse = ds->coarse_labels ? ds->n_coarse : 0};
     size_t img = (size_t)ds->c * (size_t)ds->h * (size_t)ds->w;
@@ -185,7 +187,8 @@ tn_status tn_dataset_select(tn_dataset **out, const tn_dataset *ds, const int *i
     }
     if (!ok) {
         tn_dataset_free(s);
-        return tn_error_set(TN_ERR_NOMEM, "tn_dataset_select: out of memory for %d images", n_idx);
+        return tn_error_set(TN_ERR_NOMEM, "tenet: tn_dataset_select: out of memory for %d images",
+                            n_idx);
     }
     for (int i = 0; i < n_idx; i++) {
         memcpy(s->pixels + (size_t)i * img, tn_dataset_image(ds, idx[i]), img);
@@ -200,14 +203,14 @@ tn_status tn_dataset_subset_stratified(tn_dataset **out, const tn_dataset *ds, i
 {
     *out = NULL;
     if (per_class < 0)
-        return tn_error_set(TN_ERR_ARG, "tn_dataset_subset_stratified: per_class %d < 0",
+        return tn_error_set(TN_ERR_ARG, "tenet: tn_dataset_subset_stratified: per_class %d < 0",
                             per_class);
     int *taken = calloc((size_t)ds->n_classes, sizeof *taken);
     int *idx = malloc((ds->n ? (size_t)ds->n : 1) * sizeof *idx);
     if (!taken || !idx) {
         free(taken);
         free(idx);
-        return tn_error_set(TN_ERR_NOMEM, "tn_dataset_subset_stratified: out of memory");
+        return tn_error_set(TN_ERR_NOMEM, "tenet: tn_dataset_subset_stratified: out of memory");
     }
     int m = 0;
     for (int i = 0; i < ds->n; i++) {
@@ -229,7 +232,7 @@ tn_status tn_dataset_split_stratified(const tn_dataset *ds, float val_fraction, 
     *train = *val = NULL;
     if (!(val_fraction > 0.0f && val_fraction < 1.0f))
         return tn_error_set(TN_ERR_ARG,
-                            "tn_dataset_split_stratified: val_fraction %g is not in (0, 1)",
+                            "tenet: tn_dataset_split_stratified: val_fraction %g is not in (0, 1)",
                             (double)val_fraction);
     tn_status st = tn_dataset_check_labels(ds, "tn_dataset_split_stratified");
     if (st != TN_OK) return st;
@@ -240,7 +243,7 @@ tn_status tn_dataset_split_stratified(const tn_dataset *ds, float val_fraction, 
     char *is_val = calloc(nn, 1);
     int *ti = malloc(nn * sizeof *ti), *vi = malloc(nn * sizeof *vi);
     if (!counts || !start || !byclass || !is_val || !ti || !vi) {
-        st = tn_error_set(TN_ERR_NOMEM, "tn_dataset_split_stratified: out of memory");
+        st = tn_error_set(TN_ERR_NOMEM, "tenet: tn_dataset_split_stratified: out of memory");
         goto done;
     }
     tn_dataset_class_counts(ds, counts);

@@ -123,7 +123,8 @@ static tn_status png_check(const uint8_t *buf, size_t size, const char *name)
     size_t at = 8;
     for (;;) {
         if (size - at < 12)
-            return tn_error_set(TN_ERR_FORMAT, "%s: truncated PNG (no IEND chunk at the end)",
+            return tn_error_set(TN_ERR_FORMAT,
+                                "tenet: %s: truncated PNG (no IEND chunk at the end)",
                                 name);
         uint32_t len = be32(buf + at);
         char type[5] = {0};
@@ -131,10 +132,11 @@ static tn_status png_check(const uint8_t *buf, size_t size, const char *name)
             type[i] = buf[at + 4 + i] >= 32 && buf[at + 4 + i] < 127 ? (char)buf[at + 4 + i] : '?';
         if (len > size - at - 12)
             return tn_error_set(TN_ERR_FORMAT,
-                                "%s: truncated PNG (chunk %s at byte %zu needs %u bytes)", name,
-                                type, at, len);
+                                "tenet: %s: truncated PNG (chunk %s at byte %zu needs %u bytes)",
+                                name, type, at, len);
         if (crc32_png(0, buf + at + 4, (size_t)len + 4) != be32(buf + at + 8 + len))
-            return tn_error_set(TN_ERR_FORMAT, "%s: corrupt PNG (CRC mismatch in chunk %s at byte %zu)",
+            return tn_error_set(TN_ERR_FORMAT,
+                                "tenet: %s: corrupt PNG (CRC mismatch in chunk %s at byte %zu)",
                                 name, type, at);
         at += 12 + (size_t)len;
         if (memcmp(type, "IEND", 4) == 0) return TN_OK;
@@ -146,38 +148,44 @@ tn_status tn_image_decode(const uint8_t *buf, size_t size, const char *name, int
 {
     if (!name) name = "(memory)";
     if (channels != 1 && channels != 3)
-        return tn_error_set(TN_ERR_ARG, "%s: channels must be 1 or 3, not %d", name, channels);
+        return tn_error_set(TN_ERR_ARG,
+                            "tenet: %s: channels must be 1 or 3, not %d", name, channels);
     if (height < 1 || width < 1)
-        return tn_error_set(TN_ERR_ARG, "%s: bad target size %dx%d", name, height, width);
+        return tn_error_set(TN_ERR_ARG, "tenet: %s: bad target size %dx%d", name, height, width);
     const char *fmt = sniff(buf, size, name);
     if (!fmt)
         return tn_error_set(TN_ERR_FORMAT,
-                            "%s: not an image (the contents are not PNG, JPEG, BMP or TGA)",
+                            "tenet: %s: not an image (the contents are not PNG, JPEG, BMP or TGA)",
                             name);
-    if (size > INT_MAX) return tn_error_set(TN_ERR_FORMAT, "%s: file too large", name);
+    if (size > INT_MAX) return tn_error_set(TN_ERR_FORMAT, "tenet: %s: file too large", name);
     if (strcmp(fmt, "PNG") == 0) {
         tn_status st = png_check(buf, size, name);
         if (st != TN_OK) return st;
     }
     int w, h, comp;
     if (!stbi_info_from_memory(buf, (int)size, &w, &h, &comp))
-        return tn_error_set(TN_ERR_FORMAT, "%s: truncated or corrupt %s header (decoder: %s)",
+        return tn_error_set(TN_ERR_FORMAT,
+                            "tenet: %s: truncated or corrupt %s header (decoder: %s)",
                             name, fmt,
                             stbi_failure_reason() ? stbi_failure_reason() : "unknown");
     if (w < 1 || h < 1 || (long)w * (long)h > MAX_PIXELS)
-        return tn_error_set(TN_ERR_FORMAT, "%s: %s of %dx%d pixels is too large or empty", name,
+        return tn_error_set(TN_ERR_FORMAT,
+                            "tenet: %s: %s of %dx%d pixels is too large or empty", name,
                             fmt, w, h);
     if ((h != height || w != width) && resize == TN_RESIZE_NONE)
-        return tn_error_set(TN_ERR_FORMAT, "%s: image is %dx%d (HxW), expected %dx%d", name, h, w,
+        return tn_error_set(TN_ERR_FORMAT,
+                            "tenet: %s: image is %dx%d (HxW), expected %dx%d", name, h, w,
                             height, width);
     int dw, dh, dc;
     uint8_t *px = stbi_load_from_memory(buf, (int)size, &dw, &dh, &dc, channels);
     if (!px)
-        return tn_error_set(TN_ERR_FORMAT, "%s: truncated or corrupt %s (decoder: %s)", name, fmt,
+        return tn_error_set(TN_ERR_FORMAT,
+                            "tenet: %s: truncated or corrupt %s (decoder: %s)", name, fmt,
                             stbi_failure_reason() ? stbi_failure_reason() : "unknown");
     if (dw != w || dh != h) {
         stbi_image_free(px);
-        return tn_error_set(TN_ERR_FORMAT, "%s: %s decodes to %dx%d, its header says %dx%d", name,
+        return tn_error_set(TN_ERR_FORMAT,
+                            "tenet: %s: %s decodes to %dx%d, its header says %dx%d", name,
                             fmt, dh, dw, h, w);
     }
     size_t plane = (size_t)h * (size_t)w;
@@ -188,7 +196,7 @@ tn_status tn_image_decode(const uint8_t *buf, size_t size, const char *name, int
         uint8_t *tmp = malloc(plane * (size_t)channels);
         if (!tmp) {
             stbi_image_free(px);
-            return tn_error_set(TN_ERR_NOMEM, "%s: out of memory", name);
+            return tn_error_set(TN_ERR_NOMEM, "tenet: %s: out of memory", name);
         }
         for (int c = 0; c < channels; c++)
             for (size_t j = 0; j < plane; j++) tmp[(size_t)c * plane + j] = px[j * channels + c];
@@ -219,8 +227,11 @@ typedef struct file_entry {
 } file_entry;
 
 typedef struct listing {
-    char **classes;
+    char **classes;   /* the label space: the caller's list or the folders */
     int n_classes;
+    char **folders;   /* class folders found, sorted */
+    int n_folders;
+    int missing;      /* classes without a folder */
     file_entry *files;
     int n_files, cap_files;
     uint64_t fingerprint; /* names, sizes, modification times */
@@ -230,6 +241,8 @@ static void listing_free(listing *l)
 {
     for (int i = 0; i < l->n_classes; i++) free(l->classes[i]);
     free(l->classes);
+    for (int i = 0; i < l->n_folders; i++) free(l->folders[i]);
+    free(l->folders);
     for (int i = 0; i < l->n_files; i++) free(l->files[i].path);
     free(l->files);
     memset(l, 0, sizeof *l);
@@ -248,7 +261,9 @@ static tn_status list_dir(const char *dir, bool want_dirs, char ***out, int *n_o
     *out = NULL;
     *n_out = 0;
     DIR *d = opendir(dir);
-    if (!d) return tn_error_set(TN_ERR_IO, "%s: cannot open the folder: %s", dir, strerror(errno));
+    if (!d)
+        return tn_error_set(TN_ERR_IO, "tenet: %s: cannot open the folder: %s", dir,
+                            strerror(errno));
     char **names = NULL;
     int n = 0, cap = 0;
     tn_status st = TN_OK;
@@ -291,7 +306,7 @@ static tn_status list_dir(const char *dir, bool want_dirs, char ***out, int *n_o
     if (st != TN_OK) {
         for (int i = 0; i < n; i++) free(names[i]);
         free(names);
-        return tn_error_set(st, "%s: out of memory while listing", dir);
+        return tn_error_set(st, "tenet: %s: out of memory while listing", dir);
     }
     if (n) qsort(names, (size_t)n, sizeof *names, cmp_str);
     *out = names;
@@ -299,34 +314,87 @@ static tn_status list_dir(const char *dir, bool want_dirs, char ***out, int *n_o
     return TN_OK;
 }
 
-static tn_status list_root(const char *root, listing *l)
+/* The label space: a copy of the caller's class list (checked: names
+ * non-empty and distinct), or of the folder names. */
+static tn_status set_classes(listing *l, const char *root, const char *const *classes,
+                             int n_classes)
+{
+    const char *const *names = classes ? classes : (const char *const *)l->folders;
+    int n = classes ? n_classes : l->n_folders;
+    for (int k = 0; classes && k < n; k++) {
+        if (!names[k] || !names[k][0])
+            return tn_error_set(TN_ERR_ARG, "tenet: tn_image_folder_load_classes: %s: class %d "
+                                "of the list has no name", root, k);
+        for (int j = 0; j < k; j++)
+            if (strcmp(names[j], names[k]) == 0)
+                return tn_error_set(TN_ERR_ARG, "tenet: tn_image_folder_load_classes: %s: class "
+                                    "'%s' is in the list twice (%d and %d)", root, names[k], j, k);
+    }
+    if (!(l->classes = calloc((size_t)n, sizeof *l->classes)))
+        return tn_error_set(TN_ERR_NOMEM, "tenet: %s: out of memory", root);
+    for (; l->n_classes < n; l->n_classes++)
+        if (!(l->classes[l->n_classes] = strdup(names[l->n_classes])))
+            return tn_error_set(TN_ERR_NOMEM, "tenet: %s: out of memory", root);
+    return TN_OK;
+}
+
+/* The label of class folder `name`: its index in the label space, or -1. */
+static int class_index(const listing *l, const char *name)
+{
+    for (int k = 0; k < l->n_classes; k++)
+        if (strcmp(l->classes[k], name) == 0) return k;
+    return -1;
+}
+
+/* List root's class folders and their images.  Labels index `classes`
+ * (n_classes names) or, when it is NULL, the sorted folder names; a folder
+ * outside the list is an error naming it, a class without a folder is
+ * counted in l->missing. */
+static tn_status list_root(const char *root, const char *const *classes, int n_classes,
+                           listing *l)
 {
     memset(l, 0, sizeof *l);
     struct stat sb;
     if (stat(root, &sb) != 0)
-        return tn_error_set(TN_ERR_IO, "%s: cannot open the image folder: %s", root,
+        return tn_error_set(TN_ERR_IO, "tenet: %s: cannot open the image folder: %s", root,
                             strerror(errno));
-    if (!S_ISDIR(sb.st_mode)) return tn_error_set(TN_ERR_IO, "%s: not a folder", root);
+    if (!S_ISDIR(sb.st_mode)) return tn_error_set(TN_ERR_IO, "tenet: %s: not a folder", root);
     uint64_t fp = 0;
-    tn_status st = list_dir(root, true, &l->classes, &l->n_classes, &fp);
+    tn_status st = list_dir(root, true, &l->folders, &l->n_folders, &fp);
     if (st != TN_OK) return st;
-    if (l->n_classes == 0) {
+    if (l->n_folders == 0) {
         listing_free(l);
-        return tn_error_set(TN_ERR_FORMAT, "%s: no class folders", root);
+        return tn_error_set(TN_ERR_FORMAT, "tenet: %s: no class folders", root);
     }
+    st = set_classes(l, root, classes, n_classes);
+    for (int k = 0; k < l->n_folders && st == TN_OK; k++)
+        if (class_index(l, l->folders[k]) < 0)
+            st = tn_error_set(TN_ERR_FORMAT,
+                              "tenet: tn_image_folder_load_classes: %s: class folder '%s' is not "
+                              "one of the %d known classes (%s%s%s)",
+                              root, l->folders[k], l->n_classes, l->classes[0],
+                              l->n_classes > 2 ? ", ..., " : l->n_classes > 1 ? ", " : "",
+                              l->n_classes > 1 ? l->classes[l->n_classes - 1] : "");
+    if (st != TN_OK) {
+        listing_free(l);
+        return st;
+    }
+    l->missing = l->n_classes - l->n_folders;
     uint64_t h = 0;
-    for (int k = 0; k < l->n_classes && st == TN_OK; k++) {
-        char *cdir = tn_data_join(root, l->classes[k]);
+    for (int f = 0; f < l->n_folders && st == TN_OK; f++) {
+        int k = class_index(l, l->folders[f]);
+        char *cdir = tn_data_join(root, l->folders[f]);
         char **names = NULL;
         int n = 0;
         uint64_t cfp = 0;
         st = cdir ? list_dir(cdir, false, &names, &n, &cfp)
-                  : tn_error_set(TN_ERR_NOMEM, "%s: out of memory", root);
+                  : tn_error_set(TN_ERR_NOMEM, "tenet: %s: out of memory", root);
         if (st == TN_OK && n == 0)
             st = tn_error_set(TN_ERR_FORMAT,
-                              "%s: empty class folder (no .png, .jpg, .jpeg, .bmp or .tga files)",
+                              "tenet: %s: empty class folder (no .png, .jpg, .jpeg, .bmp or "
+                              ".tga files)",
                               cdir);
-        h = tn_data_checksum(h, l->classes[k], strlen(l->classes[k]) + 1);
+        h = tn_data_checksum(h, l->folders[f], strlen(l->folders[f]) + 1);
         h = tn_data_checksum(h ^ cfp, &n, sizeof n);
         for (int i = 0; i < n; i++) {
             h = tn_data_checksum(h, names[i], strlen(names[i]) + 1);
@@ -338,7 +406,7 @@ static tn_status list_root(const char *root, listing *l)
                 int cap = l->cap_files ? 2 * l->cap_files : 1024;
                 file_entry *nf = realloc(l->files, (size_t)cap * sizeof *nf);
                 if (!nf) {
-                    st = tn_error_set(TN_ERR_NOMEM, "%s: out of memory", root);
+                    st = tn_error_set(TN_ERR_NOMEM, "tenet: %s: out of memory", root);
                     free(names[i]);
                     continue;
                 }
@@ -348,7 +416,7 @@ static tn_status list_root(const char *root, listing *l)
             char *p = tn_data_join(cdir, names[i]);
             free(names[i]);
             if (!p) {
-                st = tn_error_set(TN_ERR_NOMEM, "%s: out of memory", root);
+                st = tn_error_set(TN_ERR_NOMEM, "tenet: %s: out of memory", root);
                 continue;
             }
             l->files[l->n_files++] = (file_entry){p, k};
@@ -367,7 +435,9 @@ static tn_status list_root(const char *root, listing *l)
 /* ------------------------------------------------------------------ cache */
 
 static const char CACHE_MAGIC[8] = {'T', 'N', 'I', 'M', 'G', 'C', 'A', 'C'};
-#define CACHE_VERSION 1u
+/* Version 2: the names after the root are the label space (the caller's
+ * class list or the folders), then the class folders found. */
+#define CACHE_VERSION 2u
 #define CACHE_ENDIAN 0x01020304u
 
 typedef struct cache_header {
@@ -375,7 +445,7 @@ typedef struct cache_header {
     uint32_t version, endian;
     int32_t n, c, h, w, n_classes, resize;
     uint64_t fingerprint, checksum;
-    uint64_t names_bytes; /* root path and class names, each with its NUL */
+    uint64_t names_bytes; /* root path, class names, folder names, each with its NUL */
 } cache_header;
 
 static uint64_t options_key(const listing *l, int c, int h, int w, int resize, int want_h,
@@ -396,9 +466,10 @@ static size_t names_blob(const char *root, const listing *l, char *dst)
 {
     size_t n = strlen(root) + 1;
     if (dst) memcpy(dst, root, n);
-    for (int k = 0; k < l->n_classes; k++) {
-        size_t m = strlen(l->classes[k]) + 1;
-        if (dst) memcpy(dst + n, l->classes[k], m);
+    for (int k = 0; k < l->n_classes + l->n_folders; k++) {
+        const char *name = k < l->n_classes ? l->classes[k] : l->folders[k - l->n_classes];
+        size_t m = strlen(name) + 1;
+        if (dst) memcpy(dst + n, name, m);
         n += m;
     }
     return n;
@@ -498,7 +569,18 @@ typedef struct first_error {
 tn_status tn_image_folder_load(tn_dataset **out, const char *root,
                                const tn_image_folder_options *opt, tn_image_folder_info *info)
 {
-    double t0 = tn_data_now();
+    return tn_image_folder_load_classes(out, root, NULL, 0, opt, info);
+}
+
+tn_status tn_image_folder_load_classes(tn_dataset **out, const char *root,
+                                       const char *const *classes, int n_classes,
+                                       const tn_image_folder_options *opt,
+                                       tn_image_folder_info *info)
+{
+    if (!out || !root) tn_misuse("tn_image_folder_load", "out and root are required");
+    if (classes && n_classes < 1)
+        tn_misuse("tn_image_folder_load_classes", "a class list of %d names", n_classes);
+    double t0 = tn_clock_now();
     *out = NULL;
     tn_image_folder_options o = {0};
     if (opt) o = *opt;
@@ -506,31 +588,33 @@ tn_status tn_image_folder_load(tn_dataset **out, const char *root,
     tn_image_folder_info inf = {0};
     if (info) *info = inf;
     if (o.channels != 1 && o.channels != 3)
-        return tn_error_set(TN_ERR_ARG, "tn_image_folder_load: channels must be 1 or 3, not %d",
+        return tn_error_set(TN_ERR_ARG,
+                            "tenet: tn_image_folder_load: channels must be 1 or 3, not %d",
                             o.channels);
     if (o.height < 0 || o.width < 0 || (o.height == 0) != (o.width == 0))
-        return tn_error_set(TN_ERR_ARG, "tn_image_folder_load: bad size %dx%d", o.height,
+        return tn_error_set(TN_ERR_ARG, "tenet: tn_image_folder_load: bad size %dx%d", o.height,
                             o.width);
     if (o.resize != TN_RESIZE_NONE && o.resize != TN_RESIZE_NEAREST &&
         o.resize != TN_RESIZE_BILINEAR)
-        return tn_error_set(TN_ERR_ARG, "tn_image_folder_load: unknown resize mode %d",
+        return tn_error_set(TN_ERR_ARG, "tenet: tn_image_folder_load: unknown resize mode %d",
                             (int)o.resize);
     if (o.threads < 0)
-        return tn_error_set(TN_ERR_ARG, "tn_image_folder_load: threads %d < 0", o.threads);
+        return tn_error_set(TN_ERR_ARG, "tenet: tn_image_folder_load: threads %d < 0", o.threads);
 
     listing l;
-    tn_status st = list_root(root, &l);
+    tn_status st = list_root(root, classes, n_classes, &l);
     if (st != TN_OK) return st;
     inf.files = l.n_files;
+    inf.missing_classes = l.missing;
     char *abs_root = realpath(root, NULL);
     const char *src = abs_root ? abs_root : root;
 
     tn_dataset *ds = NULL;
     if (o.cache_path) {
-        double tc = tn_data_now();
+        double tc = tn_clock_now();
         ds = cache_read(o.cache_path, src, &l, o.channels, o.height, o.width, (int)o.resize);
         inf.from_cache = ds != NULL;
-        inf.cache_seconds += tn_data_now() - tc;
+        inf.cache_seconds += tn_clock_now() - tc;
     }
     if (!ds) {
         /* The size: wanted, or that of the first image. */
@@ -543,13 +627,13 @@ tn_status tn_image_folder_load(tn_dataset **out, const char *root,
                 int comp;
                 if (!sniff(buf, size, l.files[0].path))
                     st = tn_error_set(TN_ERR_FORMAT,
-                                      "%s: not an image (the contents are not PNG, JPEG, BMP "
-                                      "or TGA)",
+                                      "tenet: %s: not an image (the contents are not PNG, JPEG, "
+                                      "BMP or TGA)",
                                       l.files[0].path);
                 else if (size > INT_MAX ||
                          !stbi_info_from_memory(buf, (int)size, &w, &h, &comp) || w < 1 ||
                          h < 1 || (long)w * h > MAX_PIXELS)
-                    st = tn_error_set(TN_ERR_FORMAT, "%s: truncated or corrupt image header",
+                    st = tn_error_set(TN_ERR_FORMAT, "tenet: %s: truncated or corrupt image header",
                                       l.files[0].path);
                 free(buf);
             }
@@ -593,10 +677,10 @@ tn_status tn_image_folder_load(tn_dataset **out, const char *root,
             for (int k = 0; k < l.n_classes && st == TN_OK; k++)
                 st = tn_dataset_set_class_name(ds, k, l.classes[k]);
         if (st == TN_OK && o.cache_path) {
-            double tc = tn_data_now();
+            double tc = tn_clock_now();
             inf.cache_written = cache_write(o.cache_path, src, &l, ds, o.height, o.width,
                                             (int)o.resize);
-            inf.cache_seconds += tn_data_now() - tc;
+            inf.cache_seconds += tn_clock_now() - tc;
         }
     }
     free(abs_root);
@@ -606,7 +690,7 @@ tn_status tn_image_folder_load(tn_dataset **out, const char *root,
         return st;
     }
     *out = ds;
-    inf.seconds = tn_data_now() - t0;
+    inf.seconds = tn_clock_now() - t0;
     if (info) *info = inf;
     return TN_OK;
 }

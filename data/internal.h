@@ -5,7 +5,6 @@
 #include "data.h"
 
 #include <stdint.h>
-#include <time.h>
 
 /* SplitMix64's finaliser: a bijective 64-bit mix. */
 static inline uint64_t tn_data_mix64(uint64_t z)
@@ -25,13 +24,6 @@ static inline void tn_data_derive_rng(tn_rng *out, const tn_rng *base, uint64_t 
     k = tn_data_mix64(k ^ tn_data_mix64(a ^ 0x5851f42d4c957f2dULL));
     k = tn_data_mix64(k ^ tn_data_mix64(purpose * 0x2545f4914f6cdd1dULL));
     tn_rng_seed(out, k, b);
-}
-
-static inline double tn_data_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* 64-bit checksum of a byte range, continuing from h (start with 0). */

@@ -159,7 +159,7 @@ static tn_status start_producer(tn_loader *ld)
     ld->stop = false;
     if (ld->opt.synchronous) return TN_OK;
     if (pthread_create(&ld->thread, NULL, producer, ld) != 0)
-        return tn_error_set(TN_ERR_STATE, "tn_loader: cannot start the background thread");
+        return tn_error_set(TN_ERR_STATE, "tenet: tn_loader: cannot start the background thread");
     ld->running = true;
     return TN_OK;
 }
@@ -168,37 +168,38 @@ tn_status tn_loader_new(tn_loader **out, const tn_dataset *ds, const tn_loader_o
 {
     *out = NULL;
     if (opt->batch_size < 1)
-        return tn_error_set(TN_ERR_ARG, "tn_loader_new: batch_size %d < 1", opt->batch_size);
-    if (ds->n < 1) return tn_error_set(TN_ERR_ARG, "tn_loader_new: the data set is empty");
+        return tn_error_set(TN_ERR_ARG, "tenet: tn_loader_new: batch_size %d < 1", opt->batch_size);
+    if (ds->n < 1) return tn_error_set(TN_ERR_ARG, "tenet: tn_loader_new: the data set is empty");
     if (opt->threads < 0)
-        return tn_error_set(TN_ERR_ARG, "tn_loader_new: threads %d < 0", opt->threads);
+        return tn_error_set(TN_ERR_ARG, "tenet: tn_loader_new: threads %d < 0", opt->threads);
     if (opt->norm.c != 0 && opt->norm.c != ds->c)
-        return tn_error_set(TN_ERR_ARG, "tn_loader_new: normalisation for %d channels, images have %d",
+        return tn_error_set(TN_ERR_ARG,
+                            "tenet: tn_loader_new: normalisation for %d channels, images have %d",
                             opt->norm.c, ds->c);
     for (int ch = 0; ch < opt->norm.c; ch++)
         if (!(opt->norm.std[ch] > 0.0f))
-            return tn_error_set(TN_ERR_ARG, "tn_loader_new: std[%d] = %g must be > 0", ch,
+            return tn_error_set(TN_ERR_ARG, "tenet: tn_loader_new: std[%d] = %g must be > 0", ch,
                                 (double)opt->norm.std[ch]);
     const tn_augment *a = &opt->aug;
     if (a->crop_pad < 0 || a->cutout < 0 || a->noise_std < 0 || a->mixup_alpha < 0 ||
         a->cutmix_alpha < 0 || a->mix_prob < 0 || a->mix_prob > 1 || a->label_smoothing < 0 ||
         a->label_smoothing >= 1)
-        return tn_error_set(TN_ERR_ARG,
-                            "tn_loader_new: bad augmentation (crop_pad %d, cutout %d, noise %g, "
-                            "mixup %g, cutmix %g, mix_prob %g, smoothing %g)",
-                            a->crop_pad, a->cutout, (double)a->noise_std, (double)a->mixup_alpha,
-                            (double)a->cutmix_alpha, (double)a->mix_prob,
-                            (double)a->label_smoothing);
+        return tn_error_set(
+            TN_ERR_ARG,
+            "tenet: tn_loader_new: bad augmentation (crop_pad %d, cutout %d, noise %g, "
+            "mixup %g, cutmix %g, mix_prob %g, smoothing %g)",
+            a->crop_pad, a->cutout, (double)a->noise_std, (double)a->mixup_alpha,
+            (double)a->cutmix_alpha, (double)a->mix_prob, (double)a->label_smoothing);
     tn_status st = tn_dataset_check_labels(ds, "tn_loader_new");
     if (st != TN_OK) return st;
     uint64_t bpe = opt->drop_last ? (uint64_t)(ds->n / opt->batch_size)
                                   : (uint64_t)((ds->n + opt->batch_size - 1) / opt->batch_size);
     if (bpe == 0)
         return tn_error_set(TN_ERR_ARG,
-                            "tn_loader_new: %d images make no batch of %d with drop_last", ds->n,
-                            opt->batch_size);
+                            "tenet: tn_loader_new: %d images make no batch of %d with drop_last",
+                            ds->n, opt->batch_size);
     tn_loader *ld = calloc(1, sizeof *ld);
-    if (!ld) return tn_error_set(TN_ERR_NOMEM, "tn_loader_new: out of memory");
+    if (!ld) return tn_error_set(TN_ERR_NOMEM, "tenet: tn_loader_new: out of memory");
     pthread_mutex_init(&ld->mu, NULL);
     pthread_cond_init(&ld->cv, NULL);
     ld->ds = ds;
@@ -224,7 +225,8 @@ tn_status tn_loader_new(tn_loader **out, const tn_dataset *ds, const tn_loader_o
     }
     if (!ok) {
         tn_loader_free(ld);
-        return tn_error_set(TN_ERR_NOMEM, "tn_loader_new: out of memory for batches of %d", (int)bs);
+        return tn_error_set(TN_ERR_NOMEM, "tenet: tn_loader_new: out of memory for batches of %d",
+                            (int)bs);
     }
     ld->t_first = -1.0;
     st = start_producer(ld);
@@ -257,7 +259,7 @@ size_t tn_loader_batches_per_epoch(const tn_loader *ld) { return (size_t)ld->bpe
 
 bool tn_loader_next(tn_loader *ld, tn_batch *b)
 {
-    double t0 = tn_data_now();
+    double t0 = tn_clock_now();
     if (ld->t_first < 0) ld->t_first = t0;
     /* The batch handed out last is given back. */
     if (ld->held >= 0) {
@@ -271,7 +273,7 @@ bool tn_loader_next(tn_loader *ld, tn_batch *b)
         ld->pos.epoch++;
         ld->pos.batch = 0;
         memset(b, 0, sizeof *b);
-        ld->t_last = tn_data_now();
+        ld->t_last = tn_clock_now();
         return false;
     }
     slot *s;
@@ -291,7 +293,7 @@ bool tn_loader_next(tn_loader *ld, tn_batch *b)
         ld->held = ld->cons_slot;
         ld->cons_slot ^= 1;
     }
-    double t1 = tn_data_now();
+    double t1 = tn_clock_now();
     ld->wait_s += t1 - t0;
     ld->t_last = t1;
     ld->batches++;
@@ -308,7 +310,7 @@ void tn_loader_position(const tn_loader *ld, tn_loader_pos *pos) { *pos = ld->po
 tn_status tn_loader_seek(tn_loader *ld, const tn_loader_pos *pos)
 {
     if (pos->batch > ld->bpe)
-        return tn_error_set(TN_ERR_ARG, "tn_loader_seek: batch %llu of an epoch of %llu",
+        return tn_error_set(TN_ERR_ARG, "tenet: tn_loader_seek: batch %llu of an epoch of %llu",
                             (unsigned long long)pos->batch, (unsigned long long)ld->bpe);
     stop_producer(ld);
     ld->pos = *pos;

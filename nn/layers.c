@@ -499,12 +499,12 @@ tn_status tn_nn_save(const tn_params *ps, const char *path, int n_meta, const ch
     return st;
 }
 
-tn_status tn_nn_load(tn_params *ps, const char *path)
+tn_status tn_nn_load(tn_params *ps, const char *path, const char *extra_prefix)
 {
     tn_st_file *f;
     tn_status st = tn_st_open(path, &f);
     if (st != TN_OK) return st;
-    st = tn_st_load_params(f, ps);
+    st = tn_st_load_params(f, ps, extra_prefix);
     tn_st_close(f);
     return st;
 }

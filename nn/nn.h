@@ -342,12 +342,15 @@ tn_tensor *tn_nn_shortcut_a(tn_graph *g, tn_tensor *x, int stride, int pad);
 
 /* ------------------------------------------------------------- checkpoints
  * A model's store (parameters and buffers) as one safetensors file, with
- * optional metadata pairs (keys[i], values[i]), written atomically.  Loading
- * requires every tensor of the store, with its shape, and loads nothing
- * otherwise; extra tensors in the file are ignored. */
+ * optional metadata pairs (keys[i], values[i]), written atomically: a file
+ * of its own around tn_st_add_params() / tn_st_load_params().  Loading
+ * requires every tensor of the store, with its shape, and every tensor of
+ * the file to be in the store unless its name starts with extra_prefix
+ * ("optim." to load the model of a training checkpoint, NULL for none);
+ * it loads nothing otherwise. */
 tn_status tn_nn_save(const tn_params *ps, const char *path, int n_meta, const char *const *keys,
                      const char *const *values);
-tn_status tn_nn_load(tn_params *ps, const char *path);
+tn_status tn_nn_load(tn_params *ps, const char *path, const char *extra_prefix);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,5 @@
-/* tensor/core.c - errors, the RNG, threads and shape helpers. */
+/* tensor/core.c - errors, the clock, atomic file writes, the RNG, threads
+ * and shape helpers. */
 #include "internal.h"
 
 #include <cblas.h>
@@ -8,6 +9,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -106,6 +108,15 @@ void tn_set_shape(tn_tensor *out, int ndim, const int *shape)
         out->shape[i] = shape[i];
     }
     out->numel = tn_shape_numel(ndim, shape);
+}
+
+/* ----------------------------------------------------------------- clock */
+
+double tn_clock_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* ----------------------------------------------------------------- files */

@@ -3,7 +3,6 @@
 #include "internal.h"
 
 #include <stdlib.h>
-#include <time.h>
 
 #define ARENA_ALIGN 64
 #define ARENA_MIN_CHUNK ((size_t)4 << 20)
@@ -247,13 +246,6 @@ void tn_profile_reset(void) { profile_len = 0; }
 size_t tn_profile_count(void) { return profile_len; }
 const tn_profile_entry *tn_profile_at(size_t i) { return i < profile_len ? &profile_tab[i] : NULL; }
 
-double tn_profile_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 void tn_profile_add(const char *name, bool backward, double seconds)
 {
     if (!profile_on || !name) return;
@@ -333,9 +325,9 @@ tn_tensor *tn_op_apply(tn_graph *g, const tn_op *op, int n_in, tn_tensor *const 
         return NULL;
     }
     if (profile_on) {
-        double t0 = tn_profile_now();
+        double t0 = tn_clock_now();
         op->forward(g, out);
-        tn_profile_add(op->name, false, tn_profile_now() - t0);
+        tn_profile_add(op->name, false, tn_clock_now() - t0);
     } else {
         op->forward(g, out);
     }
@@ -363,9 +355,9 @@ tn_status tn_backward(tn_graph *g, tn_tensor *loss)
         tn_tensor *node = g->tape[i];
         if (!node->grad) continue; /* nothing flowed into it */
         if (profile_on) {
-            double t0 = tn_profile_now();
+            double t0 = tn_clock_now();
             node->op->backward(g, node);
-            tn_profile_add(node->op->name, true, tn_profile_now() - t0);
+            tn_profile_add(node->op->name, true, tn_clock_now() - t0);
         } else {
             node->op->backward(g, node);
         }

@@ -58,10 +58,21 @@ tn_status tn_st_read_into(const tn_st_file *f, const char *name, int ndim, const
                           float *dst);
 
 /* A parameter store as a whole: every tensor (parameters and buffers) under
- * its name.  Loading checks that every stored tensor is present with the
- * right shape, and loads nothing unless all of them are. */
+ * its name.  This is the one way a store is saved and loaded (tn_nn_save()
+ * and tn_nn_load() wrap it for a file of its own).
+ *
+ * Loading is exact both ways, and loads nothing unless all is well:
+ *   - every tensor of the store must be in the file with its shape;
+ *   - every tensor of the file must be in the store, except those whose
+ *     names start with `extra_prefix`, which the caller declares expected
+ *     and which are skipped: "optim." for a training checkpoint (the
+ *     optimizer state tn_optim_save() wrote under that prefix), "" to accept
+ *     any extra tensor (a file that also holds test data), NULL for none.
+ * An unexpected tensor is TN_ERR_FORMAT naming the file, the tensor and how
+ * many there are: a checkpoint of another model is not half loaded.
+ * Metadata is never checked here. */
 tn_status tn_st_add_params(tn_st_writer *w, const tn_params *ps);
-tn_status tn_st_load_params(const tn_st_file *f, tn_params *ps);
+tn_status tn_st_load_params(const tn_st_file *f, tn_params *ps, const char *extra_prefix);
 
 #ifdef __cplusplus
 }

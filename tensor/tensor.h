@@ -22,6 +22,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Errors, misuse, the rng, the clock and atomic file writes. */
+#include "common.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -34,56 +37,8 @@ typedef struct tn_params tn_params;
 typedef struct tn_tensor tn_tensor;
 typedef struct tn_op tn_op;
 
-/* ---------------------------------------------------------------- errors */
-
-typedef enum tn_status {
-    TN_OK = 0,
-    TN_ERR_NOMEM,  /* an allocation failed */
-    TN_ERR_ARG,    /* a bad argument or option from the caller's user */
-    TN_ERR_IO,     /* a file could not be opened, read or written */
-    TN_ERR_FORMAT, /* a file's contents are malformed */
-    TN_ERR_STATE,  /* the object is in a state that forbids the call */
-} tn_status;
-
-/* The message of the last error set on this thread ("" if none). */
-const char *tn_error_message(void);
-/* Set the thread's error message (printf-style) and return `status`. */
-tn_status tn_error_set(tn_status status, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-const char *tn_status_name(tn_status status);
-
-/* Abort with "tenet: <op>: <message>" (misuse by the programmer). */
-_Noreturn void tn_misuse(const char *op, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-
 /* "(2, 3, 4)" into buf (at least 64 bytes); returns buf. */
 char *tn_shape_str(const tn_tensor *t, char *buf, size_t size);
-
-/* Write `size` bytes to `path` atomically: a unique temporary file beside
- * it, fsync, rename, fsync of the folder.  On failure the target is
- * untouched, the temporary removed, and the message names the file. */
-tn_status tn_write_file_atomic(const char *path, const void *data, size_t size);
-
-/* ------------------------------------------------------------------- rng */
-
-/* PCG32: small, fast, explicitly seeded; copy the struct to fork a stream. */
-typedef struct tn_rng {
-    uint64_t state, inc;
-    float spare;    /* second Box-Muller deviate */
-    bool has_spare;
-} tn_rng;
-
-void tn_rng_seed(tn_rng *rng, uint64_t seed, uint64_t stream);
-uint32_t tn_rng_u32(tn_rng *rng);
-uint32_t tn_rng_below(tn_rng *rng, uint32_t n); /* uniform in [0, n), unbiased */
-float tn_rng_uniform(tn_rng *rng);              /* uniform in [0, 1) */
-float tn_rng_normal(tn_rng *rng);               /* standard normal */
 
 /* --------------------------------------------------------------- threads */
 
@@ -250,8 +205,9 @@ extern const size_t tn_builtin_ops_count;
  * backward (in tn_backward), process-wide; off by default, and then the
  * cost is one branch per op.  Ops may also record named phases of their
  * own work with tn_profile_add() (conv2d's "conv2d.bwd_data", ...): these
- * are parts of the op's time, not additions to it.  Record from one thread
- * at a time (the one that runs the graph). */
+ * are parts of the op's time, not additions to it, timed with
+ * tn_clock_now().  Record from one thread at a time (the one that runs the
+ * graph). */
 typedef struct tn_profile_entry {
     const char *name;
     double forward_s, backward_s;
@@ -263,8 +219,6 @@ bool tn_profile_enabled(void);
 void tn_profile_reset(void); /* forget every entry */
 size_t tn_profile_count(void);
 const tn_profile_entry *tn_profile_at(size_t i); /* NULL past the end */
-/* Monotonic wall clock in seconds. */
-double tn_profile_now(void);
 /* Add `seconds` and one call to entry `name` (a string that outlives the
  * profile, e.g. a literal), in its backward column if `backward`; nothing
  * when profiling is off. */

@@ -21,7 +21,7 @@ static void format_time(char *buf, size_t size, double s)
 
 static void draw(progress *p, bool final)
 {
-    double t = tn_profile_now(), el = t - p->start;
+    double t = tn_clock_now(), el = t - p->start;
     double rate = el > 0 ? (double)p->done / el : 0;
     double eta = rate > 0 ? (double)(p->total - p->done) / rate : -1;
     char e1[32], e2[32];
@@ -49,7 +49,7 @@ void progress_begin(progress *p, FILE *out, const char *label, long total, const
     p->total = total;
     p->unit = unit;
     p->tty = isatty(fileno(out));
-    p->start = p->last_draw = tn_profile_now();
+    p->start = p->last_draw = tn_clock_now();
 }
 
 void progress_update(progress *p, long done, const char *extra)
@@ -58,7 +58,7 @@ void progress_update(progress *p, long done, const char *extra)
     if (extra) snprintf(p->extra, sizeof p->extra, "%s", extra);
     /* On a terminal redraw 4x a second; in a log, a line every 30 s. */
     double every = p->tty ? 0.25 : 30.0;
-    if (tn_profile_now() - p->last_draw >= every) draw(p, false);
+    if (tn_clock_now() - p->last_draw >= every) draw(p, false);
 }
 
 void progress_end(progress *p)

@@ -1,6 +1,6 @@
 /* examples/resnet_cifar/progress.h - a one-line terminal progress bar with
  * rate and ETA, redrawn at most a few times a second; timed by the
- * library's monotonic clock (tn_profile_now). */
+ * library's monotonic clock (tn_clock_now). */
 #ifndef RESNET_CIFAR_PROGRESS_H
 #define RESNET_CIFAR_PROGRESS_H
 

@@ -111,8 +111,12 @@ static uint64_t fnv1a(const char *s)
     return h;
 }
 
-static int load_split(const run_config *c, bool train, tn_dataset **out)
+/* The training split (ref NULL), or the test split with the labels of ref's
+ * classes, by name: a test folder with fewer classes keeps the training
+ * labels, one with an unknown class is an error. */
+static int load_split(const run_config *c, const tn_dataset *ref, tn_dataset **out)
 {
+    const bool train = ref == NULL;
     char path[1100], marker[1100];
     snprintf(path, sizeof path, "%s/%s", c->data, train ? "train" : "test");
     struct stat st;
@@ -126,11 +130,24 @@ static int load_split(const run_config *c, bool train, tn_dataset **out)
         }
         tn_image_folder_options opt = {.channels = 3, .cache_path = cache[0] ? cache : NULL};
         tn_image_folder_info info;
-        if (tn_image_folder_load(out, path, &opt, &info) != TN_OK)
-            return fail("--data: %s", tn_error_message());
+        tn_status s = train ? tn_image_folder_load(out, path, &opt, &info)
+                            : tn_image_folder_load_classes(out, path,
+                                                           (const char *const *)ref->class_names,
+                                                           ref->n_classes, &opt, &info);
+        if (s != TN_OK) return fail("--data: %s", tn_error_message());
         if (!c->quiet)
             fprintf(stderr, "loaded %s: %d images in %.2f s%s\n", path, (*out)->n, info.seconds,
                     info.from_cache ? " (from cache)" : "");
+        if (info.missing_classes > 0) {
+            int *counts = calloc((size_t)(*out)->n_classes, sizeof *counts);
+            if (!counts) return fail("out of memory");
+            tn_dataset_class_counts(*out, counts);
+            for (int k = 0; k < (*out)->n_classes; k++)
+                if (counts[k] == 0)
+                    fprintf(stderr, "warning: %s has no images of the training class '%s'\n",
+                            path, (*out)->class_names[k]);
+            free(counts);
+        }
         return 0;
     }
     snprintf(marker, sizeof marker, "%s/data_batch_1.bin", c->data);
@@ -150,7 +167,12 @@ int data_load(const run_config *c, run_data *d)
 {
     memset(d, 0, sizeof *d);
     tn_dataset *full = NULL, *test = NULL;
-    if (load_split(c, true, &full) || load_split(c, false, &test)) goto fail;
+    if (load_split(c, NULL, &full) || load_split(c, full, &test)) goto fail;
+    if (test->n_classes != full->n_classes) {
+        fail("--data %s: the test split has %d classes, the training split %d", c->data,
+             test->n_classes, full->n_classes);
+        goto fail;
+    }
     if (full->c != 3 || test->c != 3 || full->h != test->h || full->w != test->w) {
         fail("--data %s: train and test images differ in size or are not RGB", c->data);
         goto fail;
@@ -225,7 +247,7 @@ int model_build(const run_config *c, int n_classes, tn_params *ps, tn_resnet **n
         .dropout_rng = dropout_rng,
     };
     if (tn_resnet_new(net, ps, &rc, &rng) != TN_OK) return fail("model: %s", tn_error_message());
-    if (c->init[0] && tn_nn_load(ps, c->init) != TN_OK)
+    if (c->init[0] && tn_nn_load(ps, c->init, "optim.") != TN_OK)
         return fail("--init: %s", tn_error_message());
     return 0;
 }
@@ -401,7 +423,7 @@ static int load_checkpoint(const run_config *c, const char *path, tn_params *ps,
         rc = fail("--resume: %s was written with other options (resume with the same ones, or "
                   "use another --out): it has '%s'",
                   path, cfg);
-    else if (tn_st_load_params(f, ps) != TN_OK || tn_optim_load(opt, f, "optim.") != TN_OK)
+    else if (tn_st_load_params(f, ps, "optim.") != TN_OK || tn_optim_load(opt, f, "optim.") != TN_OK)
         rc = fail("--resume: %s", tn_error_message());
     else if (sscanf(prog, "%d %la %d %d %la %la", &st->epoch, &st->best_val, &st->best_epoch,
                     &st->bad_epochs, &st->best_test, &st->last_train_loss) != 6 ||
@@ -653,15 +675,15 @@ static int start_or_resume(trainer *t)
         config_describe(c, desc, sizeof desc);
         fprintf(stderr, "%s\n", desc);
     }
-    t->t_start = tn_profile_now() - t->st.seconds;
-    t->last_save = tn_profile_now();
+    t->t_start = tn_clock_now() - t->st.seconds;
+    t->last_save = tn_clock_now();
     return 0;
 }
 
 /* ---------------------------------------------------------- checkpoints */
 
 /* The run's time so far, over every process of it. */
-static double run_seconds(const trainer *t) { return tn_profile_now() - t->t_start; }
+static double run_seconds(const trainer *t) { return tn_clock_now() - t->t_start; }
 
 /* Checkpoint the run as it stands, mid-epoch or at an epoch's end. */
 static int save_progress(trainer *t)
@@ -669,7 +691,7 @@ static int save_progress(trainer *t)
     tn_loader_position(t->ld, &t->st.pos);
     if (save_checkpoint(t->c, t->ckpt, t->ps, t->net, t->opt, &t->st)) return -1;
     t->saved_step = tn_optim_steps(t->opt);
-    t->last_save = tn_profile_now();
+    t->last_save = tn_clock_now();
     return 0;
 }
 
@@ -679,7 +701,7 @@ static bool checkpoint_due(const trainer *t)
 {
     const run_config *c = t->c;
     return (c->checkpoint_steps > 0 && tn_optim_steps(t->opt) % c->checkpoint_steps == 0) ||
-           (c->checkpoint_minutes > 0 && tn_profile_now() - t->last_save >= 60 * c->checkpoint_minutes);
+           (c->checkpoint_minutes > 0 && tn_clock_now() - t->last_save >= 60 * c->checkpoint_minutes);
 }
 
 /* ------------------------------------------------------------ divergence */
@@ -730,9 +752,9 @@ static void end_progress(trainer *t)
 /* The loader's next batch; the time waited for it counts as data wait. */
 static bool next_batch(trainer *t, tn_batch *b)
 {
-    const double t_wait = tn_profile_now();
+    const double t_wait = tn_clock_now();
     if (!tn_loader_next(t->ld, b)) return false;
-    t->t_step = tn_profile_now();
+    t->t_step = tn_clock_now();
     t->st.wait_seconds += t->t_step - t_wait;
     return true;
 }
@@ -784,7 +806,7 @@ static int train_step(trainer *t, const tn_batch *b)
     st->pen_sum += (double)penalty->data[0] * b->n;
     st->correct += count_hits(logits, b->labels, NULL);
     st->seen += b->n;
-    st->train_seconds += tn_profile_now() - t->t_step;
+    st->train_seconds += tn_clock_now() - t->t_step;
     return RUN_DONE;
 }
 
@@ -887,7 +909,7 @@ static int finish(trainer *t, run_result *r)
     const run_data *d = t->d;
     const run_state *st = &t->st;
     bool restore_best = d->val && st->best_epoch > 0;
-    if (restore_best && tn_nn_load(t->ps, t->best_path) != TN_OK)
+    if (restore_best && tn_nn_load(t->ps, t->best_path, NULL) != TN_OK)
         return fail("%s", tn_error_message());
     if ((restore_best || !t->evaluated) &&
         evaluate(t->net, t->g, d->test, &d->norm, c->batch, &r->test_loss, &r->test_acc, NULL))

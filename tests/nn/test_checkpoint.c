@@ -1,6 +1,7 @@
 /* tests/nn/test_checkpoint.c - the safetensors reader and writer: round
  * trips, damaged files, atomic writes, parameter stores, and a file written
  * on the PyTorch side (tests/nn/gen_fixtures.py). */
+#include "nn/nn.h"
 #include "tensor/safetensors.h"
 
 #include "nn_test_util.h"
@@ -401,7 +402,15 @@ Test(safetensors, params_store_round_trip_and_checks)
     tn_params_add(q, "bn.running_mean", TN_SHAPE(3), TN_BUFFER);
     tn_st_file *f;
     cr_assert_eq(tn_st_open(path, &f), TN_OK);
-    cr_assert_eq(tn_st_load_params(f, q), TN_OK, "%s", tn_error_message()); /* extras are fine */
+    /* An extra tensor is refused unless its prefix is declared expected. */
+    cr_assert_eq(tn_st_load_params(f, q, NULL), TN_ERR_FORMAT);
+    cr_assert(strstr(tn_error_message(), "'optimizer.step' is not in the model"), "%s",
+              tn_error_message());
+    cr_assert(strstr(tn_error_message(), "p.safetensors"), "%s", tn_error_message());
+    for (size_t i = 0; i < tn_params_size(q); i++)
+        cr_assert_eq(tn_params_values(q)[i], 0.0f, "partially loaded");
+    cr_assert_eq(tn_st_load_params(f, q, "optim."), TN_ERR_FORMAT, "'optim.' is not 'optimizer.'");
+    cr_assert_eq(tn_st_load_params(f, q, "optimizer."), TN_OK, "%s", tn_error_message());
     for (size_t i = 0; i < tn_params_count(ps); i++) {
         tn_tensor *a = tn_params_at(ps, i), *c = tn_params_find(q, a->name);
         cr_assert_eq(memcmp(a->data, c->data, a->numel * 4), 0, "%s", a->name);
@@ -418,7 +427,7 @@ Test(safetensors, params_store_round_trip_and_checks)
     tn_params_add(bad, "fc.extra", TN_SHAPE(2), TN_PARAM);
     bw = tn_params_find(bad, "fc.weight");
     cr_assert_eq(tn_st_open(path, &f), TN_OK);
-    cr_assert_eq(tn_st_load_params(f, bad), TN_ERR_FORMAT);
+    cr_assert_eq(tn_st_load_params(f, bad, ""), TN_ERR_FORMAT);
     cr_assert(strstr(tn_error_message(), "fc.extra"), "%s", tn_error_message());
     for (size_t i = 0; i < bw->numel; i++) cr_assert_eq(bw->data[i], 0.0f, "partially loaded");
     tn_params_free(bad);
@@ -427,7 +436,7 @@ Test(safetensors, params_store_round_trip_and_checks)
     tn_params_add(bad, "bn.running_mean", TN_SHAPE(3), TN_BUFFER);
     tn_params_add(bad, "fc.weight", TN_SHAPE(4, 3), TN_PARAM);
     tn_tensor *rm = tn_params_find(bad, "bn.running_mean");
-    cr_assert_eq(tn_st_load_params(f, bad), TN_ERR_FORMAT);
+    cr_assert_eq(tn_st_load_params(f, bad, ""), TN_ERR_FORMAT);
     cr_assert(strstr(tn_error_message(), "fc.weight") && strstr(tn_error_message(), "(3, 4)") &&
                   strstr(tn_error_message(), "(4, 3)"),
               "%s", tn_error_message());
@@ -436,6 +445,51 @@ Test(safetensors, params_store_round_trip_and_checks)
     tn_st_close(f);
     tn_params_free(ps);
     tn_params_free(q);
+}
+
+/* tn_nn_load() of a training checkpoint: the model's tensors plus the
+ * optimizer's under "optim.".  Loaded with that prefix declared; a tensor
+ * of another model (here a classifier head the model lacks) is refused and
+ * named, with how many there are, and nothing is loaded. */
+Test(safetensors, nn_load_reports_unexpected_tensors)
+{
+    const char *d = nt_tmpdir();
+    char path[4200], other[4200];
+    snprintf(path, sizeof path, "%s/train.safetensors", d);
+    snprintf(other, sizeof other, "%s/other.safetensors", d);
+    tn_params *ps = tn_params_new();
+    tn_params_add(ps, "fc.weight", TN_SHAPE(2, 3), TN_PARAM);
+    tn_params_add(ps, "fc.bias", TN_SHAPE(2), TN_PARAM);
+    for (size_t i = 0; i < tn_params_size(ps); i++) tn_params_values(ps)[i] = (float)i + 1.0f;
+    float state[6] = {9, 9, 9, 9, 9, 9};
+    tn_st_writer *w = tn_st_writer_new();
+    cr_assert_eq(tn_st_add_params(w, ps), TN_OK);
+    cr_assert_eq(tn_st_add(w, "optim.fc.weight.m", TN_SHAPE(2, 3), state), TN_OK);
+    cr_assert_eq(tn_st_save(w, path), TN_OK, "%s", tn_error_message());
+    cr_assert_eq(tn_st_add(w, "head.weight", TN_SHAPE(6), state), TN_OK);
+    cr_assert_eq(tn_st_add(w, "head.bias", TN_SHAPE(1), state), TN_OK);
+    cr_assert_eq(tn_st_save(w, other), TN_OK, "%s", tn_error_message());
+    tn_st_writer_free(w);
+
+    tn_params *q = tn_params_new();
+    tn_params_add(q, "fc.weight", TN_SHAPE(2, 3), TN_PARAM);
+    tn_params_add(q, "fc.bias", TN_SHAPE(2), TN_PARAM);
+    cr_assert_eq(tn_nn_load(q, path, NULL), TN_ERR_FORMAT);
+    cr_assert(strstr(tn_error_message(), "optim.fc.weight.m"), "%s", tn_error_message());
+    cr_assert_eq(tn_nn_load(q, other, "optim."), TN_ERR_FORMAT);
+    const char *msg = tn_error_message();
+    cr_assert(strncmp(msg, "tenet: '", 8) == 0 && strstr(msg, "other.safetensors") &&
+                  strstr(msg, "'head.bias' and others is not in the model (2 such"),
+              "%s", msg);
+    for (size_t i = 0; i < tn_params_size(q); i++)
+        cr_assert_eq(tn_params_values(q)[i], 0.0f, "partially loaded");
+    cr_assert_eq(tn_nn_load(q, path, "optim."), TN_OK, "%s", tn_error_message());
+    for (size_t i = 0; i < tn_params_count(ps); i++) {
+        const tn_tensor *a = tn_params_at(ps, i), *b = tn_params_at(q, i);
+        cr_assert_eq(memcmp(a->data, b->data, a->numel * sizeof(float)), 0, "%s", a->name);
+    }
+    tn_params_free(q);
+    tn_params_free(ps);
 }
 
 /* A state_dict written by PyTorch with tests/safetensors_io.py. */

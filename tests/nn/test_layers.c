@@ -30,7 +30,7 @@ Test(layers, seq_matches_pytorch_sequential)
     for (int i = 0; i < 8; i++) cr_assert_str_eq(tn_params_at(ps, (size_t)i)->name, names[i]);
 
     const char *path = nt_fixture("torch_state.safetensors");
-    cr_assert_eq(tn_nn_load(ps, path), TN_OK, "%s", tn_error_message());
+    cr_assert_eq(tn_nn_load(ps, path, ""), TN_OK, "%s", tn_error_message());
     tn_st_file *f;
     cr_assert_eq(tn_st_open(path, &f), TN_OK);
     const tn_st_entry *in = tn_st_find(f, "io.input"), *want = tn_st_find(f, "io.output");

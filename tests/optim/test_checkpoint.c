@@ -93,7 +93,7 @@ static void resume_is_bit_identical(const ckpt_case *k, const char *label)
     o = make_optim(k, m->ps);
     tn_st_file *f = NULL;
     cr_assert_eq(tn_st_open(path, &f), TN_OK, "%s", tn_error_message());
-    cr_assert_eq(tn_st_load_params(f, m->ps), TN_OK, "%s", tn_error_message());
+    cr_assert_eq(tn_st_load_params(f, m->ps, "optim."), TN_OK, "%s", tn_error_message());
     cr_assert_eq(tn_optim_load(o, f, "optim."), TN_OK, "%s: %s", label, tn_error_message());
     cr_assert_eq(tn_optim_steps(o), SAVE_AT);
     cr_assert_eq(tn_optim_group_at(o, 1)->lambda, 2.0 * k->head.lambda);

@@ -1,11 +1,27 @@
 /* tests/tensor/test_core.c - the graph, its arena and tape, the parameter
- * store, the RNG, and misuse aborts. */
+ * store, the RNG, the clock, and misuse aborts. */
 #include "tensor/tensor.h"
 
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+
+/* The one clock: monotonic, in seconds, and it measures a sleep. */
+Test(clock, monotonic_seconds)
+{
+    double t0 = tn_clock_now(), prev = t0;
+    for (int i = 0; i < 10000; i++) {
+        double t = tn_clock_now();
+        cr_assert_geq(t, prev);
+        prev = t;
+    }
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    double dt = tn_clock_now() - t0;
+    cr_assert(dt >= 0.020 && dt < 5.0, "a 20 ms sleep measured %g s", dt);
+}
 
 Test(rng, same_seed_same_stream_and_ranges)
 {
