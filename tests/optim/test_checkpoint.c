@@ -361,7 +361,7 @@ Test(checkpoint, format_1_files_load_with_the_old_mode_names)
     /* Loaded into today's optimizer: groups and their current settings. */
     tn_params *ps = legacy_store();
     tn_optim *o = legacy_optim(ps, TN_REG_DECOUPLED);
-    cr_assert_eq(tn_st_load_params(f, ps), TN_OK, "%s", tn_error_message());
+    cr_assert_eq(tn_st_load_params(f, ps, "optim."), TN_OK, "%s", tn_error_message());
     cr_assert_eq(tn_optim_load(o, f, "optim."), TN_OK, "%s", tn_error_message());
     cr_assert_eq(tn_optim_steps(o), 5);
     const tn_reg want[4] = {TN_REG_DECOUPLED_LR, TN_REG_DECOUPLED, TN_REG_PROX_L2,
