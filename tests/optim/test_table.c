@@ -372,7 +372,7 @@ Test(sgd_paper, momentum_buffer_is_saved_and_loaded)
             tn_st_file *f = NULL;
             cr_assert_eq(tn_st_open(path, &f), TN_OK, "%s", tn_error_message());
             cr_assert(tn_st_find(f, "optim.momentum_buffer.w"), "no momentum buffer saved");
-            cr_assert_eq(tn_st_load_params(f, ps), TN_OK, "%s", tn_error_message());
+            cr_assert_eq(tn_st_load_params(f, ps, "optim."), TN_OK, "%s", tn_error_message());
             cr_assert_eq(tn_optim_load(o, f, "optim."), TN_OK, "%s", tn_error_message());
             tn_st_close(f);
             unlink(path);
