@@ -60,6 +60,18 @@ static void fix_mtime(const char *p)
     if (utimensat(AT_FDCWD, p, t, 0) != 0) abort();
 }
 
+/* Leave nothing behind. */
+static void remove_folder(void)
+{
+    for (int k = 0; k < 2; k++) {
+        unlink(images[k]);
+        *strrchr(images[k], '/') = 0;
+        rmdir(images[k]);
+    }
+    unlink(cache);
+    rmdir(root);
+}
+
 static tn_status load(tn_dataset **ds, int channels, tn_image_folder_info *info)
 {
     tn_image_folder_options o = {.channels = channels, .threads = 1, .cache_path = cache};
@@ -86,6 +98,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         write_bmp(images[k], (uint8_t)(40 + 160 * k));
         fix_mtime(images[k]);
     }
+    atexit(remove_folder);
     tn_dataset *ds = NULL;
     tn_image_folder_info info;
     if (load(&ds, 3, &info) != TN_OK || !info.cache_written) abort();
