@@ -3,10 +3,9 @@
 # Crash consistency of `resnet_cifar train` on a tiny copy of the shared
 # CIFAR-10 folder (20 training and 10 test images per class, 3 epochs of 5
 # steps, 1 thread):
-#  (a) a run killed with SIGKILL at fixed moments (a fixed list of fractions
-#      of an epoch's time after training starts, so that the kills land in
-#      training, in evaluation and in checkpoint writes however fast the
-#      machine) and resumed with --resume each time ends
+#  (a) a run killed with SIGKILL at fixed moments (fixed delays after
+#      training starts or after a checkpoint is written, so that the kills
+#      land however fast the machine) and resumed with --resume each time ends
 #      bit-identical to an uninterrupted run: model and optimizer state
 #      (ckpt_equal), metrics.csv without its wall-clock columns, result.txt's
 #      figures;
@@ -42,21 +41,25 @@ same_run() {
 }
 
 "$prog" train "${common[@]}" --quiet --out "$tmp/ref" >/dev/null 2>"$tmp/ref.log"
-# One epoch's time (training and evaluation), from the run's own clock.
-epoch_s=$(awk -F, 'NR == 3 {a = $10} NR == 4 {print $10 - a}' "$tmp/ref/metrics.csv")
-echo "# an epoch of the uninterrupted run took ${epoch_s} s"
 
-# (a) SIGKILL at fixed fractions of an epoch after each start of training
-# (the run's description line; a resumed run starts at an epoch boundary, so
-# fractions above 1 make progress and those below kill it mid-epoch), then
-# resume.
+# (a) SIGKILL at fixed moments, then resume.  Each start is killed a fixed
+# delay after an event of its own, so that the kills land whatever the
+# machine's speed: "start", training began (the run's description line; a
+# kill mid-epoch, before any progress), or "ckpt", a new checkpoint was
+# renamed into place (a kill early in the next epoch, after progress).
+inode() { stat -c %i "$tmp/kill/checkpoint.safetensors" 2>/dev/null || echo none; }
 kills=0
-for f in 0.5 1.6 0.2 0.8 2.0 0.4 0.6 2.6; do
+for step in start:0.3 ckpt:0.2 start:0.6 ckpt:0.05 start:0.1 ckpt:0.4 start:0.8 ckpt:0.1; do
+    event=${step%%:*} delay=${step##*:} before=$(inode)
     : >"$tmp/attempt.log"
     "$prog" train "${common[@]}" --resume --out "$tmp/kill" >/dev/null 2>"$tmp/attempt.log" &
     pid=$!
-    while kill -0 "$pid" 2>/dev/null && ! grep -q '^resnet20 ' "$tmp/attempt.log"; do sleep 0.02; done
-    sleep "$(awk -v f="$f" -v e="$epoch_s" 'BEGIN{print f * e}')"
+    if [ "$event" = start ]; then
+        while kill -0 "$pid" 2>/dev/null && ! grep -q '^resnet20 ' "$tmp/attempt.log"; do sleep 0.02; done
+    else
+        while kill -0 "$pid" 2>/dev/null && [ "$(inode)" = "$before" ]; do sleep 0.02; done
+    fi
+    sleep "$delay"
     if kill -KILL "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
     wait "$pid" 2>/dev/null || true
     grep -a '^resuming ' "$tmp/attempt.log" >>"$tmp/kill.log" || true
@@ -68,7 +71,7 @@ echo "# $kills runs killed; $resumes resumed from a checkpoint:"
 grep '^resuming ' "$tmp/kill.log" | sed 's/^/#   /' || true
 echo "# temporary files left by kills during a write: $(ls "$tmp/kill" | grep -c '\.tmp\.' || true)"
 check "a run killed $kills times and resumed equals the uninterrupted run" same_run "$tmp/ref" "$tmp/kill"
-check "SIGKILL hit the run at least 4 times" test "$kills" -ge 4
+check "SIGKILL hit the run at least 5 times" test "$kills" -ge 5
 check "a killed run resumed from a checkpoint at least once" test "$resumes" -ge 1
 
 # (b) a failing checkpoint write: stop after 7 steps (a checkpoint mid-epoch
