@@ -18,6 +18,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static char root[256], cls[300];
 static const char *EXT[4] = {"png", "jpg", "bmp", "tga"};
 
+/* Leave nothing behind. */
+static void remove_folder(void)
+{
+    char path[400];
+    for (int e = 0; e < 4; e++) {
+        snprintf(path, sizeof path, "%s/x.%s", cls, EXT[e]);
+        unlink(path);
+    }
+    rmdir(cls);
+    rmdir(root);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -27,6 +39,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (!mkdtemp(root)) abort();
     snprintf(cls, sizeof cls, "%s/cls", root);
     if (mkdir(cls, 0700) != 0) abort();
+    atexit(remove_folder);
     return 0;
 }
 

@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
 # Build the libFuzzer targets with clang (ASan + UBSan, the library
-# instrumented for coverage) in build-fuzz/ and run each briefly.
+# instrumented for coverage) in build-fuzz/ and run each briefly, from the
+# seeds in fuzz/corpus/ (see fuzz/README.md).
 #   scripts/fuzz.sh [seconds per target, default 20]
 # A crash, leak or sanitizer report makes the script fail; the reproducer
 # is left in build-fuzz/artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The targets write their input to a file: on tmpfs when there is one.
+[ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ] && export TMPDIR=/dev/shm
 secs="${1:-20}"
 
 if [ ! -f build-fuzz/build.ninja ]; then
     CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=false -Dsanitize=true \
         -Dbuildtype=debugoptimized -Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link
 fi
-ninja -C build-fuzz fuzz/fuzz_cifar fuzz/fuzz_image
+targets="cifar image safetensors image_cache config"
+ninja -C build-fuzz $(for t in $targets; do echo "fuzz/fuzz_$t"; done)
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/cifar" "$work/image" build-fuzz/artifacts
+mkdir -p build-fuzz/artifacts
+for t in $targets; do mkdir -p "$work/$t"; done
 
 # Seeds: two CIFAR-10 records (one also a CIFAR-100 length), and small
 # images of every format (first byte: the extension, 0 png 1 jpg 2 bmp 3 tga).
@@ -37,11 +42,16 @@ jpg=../shared/datasets/cifar10-jpg/test/cat/0000.jpg
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-for t in cifar image; do
+for t in $targets; do
     echo "fuzz: fuzz_$t for ${secs}s"
+    seeds=()
+    [ -d "fuzz/corpus/$t" ] && seeds=("fuzz/corpus/$t")
+    # The option parser prints a message per bad option: its stderr is closed.
+    quiet=()
+    [ "$t" = config ] && quiet=(-close_fd_mask=2)
     build-fuzz/fuzz/fuzz_$t -max_total_time="$secs" -max_len=16384 -rss_limit_mb=2048 \
-        -artifact_prefix=build-fuzz/artifacts/ -print_final_stats=1 \
-        "$work/$t" 2>&1 | tail -n 12
+        -artifact_prefix=build-fuzz/artifacts/ -print_final_stats=1 "${quiet[@]}" \
+        "$work/$t" "${seeds[@]}" 2>&1 | tail -n 12
     [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "fuzz: fuzz_$t failed" >&2; exit 1; }
 done
 echo "fuzz: no crash"

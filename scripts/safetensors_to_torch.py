@@ -8,8 +8,11 @@ equivalent PyTorch model (tests/nn/torch_resnet.py) and check its logits.
 
 The architecture comes from the checkpoint's metadata (tn_resnet_meta_write:
 resnet.depth, resnet.variant, ...) unless given as options.  Every tenet
-tensor must match a PyTorch state_dict entry by name and shape;
-num_batches_tracked (which tenet does not keep) is set to zero.  If the file
+tensor must match a PyTorch state_dict entry by name and shape, except the
+optimizer state of a training checkpoint ("optim.*", left out: the model
+part is converted); num_batches_tracked (which tenet does not keep) is set
+to zero.  `resnet_cifar export` writes the model part alone, in these names,
+for a plain safetensors read in PyTorch.  If the file
 holds "check.input" and "check.logits" (tenet's eval-mode logits), the
 PyTorch model's eval-mode logits on that input are compared and the script
 exits 1 when the largest difference exceeds tol * max(1, max |logit|).
@@ -45,7 +48,7 @@ def load(path, args):
                 in_channels=pick(args.in_channels, "resnet.in_channels", int))
     model = CifarResNet(**arch)
     sd = model.state_dict()
-    extra = sorted(k for k in tensors if k not in sd and not k.startswith("check."))
+    extra = sorted(k for k in tensors if k not in sd and not k.startswith(("check.", "optim.")))
     missing = sorted(k for k in sd if k not in tensors and not k.endswith("num_batches_tracked"))
     if extra or missing:
         sys.exit("%s: names differ from PyTorch's: only in tenet %s, only in PyTorch %s"

@@ -7,6 +7,7 @@
  *   resnet_cifar sweep --lrs 4 --wds 4
  *   resnet_cifar eval --checkpoint runs/adamw/checkpoint.safetensors */
 #include "experiments.h"
+#include "export.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -20,7 +21,8 @@ static void usage(FILE *out)
           "  compare   SGD+L2 vs SGDW and Adam+L2 vs AdamW (+AdamProx): one initial\n"
           "            checkpoint, one batch order; results.md and PNG plots\n"
           "  sweep     learning rate x weight decay grids, heat maps of test error\n"
-          "  eval      accuracy, loss, per-class accuracy and confusion matrix of a checkpoint\n\n"
+          "  eval      accuracy, loss, per-class accuracy and confusion matrix of a checkpoint\n"
+          "  export    the model of a checkpoint alone, in PyTorch's state_dict names\n\n"
           "resnet_cifar <command> --help lists the options of a command.\n",
           out);
 }
@@ -214,6 +216,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "train")) return cmd_train(argc, argv);
     if (!strcmp(cmd, "compare") || !strcmp(cmd, "sweep")) return cmd_experiment(argc, argv, cmd);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
-    fail("unknown command '%s' (train, compare, sweep, eval)", cmd);
+    if (!strcmp(cmd, "export")) return cmd_export(argc, argv);
+    fail("unknown command '%s' (train, compare, sweep, eval, export)", cmd);
     return 2;
 }
