@@ -48,7 +48,7 @@ static int export_model(const char *in, const char *out)
         fail("--checkpoint: %s (not a resnet_cifar checkpoint?)", tn_error_message());
         goto out;
     }
-    if (tn_resnet_new(&net, ps, &arch, &rng) != TN_OK || tn_st_load_params(f, ps) != TN_OK) {
+    if (tn_resnet_new(&net, ps, &arch, &rng) != TN_OK || tn_st_load_params(f, ps, "optim.") != TN_OK) {
         fail("--checkpoint: %s", tn_error_message());
         goto out;
     }
