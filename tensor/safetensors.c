@@ -530,6 +530,14 @@ static bool has_prefix(const char *name, const char *prefix)
     return prefix && strncmp(name, prefix, strlen(prefix)) == 0;
 }
 
+/* PyTorch's batch-norm step counter, which a model in PyTorch's state_dict
+ * names carries and tenet's batch norm does not keep. */
+static bool torch_only(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    return dot && strcmp(dot + 1, "num_batches_tracked") == 0;
+}
+
 tn_status tn_st_load_params(const tn_st_file *f, tn_params *ps, const char *extra_prefix)
 {
     if (!f || !ps) tn_misuse("tn_st_load_params", "file and store are required");
@@ -544,7 +552,7 @@ tn_status tn_st_load_params(const tn_st_file *f, tn_params *ps, const char *extr
     const char *first = NULL;
     for (size_t i = 0; i < f->count; i++) {
         const char *name = f->entries[i].name;
-        if (has_prefix(name, extra_prefix) || tn_params_find(ps, name)) continue;
+        if (has_prefix(name, extra_prefix) || tn_params_find(ps, name) || torch_only(name)) continue;
         if (!extra++) first = name;
     }
     if (extra)

@@ -67,7 +67,9 @@ tn_status tn_st_read_into(const tn_st_file *f, const char *name, int ndim, const
  *     names start with `extra_prefix`, which the caller declares expected
  *     and which are skipped: "optim." for a training checkpoint (the
  *     optimizer state tn_optim_save() wrote under that prefix), "" to accept
- *     any extra tensor (a file that also holds test data), NULL for none.
+ *     any extra tensor (a file that also holds test data), NULL for none;
+ *     PyTorch's batch-norm counters ("*.num_batches_tracked", which a file
+ *     in PyTorch's state_dict names carries) are always skipped.
  * An unexpected tensor is TN_ERR_FORMAT naming the file, the tensor and how
  * many there are: a checkpoint of another model is not half loaded.
  * Metadata is never checked here. */
