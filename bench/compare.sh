@@ -6,32 +6,54 @@
 #
 # Runs bench/resnet_bench (tenet) and bench/bench_torch.py (PyTorch 1.13,
 # /usr/bin/python3) alternately, N pairs per case (default 5; --quick: 3
-# pairs and fewer steps), and prints a table of the median img/s of each, the
-# ratio tenet/pytorch, and the peak RSS (the median of the runs' ru_maxrss),
-# then one line per case:
-#   CASE model=resnet20 mode=train batch=128 threads=2 tenet=<img/s> pytorch=<img/s> \
-#        ratio=<tenet/pytorch> tenet_rss_mb=<MB> pytorch_rss_mb=<MB>
-# The build directory defaults to build/ (made by scripts/setup.sh when it
-# has no resnet_bench yet).  The machine should be otherwise idle: other
-# work on the cores skews both sides.
+# pairs unless --pairs says otherwise, and fewer steps).  Both sides time
+# alike: the same --warmup untimed steps, then the same --steps timed ones;
+# an eval case first runs TRAIN_WARMUP training steps (3) on each side that
+# supports them (the state a user evaluates in; PyTorch's eval is several
+# times slower before any training step), and the CASE line says how many
+# each side ran.
+#
+# For each side: the median and the best img/s of its N runs, and its
+# spread (max - min) / median; the ratios tenet/pytorch median/median and
+# best/best; a side whose runs spread by more than 20% is flagged SPREAD in
+# the table (spread_tenet=1 / spread_pytorch=1 in the CASE line): rerun on
+# a quieter machine.  Peak RSS: the median of the runs' ru_maxrss.  Then one
+# line per case:
+#   CASE model=resnet20 mode=train batch=128 threads=2 tenet=<median img/s>
+#        pytorch=<median img/s> ratio=<median/median> tenet_rss_mb=<MB>
+#        pytorch_rss_mb=<MB> tenet_best=<img/s> pytorch_best=<img/s>
+#        ratio_best=<best/best> tenet_spread=<fraction> pytorch_spread=<fraction>
+#        spread_tenet=<0|1> spread_pytorch=<0|1> runs=<N> steps=<timed steps>
+#        warmup=<steps> tenet_train_warmup=<steps> pytorch_train_warmup=<steps>
+# (one line each).  The build directory defaults to build/ (made by
+# scripts/setup.sh when it has no resnet_bench yet).  The machine should be
+# otherwise idle: other work on the cores skews both sides.
+# OPENBLAS_CORETYPE (which may cap OpenBLAS at an older CPU's kernels:
+# tenet's sgemm, PyTorch's BLAS calls) is left as the environment sets it;
+# its value is printed first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PAIRS=5
+PAIRS=
 QUICK=0
+WARMUP=2
+TRAIN_WARMUP=3
+SPREAD_MAX=0.20
 BUILD=build
 CASES=()
 while [ $# -gt 0 ]; do
     case "$1" in
-        --quick) QUICK=1; PAIRS=3 ;;
+        --quick) QUICK=1 ;;
         --pairs) PAIRS="$2"; shift ;;
         --build) BUILD="$2"; shift ;;
         --case) CASES+=("$2"); shift ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0"; exit 0 ;;
         *) echo "compare.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
     shift
 done
+[ -n "$PAIRS" ] || PAIRS=$([ "$QUICK" -eq 1 ] && echo 3 || echo 5)
+[ "$PAIRS" -ge 1 ] 2>/dev/null || { echo "compare.sh: --pairs takes a whole number >= 1" >&2; exit 2; }
 if [ ${#CASES[@]} -eq 0 ]; then
     CASES=("resnet20 train 128 2" "resnet20 eval 128 2" "resnet56 train 128 2"
            "resnet20 train 32 2" "resnet20 eval 32 2" "resnet20 train 128 1"
@@ -74,33 +96,62 @@ steps_for() { # model mode batch threads
 
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+# The values on stdin: "median best spread", spread = (max - min) / median.
+stats() {
+    sort -g | awk '{a[NR] = $1}
+        END {m = NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+             s = 0; if (m > 0) s = (a[NR] - a[1]) / m
+             printf "%.1f %.1f %.3f\n", m, a[NR], s}'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {r = 0; if (b > 0) r = a / b; printf "%.2f", r}'; }
+over() { awk -v s="$1" -v m="$SPREAD_MAX" 'BEGIN {f = 0; if (s > m) f = 1; print f}'; }
+pct() { awk -v s="$1" 'BEGIN {printf "%.0f%%", 100 * s}'; }
 
-printf '%-9s %-5s %5s %3s | %10s %10s %6s | %9s %9s\n' model mode batch thr "tenet img/s" \
-    "torch img/s" ratio "tenet MB" "torch MB"
+# The training warm-up before an eval case, where the side supports it.
+T_TW_ARGS=(); T_TW=0
+if { "$TENET" --help 2>&1 || true; } | grep -q -- '--train-warmup'; then
+    T_TW_ARGS=(--train-warmup "$TRAIN_WARMUP"); T_TW=$TRAIN_WARMUP
+fi
+
+echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)}; $PAIRS runs per side per case; SPREAD: (max - min) / median > $(pct "$SPREAD_MAX")"
+printf '%-9s %-5s %5s %3s | %-17s | %-17s | %-11s | %-17s | %s\n' "" "" "" "" \
+    "tenet img/s" "torch img/s" "tenet/torch" "peak RSS MB" "spread"
+printf '%-9s %-5s %5s %3s | %8s %8s | %8s %8s | %5s %5s | %8s %8s | %s\n' model mode batch thr \
+    median best median best med best tenet torch "tenet/torch"
 LINES=()
 for c in "${CASES[@]}"; do
     read -r model mode batch threads <<<"$c"
     steps=$(steps_for "$model" "$mode" "$batch" "$threads")
-    args=(--model "$model" --mode "$mode" --batch "$batch" --threads "$threads" --steps "$steps" --warmup 2)
+    args=(--model "$model" --mode "$mode" --batch "$batch" --threads "$threads" --steps "$steps" --warmup "$WARMUP")
+    t_tw=0; p_tw=0; t_extra=(); p_extra=()
+    if [ "$mode" = eval ]; then
+        t_tw=$T_TW; t_extra=("${T_TW_ARGS[@]}")
+        p_tw=$TRAIN_WARMUP; p_extra=(--train-warmup "$TRAIN_WARMUP")
+    fi
     t_ips=(); p_ips=(); t_rss=(); p_rss=()
     for ((i = 0; i < PAIRS; i++)); do
         # Alternate which goes first, so that drift hits both alike.
         for who in $( [ $((i % 2)) -eq 0 ] && echo "tenet torch" || echo "torch tenet"); do
             if [ "$who" = tenet ]; then
-                out=$("$TENET" "${args[@]}" | grep '^RESULT')
+                out=$("$TENET" "${args[@]}" "${t_extra[@]}" | grep '^RESULT')
                 t_ips+=("$(field img_s <<<"$out")"); t_rss+=("$(field rss_mb <<<"$out")")
             else
-                out=$("$PY" bench/bench_torch.py "${args[@]}" | grep '^RESULT')
+                out=$("$PY" bench/bench_torch.py "${args[@]}" "${p_extra[@]}" | grep '^RESULT')
                 p_ips+=("$(field img_s <<<"$out")"); p_rss+=("$(field rss_mb <<<"$out")")
             fi
         done
     done
-    ti=$(printf '%s\n' "${t_ips[@]}" | median); pi=$(printf '%s\n' "${p_ips[@]}" | median)
+    read -r tm tb ts <<<"$(printf '%s\n' "${t_ips[@]}" | stats)"
+    read -r pm pb ps <<<"$(printf '%s\n' "${p_ips[@]}" | stats)"
     tr=$(printf '%s\n' "${t_rss[@]}" | median); pr=$(printf '%s\n' "${p_rss[@]}" | median)
-    ratio=$(awk -v a="$ti" -v b="$pi" 'BEGIN {printf "%.2f", a / b}')
-    printf '%-9s %-5s %5s %3s | %10s %10s %6s | %9s %9s\n' "$model" "$mode" "$batch" "$threads" \
-        "$ti" "$pi" "$ratio" "$tr" "$pr"
-    LINES+=("CASE model=$model mode=$mode batch=$batch threads=$threads tenet=$ti pytorch=$pi ratio=$ratio tenet_rss_mb=$tr pytorch_rss_mb=$pr")
+    rm_=$(ratio "$tm" "$pm"); rb=$(ratio "$tb" "$pb")
+    st=$(over "$ts"); sp=$(over "$ps")
+    flag="$(pct "$ts")/$(pct "$ps")"
+    [ "$st" -eq 1 ] && flag="$flag SPREAD:tenet"
+    [ "$sp" -eq 1 ] && flag="$flag SPREAD:torch"
+    printf '%-9s %-5s %5s %3s | %8s %8s | %8s %8s | %5s %5s | %8s %8s | %s\n' "$model" "$mode" \
+        "$batch" "$threads" "$tm" "$tb" "$pm" "$pb" "$rm_" "$rb" "$tr" "$pr" "$flag"
+    LINES+=("CASE model=$model mode=$mode batch=$batch threads=$threads tenet=$tm pytorch=$pm ratio=$rm_ tenet_rss_mb=$tr pytorch_rss_mb=$pr tenet_best=$tb pytorch_best=$pb ratio_best=$rb tenet_spread=$ts pytorch_spread=$ps spread_tenet=$st spread_pytorch=$sp runs=$PAIRS steps=$steps warmup=$WARMUP tenet_train_warmup=$t_tw pytorch_train_warmup=$p_tw")
 done
 echo
 printf '%s\n' "${LINES[@]}"

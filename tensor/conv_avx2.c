@@ -1,0 +1,137 @@
+/* tensor/conv_avx2.c - the direct 3x3 convolution kernels in AVX2 + FMA.
+ *
+ * Each image is copied once into a zero-padded buffer xp (C, PH, WP), PH =
+ * H + 2 pad, WP = OW + 2 (stride 2: even/odd column planes; conv_direct.c
+ * lays it out); then, for a block of 4 output channels and 3 vectors of 8
+ * output pixels (12 accumulators), every (c, kh, kw) tap costs 4
+ * broadcasts of weights, 3 unaligned loads of xp and 12 FMAs.  Needs OW % 8
+ * == 0.  The weight gradient accumulates, per block of 4 output channels,
+ * one input channel and kernel row, vectors of per-lane partial sums over
+ * a tile of pixels, summed across lanes once per tile. */
+#include "conv_internal.h"
+
+#ifdef TN_DIRECT_CONV
+#include <immintrin.h>
+
+#define DC_TARGET __attribute__((target("avx2,fma")))
+
+/* y[4 channels][V vectors] (+)= conv over all ci of xp at the vectors
+ * starting at output offsets pix[v] (multiples of 8 in the (oh, ow) plane). */
+static inline __attribute__((always_inline)) DC_TARGET void
+dc_fwd_block(const dc_geom *d, const float *xp, const float *wk, float *y, const int *pix, int V,
+             bool add, const float *bias)
+{
+    __m256 acc[4][3];
+    size_t base[3];
+    for (int v = 0; v < V; v++) {
+        int oh = pix[v] / d->ow, ow0 = pix[v] % d->ow;
+        base[v] = (size_t)oh * d->row + ow0;
+        for (int b = 0; b < 4; b++) acc[b][v] = _mm256_setzero_ps();
+    }
+    for (int c = 0; c < d->ci; c++) {
+        const float *xc = xp + (size_t)c * d->plane;
+        const float *wc = wk + (size_t)c * 36;
+        /* 12 accumulators, V pixel vectors, one broadcast weight: 16
+         * registers at V = 3. */
+        for (int kh = 0; kh < 3; kh++) {
+            for (int kw = 0; kw < 3; kw++) {
+                const float *wt = wc + (kh * 3 + kw) * 4;
+                const float *xr = xc + d->off[kh * 3 + kw];
+                __m256 xv[3];
+                for (int v = 0; v < V; v++) xv[v] = _mm256_loadu_ps(xr + base[v]);
+                for (int b = 0; b < 4; b++) {
+                    __m256 wb = _mm256_broadcast_ss(wt + b);
+                    for (int v = 0; v < V; v++) acc[b][v] = _mm256_fmadd_ps(wb, xv[v], acc[b][v]);
+                }
+            }
+        }
+    }
+    const size_t p = (size_t)d->oh * d->ow;
+    for (int b = 0; b < 4; b++)
+        for (int v = 0; v < V; v++) {
+            float *dst = y + (size_t)b * p + pix[v];
+            __m256 r = acc[b][v];
+            if (bias) r = _mm256_add_ps(r, _mm256_broadcast_ss(bias + b));
+            if (add) r = _mm256_add_ps(r, _mm256_loadu_ps(dst));
+            _mm256_storeu_ps(dst, r);
+        }
+}
+
+/* One image: y (co, oh, ow) (+)= conv(xp); wk packed by dc_pack (conv_direct.c). */
+DC_TARGET static void dc_forward_img(const dc_geom *d, const float *xp, const float *wk, float *y,
+                                     bool add, const float *bias)
+{
+    const int nv = d->oh * d->ow / 8;
+    const size_t p = (size_t)d->oh * d->ow;
+    int v = 0;
+    for (; v + 2 <= nv; v += 2) {
+        const int pix[3] = {v * 8, v * 8 + 8, 0};
+        for (int ob = 0; ob < d->co / 4; ob++)
+            dc_fwd_block(d, xp, wk + (size_t)ob * d->ci * 36, y + (size_t)ob * 4 * p, pix, 2, add,
+                         bias ? bias + ob * 4 : NULL);
+    }
+    for (; v < nv; v++) {
+        const int pix[3] = {v * 8, 0, 0};
+        for (int ob = 0; ob < d->co / 4; ob++)
+            dc_fwd_block(d, xp, wk + (size_t)ob * d->ci * 36, y + (size_t)ob * 4 * p, pix, 1, add,
+                         bias ? bias + ob * 4 : NULL);
+    }
+}
+
+static inline DC_TARGET float dc_hsum(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* gw (co, ci, 3, 3) += sum over the m images of a tile of gy (co, oh, ow)
+ * times the padded inputs xp[i] (ci, ph, wp). */
+DC_TARGET static void dc_weight_tile(const dc_geom *d, const float *const *xps,
+                                     const float *const *gys, int m, float *gw)
+{
+    const int vpr = d->ow / 8;
+    const size_t p = (size_t)d->oh * d->ow;
+    for (int ob = 0; ob < d->co / 4; ob++) {
+        for (int c = 0; c < d->ci; c++) {
+            for (int kh = 0; kh < 3; kh++) {
+                __m256 acc[4][3];
+                for (int b = 0; b < 4; b++)
+                    for (int t = 0; t < 3; t++) acc[b][t] = _mm256_setzero_ps();
+                for (int i = 0; i < m; i++) {
+                    const float *g = gys[i] + (size_t)ob * 4 * p;
+                    const float *xr = xps[i] + (size_t)c * d->plane;
+                    const size_t o0 = d->off[kh * 3], o1 = d->off[kh * 3 + 1];
+                    const size_t o2 = d->off[kh * 3 + 2];
+                    for (int r = 0; r < d->oh; r++, xr += d->row, g += d->ow) {
+                        for (int j = 0; j < vpr; j++) {
+                            /* The gy vectors stay in registers; x is read
+                             * straight into the FMAs (memory operands). */
+                            const float *xv = xr + 8 * j, *gv = g + 8 * j;
+                            const size_t tap_off[3] = {o0, o1, o2};
+                            const __m256 g0 = _mm256_loadu_ps(gv), g1 = _mm256_loadu_ps(gv + p);
+                            const __m256 g2 = _mm256_loadu_ps(gv + 2 * p);
+                            const __m256 g3 = _mm256_loadu_ps(gv + 3 * p);
+                            for (int tap = 0; tap < 3; tap++) {
+                                const __m256 xt = _mm256_loadu_ps(xv + tap_off[tap]);
+                                acc[0][tap] = _mm256_fmadd_ps(g0, xt, acc[0][tap]);
+                                acc[1][tap] = _mm256_fmadd_ps(g1, xt, acc[1][tap]);
+                                acc[2][tap] = _mm256_fmadd_ps(g2, xt, acc[2][tap]);
+                                acc[3][tap] = _mm256_fmadd_ps(g3, xt, acc[3][tap]);
+                            }
+                        }
+                    }
+                }
+                for (int b = 0; b < 4; b++) {
+                    float *dst = gw + (((size_t)(ob * 4 + b) * d->ci + c) * 3 + kh) * 3;
+                    for (int t = 0; t < 3; t++) dst[t] += dc_hsum(acc[b][t]);
+                }
+            }
+        }
+    }
+}
+
+const dc_kernels tn_conv_avx2_kernels = {.forward_img = dc_forward_img,
+                                         .weight_tile = dc_weight_tile};
+#endif
