@@ -346,7 +346,7 @@ static void dc_backward_data(const void *ctx, int tid)
 void tn_conv_direct_backward(tn_graph *g, tn_tensor *out, const conv_geom *gm,
                              const conv_direct_plan *plan, const conv_grads *gr)
 {
-    const double t_start = tn_profile_enabled() ? tn_profile_now() : 0.0;
+    const double t_start = tn_profile_enabled() ? tn_clock_now() : 0.0;
     const dc_geom *d = &plan->fwd, *db = &plan->bwd;
     /* Weight tiles of m images: at least 512 pixels (wide: 2048, fewer
      * lane sums). */

@@ -421,7 +421,7 @@ static void gemm_backward_data(const void *ctx, int tid)
 void tn_conv_gemm_backward(tn_graph *g, tn_tensor *out, const conv_geom *gm,
                            const conv_grads *gr)
 {
-    const double t_start = tn_profile_enabled() ? tn_profile_now() : 0.0;
+    const double t_start = tn_profile_enabled() ? tn_clock_now() : 0.0;
     const bool pointwise = conv_is_pointwise(gm), gx = gr->gx, gw = gr->gw;
     const bool dconv = gx && tn_conv_bwd_data_is_conv(gm);
     const conv_geom tg = conv_bwd_data_geometry(gm);

@@ -24,9 +24,6 @@ _Noreturn void tn_misuse_node(const tn_tensor *out, const char *file, int line,
 /* Set out's shape from a list of dims. */
 void tn_set_shape(tn_tensor *out, int ndim, const int *shape);
 
-/* The profiling clock of the convolution kernels: tn_clock_now(). */
-#define tn_profile_now() tn_clock_now()
-
 /* Loops over this many elements or more run on all threads. */
 #define TN_PAR_MIN 32768
 

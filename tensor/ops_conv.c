@@ -150,7 +150,7 @@ void tn_conv_backward_run(const conv_scratch *s, const conv_grads *gr, double t_
     const int nthr = s->nthr;
     double t_w = 0.0, t_d = 0.0; /* thread 0's time in each phase */
     CONV_PARALLEL(nthr, tid, {
-        const double t0 = prof && tid == 0 ? tn_profile_now() : 0.0;
+        const double t0 = prof && tid == 0 ? tn_clock_now() : 0.0;
         float *gwt = thread_gw(s, gr, tid);
         if (gr->gb) {
             double *bsum = conv_bias_sums(s, tid);
@@ -158,13 +158,13 @@ void tn_conv_backward_run(const conv_scratch *s, const conv_grads *gr, double t_
         }
         if (gr->gw && tid > 0) memset(gwt, 0, s->wsize * sizeof(float));
         weights(ctx, tid, gwt);
-        const double t1 = prof && tid == 0 ? tn_profile_now() : 0.0;
+        const double t1 = prof && tid == 0 ? tn_clock_now() : 0.0;
         /* In place, gy must be read by every thread's weights pass first. */
         if (gr->in_place && nthr > 1) {
             _Pragma("omp barrier")
         }
         data(ctx, tid);
-        if (prof && tid == 0) t_w = t1 - t0, t_d = tn_profile_now() - t1;
+        if (prof && tid == 0) t_w = t1 - t0, t_d = tn_clock_now() - t1;
     });
     if (gr->gb) /* each thread's bias sums, added in thread order: deterministic */
         for (int o = 0; o < s->o; o++) {
@@ -179,7 +179,7 @@ void tn_conv_backward_run(const conv_scratch *s, const conv_grads *gr, double t_
         }
     if (prof) {
         /* Thread 0's split of its time, applied to the whole op's time. */
-        double total = tn_profile_now() - t_start, busy = t_w + t_d;
+        double total = tn_clock_now() - t_start, busy = t_w + t_d;
         if (busy > 0.0) {
             tn_profile_add("conv2d.bwd_weight", true, total * t_w / busy);
             tn_profile_add("conv2d.bwd_data", true, total * t_d / busy);
