@@ -2,13 +2,16 @@
  * shapes, the twin of bench/bench_torch.py (same model, same step).
  *
  *   resnet_bench [--model resnet20|resnet56] [--mode train|eval] [--batch N]
- *                [--threads N] [--steps N] [--warmup N] [--profile]
+ *                [--threads N] [--steps N] [--warmup N] [--train-warmup N]
+ *                [--profile]
  *
  * The model is tn_resnet (BN, option-A shortcuts: tests/nn/torch_resnet.py's
  * CifarResNet(depth, variant="bn", shortcut="A")).  A train step is: reset
  * the graph, zero the gradients, forward, cross-entropy, backward, SGD with
  * momentum 0.9 (lr 0.05, weight decay 5e-4 coupled: torch.optim.SGD's).  An
- * eval step is a forward in eval mode without gradients.  Inputs are fixed
+ * eval step is a forward in eval mode without gradients, timed after
+ * --train-warmup training steps (default 0; bench/compare.sh passes 3 to
+ * both sides).  Inputs are fixed
  * random images and labels (no data loading is timed).
  *
  * Prints one line:
@@ -31,7 +34,8 @@
 static int usage(void)
 {
     fprintf(stderr, "usage: resnet_bench [--model resnet20|resnet56] [--mode train|eval] "
-                    "[--batch N] [--threads N] [--steps N] [--warmup N] [--profile]\n");
+                    "[--batch N] [--threads N] [--steps N] [--warmup N] [--train-warmup N] "
+                    "[--profile]\n");
     return 2;
 }
 
@@ -187,7 +191,7 @@ static void print_profile(int steps, int batch, double total_s, double optim_s,
 int main(int argc, char **argv)
 {
     const char *model = "resnet20", *mode = "train";
-    int batch = 128, threads = 2, steps = 10, warmup = 3;
+    int batch = 128, threads = 2, steps = 10, warmup = 3, train_warmup = 0;
     bool profile = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -199,12 +203,13 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--steps") == 0 && more) steps = atoi(argv[++i]);
         else if (strcmp(a, "--warmup") == 0 && more) warmup = atoi(argv[++i]);
         else if (strcmp(a, "--profile") == 0) profile = true;
+        else if (strcmp(a, "--train-warmup") == 0 && more) train_warmup = atoi(argv[++i]);
         else return usage();
     }
     int depth = strcmp(model, "resnet20") == 0 ? 20 : strcmp(model, "resnet56") == 0 ? 56 : 0;
     bool train = strcmp(mode, "train") == 0;
     if (!depth || (!train && strcmp(mode, "eval") != 0) || batch < 2 || threads < 1 ||
-        steps < 1 || warmup < 0)
+        steps < 1 || warmup < 0 || train_warmup < 0)
         return usage();
     tn_set_threads(threads);
 
@@ -223,17 +228,33 @@ int main(int argc, char **argv)
     oc.reg = TN_REG_COUPLED;
     oc.lambda = 5e-4;
     tn_optim *opt = NULL;
-    if (train) tn_optim_new(ps, &oc, &opt); /* opt stays NULL on error: reported below */
+    tn_optim_new(ps, &oc, &opt); /* opt stays NULL on error: reported below */
     tn_graph *g = tn_graph_new();
     size_t xn = (size_t)batch * 3 * 32 * 32;
     float *xd = malloc(xn * sizeof(float));
     int32_t *labels = malloc((size_t)batch * sizeof(int32_t));
-    if ((train && !opt) || !g || !xd || !labels) {
+    if (!opt || !g || !xd || !labels) {
         fprintf(stderr, "resnet_bench: %s\n", tn_error_message());
         return 1;
     }
     tn_fill_normal(xd, xn, 0.0f, 1.0f, &rng);
     for (int i = 0; i < batch; i++) labels[i] = (int32_t)tn_rng_below(&rng, 10);
+    if (!train && train_warmup > 0) {
+        tn_graph_set_training(g, true);
+        tn_graph_set_grad(g, true);
+        for (int s = 0; s < train_warmup; s++) {
+            tn_graph_reset(g);
+            tn_tensor *x = tn_from_data(g, TN_SHAPE(batch, 3, 32, 32), xd);
+            tn_params_zero_grad(ps);
+            tn_tensor *logits = tn_resnet_forward(g, net, x);
+            tn_tensor *loss = logits ? tn_cross_entropy(g, logits, labels, 0.0f) : NULL;
+            if (!loss || tn_backward(g, loss) != TN_OK) {
+                fprintf(stderr, "resnet_bench: %s\n", tn_error_message());
+                return 1;
+            }
+            tn_optim_step(opt, oc.lr);
+        }
+    }
     tn_graph_set_training(g, train);
 
     /* The conv FLOPs of a step, from one recorded pass (not timed). */
