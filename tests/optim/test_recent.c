@@ -60,12 +60,23 @@ static void store_free(store *s)
     tn_params_free(s->ps);
 }
 
-/* The fixture's lr and λ of a cell ("lr=<α> lambda=<λ>"). */
-static void cell_hyper(const tn_st_file *f, const char *cell, double *lr, double *lam)
+/* A cell of the fixture: "<optimizer>.<mode>", its lr and λ
+ * ("lr=<α> lambda=<λ>"); close f when done. */
+typedef struct cell {
+    tn_st_file *f;
+    char name[96];
+    double lr, lam;
+} cell;
+
+static cell cell_open(tn_optim_kind kind, tn_reg reg)
 {
-    const char *m = tn_st_meta(f, cell);
-    cr_assert(m, "recent.safetensors has no cell '%s': add it to tests/optim/gen_recent.py", cell);
-    cr_assert_eq(sscanf(m, "lr=%lf lambda=%lf", lr, lam), 2, "'%s': %s", cell, m);
+    cell c = {.f = ot_open("recent.safetensors")};
+    snprintf(c.name, sizeof c.name, "%s.%s", tn_optim_kind_name(kind), tn_reg_name(reg));
+    const char *m = tn_st_meta(c.f, c.name);
+    cr_assert(m, "recent.safetensors has no cell '%s': add it to tests/optim/gen_recent.py",
+              c.name);
+    cr_assert_eq(sscanf(m, "lr=%lf lambda=%lf", &c.lr, &c.lam), 2, "'%s': %s", c.name, m);
+    return c;
 }
 
 /* The optimizer of a cell: group 0 all tensors, group 1 "head." at α/2. */
@@ -102,17 +113,15 @@ static double worst_seen = 0.0;
 
 static void check_cell(tn_optim_kind kind, tn_reg reg)
 {
-    tn_st_file *f = ot_open("recent.safetensors");
-    char cell[96];
-    snprintf(cell, sizeof cell, "%s.%s", tn_optim_kind_name(kind), tn_reg_name(reg));
-    double lr, lam;
-    cell_hyper(f, cell, &lr, &lam);
+    cell c = cell_open(kind, reg);
+    tn_st_file *f = c.f;
+    const char *name = c.name;
     store s = store_new(f);
-    tn_optim *o = cell_optim(&s, kind, reg, lr, lam);
+    tn_optim *o = cell_optim(&s, kind, reg, c.lr, c.lam);
     const tn_st_entry *ref[N_PARAMS];
     for (int i = 0; i < N_PARAMS; i++) {
         char k[128];
-        snprintf(k, sizeof k, "%s.%s", cell, NAMES[i]);
+        snprintf(k, sizeof k, "%s.%s", name, NAMES[i]);
         ref[i] = ot_entry(f, k);
     }
     double worst = 0.0;
@@ -127,11 +136,11 @@ static void check_cell(tn_optim_kind kind, tn_reg reg)
             double r = ot_max_rel_at(s.p[i]->data, want, n, FLOOR * big, &at);
             worst = fmax(worst, r);
             cr_assert(r <= TOL, "%s step %d %s[%zu]: %.9g, the reference %.9g (relative %.3g)",
-                      cell, t + 1, NAMES[i], at, s.p[i]->data[at], want[at], r);
+                      name, t + 1, NAMES[i], at, s.p[i]->data[at], want[at], r);
         }
     }
     worst_seen = fmax(worst_seen, worst);
-    cr_log_info("%s: max relative deviation from the float64 reference %.3g (worst %.3g)", cell,
+    cr_log_info("%s: max relative deviation from the float64 reference %.3g (worst %.3g)", name,
                 worst, worst_seen);
     tn_optim_free(o);
     store_free(&s);
@@ -306,21 +315,19 @@ static const char *tmp_path(void)
 
 static void resume_cell(tn_optim_kind kind, tn_reg reg)
 {
-    tn_st_file *f = ot_open("recent.safetensors");
-    char cell[96];
-    snprintf(cell, sizeof cell, "%s.%s", tn_optim_kind_name(kind), tn_reg_name(reg));
-    double lr, lam;
-    cell_hyper(f, cell, &lr, &lam);
+    cell c = cell_open(kind, reg);
+    tn_st_file *f = c.f;
+    const char *name = c.name;
     /* Uninterrupted. */
     store s = store_new(f);
-    tn_optim *o = cell_optim(&s, kind, reg, lr, lam);
+    tn_optim *o = cell_optim(&s, kind, reg, c.lr, c.lam);
     for (int t = 0; t < STEPS; t++) cell_step(&s, o, t);
     float *straight = ot_snapshot(s.ps);
     tn_optim_free(o);
     store_free(&s);
     /* Saved after SAVE_AT steps. */
     s = store_new(f);
-    o = cell_optim(&s, kind, reg, lr, lam);
+    o = cell_optim(&s, kind, reg, c.lr, c.lam);
     for (int t = 0; t < SAVE_AT; t++) cell_step(&s, o, t);
     tn_st_writer *w = tn_st_writer_new();
     cr_assert_eq(tn_st_add_params(w, s.ps), TN_OK, "%s", tn_error_message());
@@ -331,17 +338,17 @@ static void resume_cell(tn_optim_kind kind, tn_reg reg)
     store_free(&s);
     /* Loaded into fresh objects, continued. */
     s = store_new(f);
-    o = cell_optim(&s, kind, reg, lr, lam);
+    o = cell_optim(&s, kind, reg, c.lr, c.lam);
     tn_st_file *ck = NULL;
     cr_assert_eq(tn_st_open(tmp_path(), &ck), TN_OK, "%s", tn_error_message());
     cr_assert_eq(tn_st_load_params(ck, s.ps, "optim."), TN_OK, "%s", tn_error_message());
-    cr_assert_eq(tn_optim_load(o, ck, "optim."), TN_OK, "%s: %s", cell, tn_error_message());
+    cr_assert_eq(tn_optim_load(o, ck, "optim."), TN_OK, "%s: %s", name, tn_error_message());
     tn_st_close(ck);
     unlink(tmp_path());
     cr_assert_eq(tn_optim_steps(o), SAVE_AT);
     for (int t = SAVE_AT; t < STEPS; t++) cell_step(&s, o, t);
     cr_assert_eq(memcmp(tn_params_values(s.ps), straight, tn_params_size(s.ps) * sizeof(float)), 0,
-                 "%s: the resumed run differs from the uninterrupted one", cell);
+                 "%s: the resumed run differs from the uninterrupted one", name);
     free(straight);
     tn_optim_free(o);
     store_free(&s);
