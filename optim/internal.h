@@ -24,7 +24,7 @@
 #define TN_OPTIM_PAR_MIN 32768
 
 /* State buffers of one optimizer, at most. */
-#define TN_OPTIM_MAX_BUFFERS 3
+#define TN_OPTIM_MAX_BUFFERS 4
 
 typedef struct tn_kernel_args {
     const tn_optim_config *h; /* the config with this step's momentum (or β1) */
@@ -32,6 +32,8 @@ typedef struct tn_kernel_args {
     double lr;                /* the group's lr_t */
     int64_t t;                /* the step, from 1 */
     float mu_product;         /* the optimizer's scalar state after the row's prepare() */
+    float wd_update;          /* TN_OPTIM_DECAY_IN_UPDATE rows in mode decoupled-lr: λ of
+                                 the update's + λ·w (0: none) */
 } tn_kernel_args;
 
 /* w, g (n); s[k] (n) the row's buffer k at this tensor's offset, or NULL. */
@@ -99,6 +101,18 @@ extern const tn_reg_row tn_reg_rows[TN_REG_COUNT];
  * momentum). */
 tn_kernel_fn tn_kernel_sgd, tn_kernel_adagrad, tn_kernel_adadelta, tn_kernel_rmsprop,
     tn_kernel_adam, tn_kernel_nadam, tn_kernel_radam, tn_kernel_adamax, tn_kernel_sgd_paper;
+
+/* The kernels of optim/kernels_recent.c.  Kernels that need a tensor's
+ * norms (LAMB, LARS) compute them in a sequential double pass over the
+ * tensor the step loop hands them, so the result does not depend on the
+ * number of threads.  Buffers, in row order: lion: exp_avg; lamb: exp_avg,
+ * exp_avg_sq; lars: momentum_buffer (if momentum); adan: exp_avg,
+ * exp_avg_diff, exp_avg_sq, pre_grad (the previous step's gradient);
+ * adabelief: exp_avg, exp_avg_var. */
+tn_kernel_fn tn_kernel_lion, tn_kernel_lamb, tn_kernel_lars, tn_kernel_adan, tn_kernel_adabelief;
+/* The defaults of these optimizers that differ from the common ones of
+ * tn_optim_defaults (betas, LARS's momentum and trust coefficient). */
+void tn_optim_recent_defaults(tn_optim_config *c);
 
 /* NAdam's μ_t = β1·(1 − ½·0.96^(t·ψ)). */
 double tn_nadam_mu(const tn_optim_config *h, int64_t t);

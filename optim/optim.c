@@ -350,7 +350,11 @@ void tn_optim_step(tn_optim *o, double lr)
         for (int k = 0; k < TN_OPTIM_MAX_BUFFERS; k++) s[k] = o->state[k] ? o->state[k] + off : NULL;
         args.lr = glr;
         args.wd = mode->coupled ? (float)lam : 0.0f;
-        if (mode->before) mode->before(n, w, glr, eta, lam);
+        /* LAMB's decoupled-lr decay goes into its update (inside the trust ratio). */
+        const bool in_update = (o->row->flags & TN_OPTIM_DECAY_IN_UPDATE) &&
+                               mode == &tn_reg_rows[TN_REG_DECOUPLED_LR];
+        args.wd_update = in_update ? (float)lam : 0.0f;
+        if (mode->before && !in_update) mode->before(n, w, glr, eta, lam);
         o->row->kernel(n, w, grads + off, s, &args);
         if (mode->after) mode->after(n, w, glr, eta, lam);
     }
@@ -454,6 +458,11 @@ static void describe_config(const tn_optim_config *c, char *buf, size_t size)
              tn_optim_kind_name(c->kind), c->lr, c->momentum, c->dampening, (int)c->nesterov,
              c->beta1, c->beta2, (int)c->amsgrad, c->eps, c->alpha, (int)c->centered, c->rho,
              c->lr_decay, c->initial_accumulator_value, c->momentum_decay);
+    /* The options of the later optimizers, only for them (older checkpoints keep their text). */
+    const size_t len = strlen(buf);
+    if (c->kind == TN_OPTIM_ADAN) snprintf(buf + len, size - len, " beta3=%.17g", c->beta3);
+    if (c->kind == TN_OPTIM_LARS)
+        snprintf(buf + len, size - len, " trust_coeff=%.17g", c->trust_coeff);
 }
 
 static void describe_group(const tn_optim_group *g, int format, char *buf, size_t size)

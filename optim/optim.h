@@ -59,6 +59,13 @@ typedef enum tn_optim_kind {
     TN_OPTIM_SGD_PAPER, /* "sgd-paper": the AdamW paper's SGD momentum (its Algorithm 1),
                            m ← μ·m + lr_t·g; w ← w − m; momentum only (no Nesterov,
                            no dampening).  With TN_REG_DECOUPLED it is the paper's SGDW. */
+    /* Optimizers after PyTorch 1.13's set, from their papers and reference
+     * code (docs/optim.md writes out each and its sources): */
+    TN_OPTIM_LION,      /* "lion": beta1, beta2 (0.9, 0.99), lr 1e-4; update sign(β1·m + (1 − β1)·g) */
+    TN_OPTIM_LAMB,      /* "lamb": beta1, beta2, eps 1e-6; Adam step × per-tensor trust ratio */
+    TN_OPTIM_LARS,      /* "lars": momentum 0.9, trust_coeff 1e-3, lr 1; per-tensor trust ratio */
+    TN_OPTIM_ADAN,      /* "adan": beta1, beta2, beta3 (0.98, 0.92, 0.99), lr 1e-3 */
+    TN_OPTIM_ADABELIEF, /* "adabelief": beta1, beta2, eps 1e-16 inside the second moment */
     TN_OPTIM_COUNT
 } tn_optim_kind;
 
@@ -80,6 +87,10 @@ enum {
     TN_OPTIM_USES_BETAS = 1u << 1,    /* the Adam family: cfg.beta1, cfg.beta2;
                                          tn_optim_set_momentum() sets β1 */
     TN_OPTIM_USES_NESTEROV = 1u << 2, /* cfg.nesterov and cfg.dampening */
+    /* TN_REG_DECOUPLED_LR's λ·w joins the optimizer's update instead of
+     * w·(1 − lr_t·λ) before the step: LAMB's u = adam_step + λ·w, inside
+     * its trust ratio (the LAMB paper's and Optax's decay). */
+    TN_OPTIM_DECAY_IN_UPDATE = 1u << 8,
 };
 
 /* The optimizer's name ("sgd", "adam", ... as in the comments above);
@@ -142,6 +153,8 @@ typedef struct tn_optim_config {
     double lr_decay;  /* Adagrad: 0 */
     double initial_accumulator_value; /* Adagrad: 0 */
     double momentum_decay;            /* NAdam: 4e-3 */
+    double beta3;       /* Adan: 0.99 (its β1, β2 default to 0.98, 0.92) */
+    double trust_coeff; /* LARS: 1e-3 */
     tn_reg reg;       /* regularisation of the default group (group 0) */
     double lambda;    /* its coefficient */
 } tn_optim_config;

@@ -66,6 +66,27 @@ static tn_status check_nadam(const tn_optim_config *c)
     return st;
 }
 
+/* Lion, LAMB, AdaBelief read β1, β2 only: check_betas. */
+
+static tn_status check_lars(const tn_optim_config *c)
+{
+    if (!(c->momentum >= 0.0)) return BAD("LARS momentum must be >= 0, got %g", c->momentum);
+    if (!(c->trust_coeff > 0.0) || isinf(c->trust_coeff))
+        return BAD("LARS trust_coeff must be finite and > 0, got %g", c->trust_coeff);
+    if (c->nesterov || c->dampening != 0.0)
+        return BAD("LARS has no Nesterov momentum or dampening (nesterov %d, dampening %g)",
+                   (int)c->nesterov, c->dampening);
+    return TN_OK;
+}
+
+static tn_status check_adan(const tn_optim_config *c)
+{
+    tn_status st = check_betas(c);
+    if (st == TN_OK && !(c->beta3 >= 0.0 && c->beta3 < 1.0))
+        return BAD("Adan beta3 must be in [0, 1), got %g", c->beta3);
+    return st;
+}
+
 #undef BAD
 
 /* Π μ_1..μ_t in float32, as PyTorch's mu_product tensor. */
@@ -112,6 +133,25 @@ const tn_optim_row tn_optim_rows[] = {
     [TN_OPTIM_SGD_PAPER] = {"sgd-paper", MOMENTUM, 1e-2, 1e-8,
                             {BUF("momentum_buffer", TN_BUF_IF_MOMENTUM)},
                             check_sgd_paper, NULL, tn_kernel_sgd_paper},
+    /* Lion: Chen et al. 2023; timm's / Optax's defaults. */
+    [TN_OPTIM_LION] = {"lion", BETAS, 1e-4, 0.0, {BUF("exp_avg", TN_BUF_ALWAYS)},
+                       check_betas, NULL, tn_kernel_lion},
+    /* LAMB: You et al. 2019; timm's Lamb defaults. */
+    [TN_OPTIM_LAMB] = {"lamb", BETAS | TN_OPTIM_DECAY_IN_UPDATE, 1e-3, 1e-6,
+                       {BUF("exp_avg", TN_BUF_ALWAYS), BUF("exp_avg_sq", TN_BUF_ALWAYS)},
+                       check_betas, NULL, tn_kernel_lamb},
+    /* LARS: You et al. 2017; timm's Lars defaults (lr 1, momentum 0.9 here). */
+    [TN_OPTIM_LARS] = {"lars", MOMENTUM, 1.0, 1e-8, {BUF("momentum_buffer", TN_BUF_IF_MOMENTUM)},
+                       check_lars, NULL, tn_kernel_lars},
+    /* Adan: Xie et al. 2022; the reference implementation's defaults. */
+    [TN_OPTIM_ADAN] = {"adan", BETAS, 1e-3, 1e-8,
+                       {BUF("exp_avg", TN_BUF_ALWAYS), BUF("exp_avg_diff", TN_BUF_ALWAYS),
+                        BUF("exp_avg_sq", TN_BUF_ALWAYS), BUF("pre_grad", TN_BUF_ALWAYS)},
+                       check_adan, NULL, tn_kernel_adan},
+    /* AdaBelief: Zhuang et al. 2020; adabelief-pytorch 0.2's defaults. */
+    [TN_OPTIM_ADABELIEF] = {"adabelief", BETAS, 1e-3, 1e-16,
+                            {BUF("exp_avg", TN_BUF_ALWAYS), BUF("exp_avg_var", TN_BUF_ALWAYS)},
+                            check_betas, NULL, tn_kernel_adabelief},
 };
 static_assert(sizeof tn_optim_rows / sizeof *tn_optim_rows == TN_OPTIM_COUNT,
               "one row per tn_optim_kind");
@@ -202,7 +242,19 @@ tn_optim_config tn_optim_defaults(tn_optim_kind kind)
 {
     if ((unsigned)kind >= TN_OPTIM_COUNT)
         tn_misuse("tn_optim_defaults", "unknown optimizer kind %d", (int)kind);
-    return (tn_optim_config){.kind = kind, .lr = tn_optim_rows[kind].lr, .beta1 = 0.9,
-                             .beta2 = 0.999, .eps = tn_optim_rows[kind].eps, .alpha = 0.99,
-                             .rho = 0.9, .momentum_decay = 4e-3, .reg = TN_REG_NONE};
+    tn_optim_config c = {.kind = kind, .lr = tn_optim_rows[kind].lr, .beta1 = 0.9,
+                         .beta2 = 0.999, .eps = tn_optim_rows[kind].eps, .alpha = 0.99,
+                         .rho = 0.9, .momentum_decay = 4e-3, .reg = TN_REG_NONE};
+    tn_optim_recent_defaults(&c);
+    return c;
+}
+
+void tn_optim_recent_defaults(tn_optim_config *c)
+{
+    switch (c->kind) {
+    case TN_OPTIM_LION: c->beta2 = 0.99; break;
+    case TN_OPTIM_LARS: c->momentum = 0.9; c->trust_coeff = 1e-3; break;
+    case TN_OPTIM_ADAN: c->beta1 = 0.98; c->beta2 = 0.92; c->beta3 = 0.99; break;
+    default: break;
+    }
 }

@@ -35,6 +35,21 @@ static const struct {
     [METHOD_ADAMW] = {"adamw", TN_OPTIM_ADAM, TN_REG_DECOUPLED, 1e-3, 5e-4},
     [METHOD_ADAMW_TORCH] = {"adamw-torch", TN_OPTIM_ADAM, TN_REG_DECOUPLED_LR, 1e-3, 0.5},
     [METHOD_ADAMPROX] = {"adamprox", TN_OPTIM_ADAM, TN_REG_PROX_L2, 1e-3, 5e-4},
+    /* lr: each optimizer's default (tn_optim_defaults: the paper's / reference
+     * code's).  λ: L2 forms 5e-4 as sgd-l2 and adam-l2 (AdaBelief's CIFAR
+     * runs too); lion-w 5 keeps adamw-torch's per-step decay lr·λ = 5e-4 at
+     * a tenth of the lr (the Lion paper: λ 3-10x AdamW's, lr 3-10x smaller);
+     * lambw 0.01 is timm's Lamb default; adan-prox 2e-5 = lr·0.02 and adanw
+     * 0.02 are the Adan reference's recommended 0.02 in each form (prox-l2
+     * decays by η_t·λ, the reference by lr_t·λ); adabeliefw 0.5 as adamw-torch. */
+    [METHOD_LION_L2] = {"lion-l2", TN_OPTIM_LION, TN_REG_L2, 1e-4, 5e-4},
+    [METHOD_LION_W] = {"lion-w", TN_OPTIM_LION, TN_REG_DECOUPLED_LR, 1e-4, 5.0},
+    [METHOD_LAMB_L2] = {"lamb-l2", TN_OPTIM_LAMB, TN_REG_L2, 1e-3, 5e-4},
+    [METHOD_LAMBW] = {"lambw", TN_OPTIM_LAMB, TN_REG_DECOUPLED_LR, 1e-3, 0.01},
+    [METHOD_ADAN_PROX] = {"adan-prox", TN_OPTIM_ADAN, TN_REG_PROX_L2, 1e-3, 2e-5},
+    [METHOD_ADANW] = {"adanw", TN_OPTIM_ADAN, TN_REG_DECOUPLED_LR, 1e-3, 0.02},
+    [METHOD_ADABELIEF_L2] = {"adabelief-l2", TN_OPTIM_ADABELIEF, TN_REG_L2, 1e-3, 5e-4},
+    [METHOD_ADABELIEFW] = {"adabeliefw", TN_OPTIM_ADABELIEF, TN_REG_DECOUPLED_LR, 1e-3, 0.5},
 };
 
 const char *method_name(method m) { return METHODS[m].name; }
@@ -124,7 +139,10 @@ static const named SHORTCUTS[] = {{"A", TN_RESNET_SHORTCUT_A},
 static const named METHOD_NAMES[] = {
     {"custom", METHOD_CUSTOM},         {"sgd-l2", METHOD_SGD_L2},     {"sgdw", METHOD_SGDW},
     {"adam-l2", METHOD_ADAM_L2},       {"adamw", METHOD_ADAMW},       {"adamw-torch", METHOD_ADAMW_TORCH},
-    {"adamprox", METHOD_ADAMPROX},     {NULL, 0}};
+    {"adamprox", METHOD_ADAMPROX},
+    {"lion-l2", METHOD_LION_L2},       {"lion-w", METHOD_LION_W},     {"lamb-l2", METHOD_LAMB_L2},
+    {"lambw", METHOD_LAMBW},           {"adan-prox", METHOD_ADAN_PROX}, {"adanw", METHOD_ADANW},
+    {"adabelief-l2", METHOD_ADABELIEF_L2}, {"adabeliefw", METHOD_ADABELIEFW}, {NULL, 0}};
 
 /* The enum fields the table writes as int. */
 _Static_assert(sizeof(tn_resnet_variant) == sizeof(int) && sizeof(tn_resnet_shortcut) == sizeof(int) &&
@@ -291,18 +309,24 @@ static const option_row OPTIONS[] = {
     {"--method", OPT_ENUM, F(method), .def = METHOD_SGD_L2, .names = METHOD_NAMES,
      .record = REC_CUSTOM, .record_fn = record_method, .meta = "M", .parse = method_given,
      .help = "sgd-l2 (default), sgdw, adam-l2, adamw (paper: decay\n"
-             "eta_t*wd), adamw-torch (decay lr_t*wd), adamprox"},
+             "eta_t*wd), adamw-torch (decay lr_t*wd), adamprox;\n"
+             "lion-l2, lion-w (decay lr_t*wd), lamb-l2, lambw (wd*w inside\n"
+             "the trust ratio), adan-prox (proximal), adanw (decay lr_t*wd),\n"
+             "adabelief-l2, adabeliefw (decay lr_t*wd)"},
     {"--optimizer", OPT_ENUM, F(optimizer), .def = TN_OPTIM_SGD, .lib = &OPTIMIZER_NAMES,
      .meta = "O", .parse = method_custom, .describe = "optimizer",
      .help = "sgd, sgd-paper (the AdamW paper's SGD momentum), adagrad,\n"
-             "adadelta, rmsprop, adam, nadam, radam, adamax"},
+             "adadelta, rmsprop, adam, nadam, radam, adamax, lion, lamb,\n"
+             "lars (trust ratio, momentum 0.9), adan, adabelief"},
     {"--reg", OPT_ENUM, F(reg), .def = TN_REG_L2, .lib = &REG_NAMES, .meta = "R",
      .parse = method_custom, .describe = "reg",
      .help = "none, l2, l1 (in the loss), coupled (g += wd*w),\n"
              "decoupled (w -= eta_t*wd*w), decoupled-lr (w *= 1-lr_t*wd),\n"
-             "prox-l2, prox-l1"},
+             "prox-l2, prox-l1 (lamb: decoupled-lr puts wd*w inside\n"
+             "its trust ratio)"},
     {"--lr", OPT_DOUBLE, F(lr), 1e-8, 100, -1, .record = REC_ALWAYS, .meta = "X",
-     .describe = "lr", .help = "base learning rate (sgd 0.1, adam 1e-3)"},
+     .describe = "lr",
+     .help = "base learning rate (sgd 0.1, adam 1e-3, lion 1e-4, lars 1)"},
     {"--wd", OPT_DOUBLE, F(wd), 0, 100, -1, .record = REC_ALWAYS, .meta = "X", .describe = "wd",
      .help = "lambda (method default; see README)"},
     {"--wd-norm", OPT_DOUBLE, F(wd_norm), 0, 100, 0, .record = REC_IF_POSITIVE, .meta = "X",
@@ -585,6 +609,10 @@ int config_finish(run_config *c)
     unsigned flags = tn_optim_kind_flags(c->optimizer);
     bool sgd_like = (flags & TN_OPTIM_USES_MOMENTUM) && c->optimizer != TN_OPTIM_RMSPROP;
     bool adam_family = flags & TN_OPTIM_USES_BETAS;
+    /* Lion and LARS start from their own default lr (1e-4, 1), not 1e-3 or 0.1. */
+    if (c->lr < 0 && c->method == METHOD_CUSTOM &&
+        (c->optimizer == TN_OPTIM_LION || c->optimizer == TN_OPTIM_LARS))
+        c->lr = tn_optim_defaults(c->optimizer).lr;
     if (c->lr < 0) c->lr = c->method == METHOD_CUSTOM ? (sgd_like ? 0.1 : 1e-3) : METHODS[c->method].lr;
     if (c->wd < 0) c->wd = c->method == METHOD_CUSTOM ? 0.0 : METHODS[c->method].wd;
     if (!isnan(c->momentum) && !(flags & TN_OPTIM_USES_MOMENTUM))

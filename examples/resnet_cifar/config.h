@@ -20,6 +20,15 @@ typedef enum method {
     METHOD_ADAMW,    /* Adam, decay η_t·λ·w (the paper's AdamW) */
     METHOD_ADAMW_TORCH, /* Adam, decay lr_t·λ·w (torch.optim.AdamW) */
     METHOD_ADAMPROX, /* Adam, proximal L2 w ← (w − step)/(1 + η_t·λ) */
+    /* The later optimizers, each in L2 (or proximal) and decoupled form: */
+    METHOD_LION_L2,      /* Lion, (λ/2)·Σw² in the loss */
+    METHOD_LION_W,       /* Lion, decay lr_t·λ·w (the Lion paper, Optax, timm) */
+    METHOD_LAMB_L2,      /* LAMB, (λ/2)·Σw² in the loss */
+    METHOD_LAMBW,        /* LAMB, λ·w in the update inside the trust ratio (paper, Optax) */
+    METHOD_ADAN_PROX,    /* Adan, proximal L2 (the reference code's default decay) */
+    METHOD_ADANW,        /* Adan, decay lr_t·λ·w (the reference code's no_prox) */
+    METHOD_ADABELIEF_L2, /* AdaBelief, (λ/2)·Σw² in the loss */
+    METHOD_ADABELIEFW,   /* AdaBelief, decay lr_t·λ·w (adabelief-pytorch's weight_decouple) */
     METHOD_COUNT
 } method;
 

@@ -23,7 +23,8 @@ static int parse_methods(const char *s, method *out, int max)
         if (n == max) return fail("--methods: at most %d", max);
         if (method_parse(tok, &out[n]) || out[n] == METHOD_CUSTOM)
             return fail("--methods: unknown method '%s' (sgd-l2, sgdw, adam-l2, adamw, "
-                        "adamw-torch, adamprox)",
+                        "adamw-torch, adamprox, lion-l2, lion-w, lamb-l2, lambw, adan-prox, "
+                        "adanw, adabelief-l2, adabeliefw)",
                         tok);
         n++;
     }

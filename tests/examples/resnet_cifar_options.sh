@@ -31,6 +31,16 @@ args: --optimizer sgd --reg prox-l1 --momentum 0.5 --nesterov --wd-norm 0.05 --s
 want: --depth 20 --variant preact --shortcut B --width 16 --dropout 0 --optimizer sgd --reg prox-l1 --lr 0.1 --wd 0 --wd-norm 0.05 --momentum 0.5 --eps 1e-09 --nesterov --clip 0.25 --schedule multistep --warmup 0 --t0 10 --tmult 2 --step-epochs 30 --gamma 0.2 --milestones 1.5,3,10 --eta-min 0 --data ../shared/datasets/cifar10-jpg --subset 1e+06 --test-subset 0 --val 0 --patience 0 --batch 128 --cutout 0 --mixup 0 --cutmix 0 --label-smoothing 0 --noise 0 --epochs 15 --threads 2 --seed 2147483647
 args: --method adam-l2 --beta2 0.98 --schedule onecycle --width 64 --cache /x --label-smoothing 0.05 --depth 44
 want: --depth 44 --variant bn --shortcut A --width 64 --dropout 0 --method adam-l2 --lr 0.001 --wd 0.0005 --beta2 0.98 --schedule onecycle --warmup 0 --t0 10 --tmult 2 --step-epochs 30 --gamma 0.1 --eta-min 0 --data ../shared/datasets/cifar10-jpg --subset 0 --test-subset 0 --val 0 --patience 0 --batch 128 --cutout 0 --mixup 0 --cutmix 0 --label-smoothing 0.05000000074505806 --noise 0 --epochs 15 --threads 2 --seed 1
+args: --method lion-w
+want: --depth 20 --variant bn --shortcut A --width 16 --dropout 0 --method lion-w --lr 0.0001 --wd 5 --schedule cosine --warmup 0 --t0 10 --tmult 2 --step-epochs 30 --gamma 0.1 --eta-min 0 --data ../shared/datasets/cifar10-jpg --subset 0 --test-subset 0 --val 0 --patience 0 --batch 128 --cutout 0 --mixup 0 --cutmix 0 --label-smoothing 0 --noise 0 --epochs 15 --threads 2 --seed 1
+args: --method lambw
+want: --depth 20 --variant bn --shortcut A --width 16 --dropout 0 --method lambw --lr 0.001 --wd 0.01 --schedule cosine --warmup 0 --t0 10 --tmult 2 --step-epochs 30 --gamma 0.1 --eta-min 0 --data ../shared/datasets/cifar10-jpg --subset 0 --test-subset 0 --val 0 --patience 0 --batch 128 --cutout 0 --mixup 0 --cutmix 0 --label-smoothing 0 --noise 0 --epochs 15 --threads 2 --seed 1
+args: --method adan-prox
+want: --depth 20 --variant bn --shortcut A --width 16 --dropout 0 --method adan-prox --lr 0.001 --wd 2e-05 --schedule cosine --warmup 0 --t0 10 --tmult 2 --step-epochs 30 --gamma 0.1 --eta-min 0 --data ../shared/datasets/cifar10-jpg --subset 0 --test-subset 0 --val 0 --patience 0 --batch 128 --cutout 0 --mixup 0 --cutmix 0 --label-smoothing 0 --noise 0 --epochs 15 --threads 2 --seed 1
+args: --optimizer lars --reg coupled --wd 1e-4
+want: --depth 20 --variant bn --shortcut A --width 16 --dropout 0 --optimizer lars --reg coupled --lr 1 --wd 0.0001 --momentum 0.9 --schedule cosine --warmup 0 --t0 10 --tmult 2 --step-epochs 30 --gamma 0.1 --eta-min 0 --data ../shared/datasets/cifar10-jpg --subset 0 --test-subset 0 --val 0 --patience 0 --batch 128 --cutout 0 --mixup 0 --cutmix 0 --label-smoothing 0 --noise 0 --epochs 15 --threads 2 --seed 1
+args: --optimizer lion --reg decoupled-lr --wd 1
+want: --depth 20 --variant bn --shortcut A --width 16 --dropout 0 --optimizer lion --reg decoupled-lr --lr 0.0001 --wd 1 --schedule cosine --warmup 0 --t0 10 --tmult 2 --step-epochs 30 --gamma 0.1 --eta-min 0 --data ../shared/datasets/cifar10-jpg --subset 0 --test-subset 0 --val 0 --patience 0 --batch 128 --cutout 0 --mixup 0 --cutmix 0 --label-smoothing 0 --noise 0 --epochs 15 --threads 2 --seed 1
 FIXTURES
 
 check() { local what=$1; shift; if "$@"; then ok "$what"; else no "$what"; fi; }

@@ -240,6 +240,12 @@ VARIANT(TN_OPTIM_NADAM, nadam)
 VARIANT(TN_OPTIM_RADAM, radam)
 VARIANT(TN_OPTIM_ADAMAX, adamax)
 VARIANT(TN_OPTIM_SGD_PAPER, sgd_paper)
+VARIANT(TN_OPTIM_LION, lion)
+VARIANT(TN_OPTIM_ADAN, adan)
+VARIANT(TN_OPTIM_ADABELIEF, adabelief)
+/* lamb and lars have no closed form here: their step scales with ‖w‖ (the
+ * trust ratio), so the "none" run's update is not the decayed run's.
+ * test_recent.c checks their every mode against float64 references. */
 VARIANT(TN_OPTIM_COUNT + 0, sgd_momentum)
 VARIANT(TN_OPTIM_COUNT + 1, sgd_nesterov)
 VARIANT(TN_OPTIM_COUNT + 2, rmsprop_centered_momentum)
@@ -252,7 +258,7 @@ Test(decay_modes, every_variant_has_a_test)
     while (variant_at(n).name) n++;
     cr_assert_eq(n, N_VARIANTS);
     /* One VARIANT() above per optimizer: a new kind needs its line. */
-    cr_assert_eq(TN_OPTIM_COUNT, 9, "a new optimizer: add its VARIANT() line and update this count");
+    cr_assert_eq(TN_OPTIM_COUNT, 14, "a new optimizer: add its VARIANT() line and update this count");
     for (int k = 0; k < TN_OPTIM_COUNT; k++) {
         tn_optim_kind back;
         cr_assert_eq(tn_optim_kind_parse(variant_at((size_t)k).name, &back), TN_OK);

@@ -74,6 +74,10 @@ Test(properties, l2_in_the_loss_equals_coupled_for_every_optimizer)
     tn_sched cos = tn_sched_cosine(STEPS, 0.0);
     for (size_t k = 0; k < N_KINDS; k++) {
         tn_optim_config c = tn_optim_defaults(all_kinds(k));
+        /* LARS's coupled mode also puts λ·‖w‖ in its trust ratio's denominator
+         * (the paper's and timm's form), which ‖g + λw‖ of L2 in the loss does
+         * not: test_recent.c checks both modes against float64 references. */
+        if (c.kind == TN_OPTIM_LARS) continue;
         if (tn_optim_kind_flags(c.kind) & TN_OPTIM_USES_MOMENTUM) c.momentum = 0.9;
         for (int mask = 0; mask < 2; mask++) {
             run_opts o = {.sched = &cos, .ce = mask};

@@ -71,8 +71,10 @@ Test(table, flags)
     for (int k = 0; k < TN_OPTIM_COUNT; k++) {
         unsigned f = tn_optim_kind_flags((tn_optim_kind)k);
         bool adam_like = k == TN_OPTIM_ADAM || k == TN_OPTIM_NADAM || k == TN_OPTIM_RADAM ||
-                         k == TN_OPTIM_ADAMAX;
-        bool momentum = k == TN_OPTIM_SGD || k == TN_OPTIM_RMSPROP || k == TN_OPTIM_SGD_PAPER;
+                         k == TN_OPTIM_ADAMAX || k == TN_OPTIM_LION || k == TN_OPTIM_LAMB ||
+                         k == TN_OPTIM_ADAN || k == TN_OPTIM_ADABELIEF;
+        bool momentum = k == TN_OPTIM_SGD || k == TN_OPTIM_RMSPROP || k == TN_OPTIM_SGD_PAPER ||
+                        k == TN_OPTIM_LARS;
         cr_assert_eq(!!(f & TN_OPTIM_USES_BETAS), adam_like, "%s", tn_optim_kind_name(k));
         cr_assert_eq(!!(f & TN_OPTIM_USES_MOMENTUM), momentum, "%s", tn_optim_kind_name(k));
         cr_assert_eq(!!(f & TN_OPTIM_USES_NESTEROV), k == TN_OPTIM_SGD, "%s",
