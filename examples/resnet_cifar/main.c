@@ -5,8 +5,10 @@
  *   resnet_cifar compare --full        ResNet-20, full CIFAR-10, 15 epochs
  *   resnet_cifar train --method adamw --epochs 30 --out runs/adamw
  *   resnet_cifar sweep --lrs 4 --wds 4
- *   resnet_cifar eval --checkpoint runs/adamw/checkpoint.safetensors */
+ *   resnet_cifar eval --checkpoint runs/adamw/checkpoint.safetensors
+ *   resnet_cifar export-onnx --checkpoint runs/adamw/checkpoint.safetensors --out model.onnx */
 #include "experiments.h"
+#include "export_onnx.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -20,7 +22,8 @@ static void usage(FILE *out)
           "  compare   SGD+L2 vs SGDW and Adam+L2 vs AdamW (+AdamProx): one initial\n"
           "            checkpoint, one batch order; results.md and PNG plots\n"
           "  sweep     learning rate x weight decay grids, heat maps of test error\n"
-          "  eval      accuracy, loss, per-class accuracy and confusion matrix of a checkpoint\n\n"
+          "  eval      accuracy, loss, per-class accuracy and confusion matrix of a checkpoint\n"
+          "  export-onnx  a checkpoint as an ONNX model (eval mode) for inference runtimes\n\n"
           "resnet_cifar <command> --help lists the options of a command.\n",
           out);
 }
@@ -214,6 +217,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "train")) return cmd_train(argc, argv);
     if (!strcmp(cmd, "compare") || !strcmp(cmd, "sweep")) return cmd_experiment(argc, argv, cmd);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
-    fail("unknown command '%s' (train, compare, sweep, eval)", cmd);
+    if (!strcmp(cmd, "export-onnx")) return cmd_export_onnx(argc, argv);
+    fail("unknown command '%s' (train, compare, sweep, eval, export-onnx)", cmd);
     return 2;
 }
