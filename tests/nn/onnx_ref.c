@@ -1,7 +1,9 @@
 /* tests/nn/onnx_ref.c - a reference case for the ONNX Runtime check
  * (test_onnx_ort.sh): a CIFAR ResNet with random weights and random running
  * statistics, exported to DIR/model.onnx, with DIR/input.bin (N, 3, 32, 32)
- * and tenet's eval-mode logits DIR/logits.bin (N, 10), raw float32.
+ * and tenet's eval-mode logits DIR/logits.bin (N, 10), raw float32, and the
+ * weights as a checkpoint with the model's metadata, DIR/model.safetensors
+ * (for resnet_cifar export-onnx).
  *
  *   onnx_ref DIR VARIANT(bn|preact|nobn) SHORTCUT(A|B) DEPTH BATCH [fixed|dynamic] */
 #include "tenet.h"
@@ -83,6 +85,16 @@ int main(int argc, char **argv)
     snprintf(path, sizeof path, "%s/model.onnx", dir);
     tn_onnx_options o = {.batch = fixed ? batch : 0};
     if (tn_resnet_export_onnx(net, path, &o) != TN_OK) {
+        fprintf(stderr, "onnx_ref: %s\n", tn_error_message());
+        return 1;
+    }
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    tn_st_writer *w = tn_st_writer_new();
+    tn_status st = w ? tn_resnet_meta_write(w, &cfg) : TN_ERR_NOMEM;
+    if (st == TN_OK) st = tn_st_add_params(w, ps);
+    if (st == TN_OK) st = tn_st_save(w, path);
+    tn_st_writer_free(w);
+    if (st != TN_OK) {
         fprintf(stderr, "onnx_ref: %s\n", tn_error_message());
         return 1;
     }

@@ -3,9 +3,11 @@
 # and B shortcuts) and check that ONNX Runtime (npm onnxruntime-node, CPU)
 # gives tenet's eval-mode logits within 1e-4.  Skipped (77) without node, the
 # package (scripts/ort_setup.sh installs it) or a build with ONNX export.
-#   test_onnx_ort.sh ONNX_REF NODE_MODULES_DIR CHECK_JS
+# Each model is exported by the library and again from its checkpoint by
+# `resnet_cifar export-onnx`.
+#   test_onnx_ort.sh ONNX_REF NODE_MODULES_DIR CHECK_JS RESNET_CIFAR
 set -uo pipefail
-ref=$1 modules=$2 check=$3
+ref=$1 modules=$2 check=$3 cli=$4
 command -v node >/dev/null || { echo "SKIP: node is not installed"; exit 77; }
 [ -d "$modules/onnxruntime-node" ] ||
     { echo "SKIP: onnxruntime-node is not in $modules (run scripts/ort_setup.sh)"; exit 77; }
@@ -22,10 +24,21 @@ for c in "bn A 20 8 dynamic" "bn B 8 4 fixed" "preact A 8 4 dynamic" "preact B 8
     rc=$?
     [ $rc -eq 77 ] && { echo "SKIP: this build has no ONNX export"; exit 77; }
     [ $rc -ne 0 ] && { echo "FAILED - onnx_ref $c"; failed=1; continue; }
-    if out=$(NODE_PATH="$modules" node "$check" "$dir" "$batch" 10 1e-4); then
-        echo "ok - resnet$depth $variant/$shortcut batch $batch ($kind): $out"
+    check_model() { # what
+        if out=$(NODE_PATH="$modules" node "$check" "$dir" "$batch" 10 1e-4); then
+            echo "ok - $1 resnet$depth $variant/$shortcut batch $batch: $out"
+        else
+            echo "FAILED - $1 resnet$depth $variant/$shortcut batch $batch: $out"
+            failed=1
+        fi
+    }
+    check_model "library ($kind batch)"
+    batch_opt=$([ "$kind" = fixed ] && echo dynamic || echo "$batch")
+    if "$cli" export-onnx --checkpoint "$dir/model.safetensors" --out "$dir/model.onnx" \
+        --batch "$batch_opt" >/dev/null; then
+        check_model "export-onnx --batch $batch_opt"
     else
-        echo "FAILED - resnet$depth $variant/$shortcut batch $batch ($kind): $out"
+        echo "FAILED - resnet_cifar export-onnx $c"
         failed=1
     fi
 done
