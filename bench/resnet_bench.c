@@ -2,7 +2,7 @@
  * shapes, the twin of bench/bench_torch.py (same model, same step).
  *
  *   resnet_bench [--model resnet20|resnet56] [--mode train|eval] [--batch N]
- *                [--threads N] [--steps N] [--warmup N] [--profile]
+ *                [--threads N] [--steps N] [--warmup N] [--profile] [--save FILE]
  *
  * The model is tn_resnet (BN, option-A shortcuts: tests/nn/torch_resnet.py's
  * CifarResNet(depth, variant="bn", shortcut="A")).  A train step is: reset
@@ -17,7 +17,8 @@
  * (rss_mb: the peak resident set, getrusage's ru_maxrss).  With --profile,
  * before it: per-op forward/backward times over the timed steps, a summary
  * by category, and the conv work's GFLOP/s beside a large sgemm measured
- * in the same run. */
+ * in the same run.  --save FILE writes the initial weights as a checkpoint
+ * (for resnet_cifar export-onnx and bench/bench_ort.js) and exits. */
 #include "nn/nn.h"
 #include "optim/optim.h"
 #include "tensor/tensor.h"
@@ -31,7 +32,7 @@
 static int usage(void)
 {
     fprintf(stderr, "usage: resnet_bench [--model resnet20|resnet56] [--mode train|eval] "
-                    "[--batch N] [--threads N] [--steps N] [--warmup N] [--profile]\n");
+                    "[--batch N] [--threads N] [--steps N] [--warmup N] [--profile] [--save FILE]\n");
     return 2;
 }
 
@@ -186,7 +187,7 @@ static void print_profile(int steps, int batch, double total_s, double optim_s,
 
 int main(int argc, char **argv)
 {
-    const char *model = "resnet20", *mode = "train";
+    const char *model = "resnet20", *mode = "train", *save = NULL;
     int batch = 128, threads = 2, steps = 10, warmup = 3;
     bool profile = false;
     for (int i = 1; i < argc; i++) {
@@ -199,6 +200,7 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--steps") == 0 && more) steps = atoi(argv[++i]);
         else if (strcmp(a, "--warmup") == 0 && more) warmup = atoi(argv[++i]);
         else if (strcmp(a, "--profile") == 0) profile = true;
+        else if (strcmp(a, "--save") == 0 && more) save = argv[++i];
         else return usage();
     }
     int depth = strcmp(model, "resnet20") == 0 ? 20 : strcmp(model, "resnet56") == 0 ? 56 : 0;
@@ -217,6 +219,17 @@ int main(int argc, char **argv)
     if (!ps || tn_resnet_new(&net, ps, &cfg, &rng) != TN_OK) {
         fprintf(stderr, "resnet_bench: %s\n", tn_error_message());
         return 1;
+    }
+    if (save) {
+        tn_st_writer *w = tn_st_writer_new();
+        tn_status st = w ? tn_resnet_meta_write(w, &cfg) : TN_ERR_NOMEM;
+        if (st == TN_OK) st = tn_st_add_params(w, ps);
+        if (st == TN_OK) st = tn_st_save(w, save);
+        tn_st_writer_free(w);
+        if (st != TN_OK) fprintf(stderr, "resnet_bench: %s\n", tn_error_message());
+        tn_resnet_free(net);
+        tn_params_free(ps);
+        return st == TN_OK ? 0 : 1;
     }
     tn_optim_config oc = tn_optim_sgd(0.05);
     oc.momentum = 0.9;

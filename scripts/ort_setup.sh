@@ -15,4 +15,5 @@ fi
 mkdir -p "$dir"
 npm install --prefix "$dir" --ignore-scripts --no-audit --no-fund --silent --no-save \
     onnxruntime-node >/dev/null
-echo "ort_setup: onnxruntime-node $(node -p "require('./$dir/node_modules/onnxruntime-node/package.json').version") in $dir/node_modules"
+pkg="$(cd "$dir" && pwd)/node_modules/onnxruntime-node/package.json"
+echo "ort_setup: onnxruntime-node $(node -p 'require(process.argv[1]).version' "$pkg") in $dir/node_modules"
