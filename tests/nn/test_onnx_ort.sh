@@ -42,4 +42,14 @@ for c in "bn A 20 8 dynamic" "bn B 8 4 fixed" "preact A 8 4 dynamic" "preact B 8
         failed=1
     fi
 done
+
+# Errors from outside: a bad --batch, an unwritable --out (nothing written).
+ckpt="$tmp/bnA/model.safetensors"
+"$cli" export-onnx --checkpoint "$ckpt" --out "$tmp/x.onnx" --batch 0 2>/dev/null
+[ $? -eq 2 ] && [ ! -e "$tmp/x.onnx" ] && echo "ok - --batch 0 is refused" ||
+    { echo "FAILED - --batch 0 is refused"; failed=1; }
+msg=$("$cli" export-onnx --checkpoint "$ckpt" --out "$tmp/none/x.onnx" 2>&1)
+[ $? -eq 1 ] && [[ $msg == *"cannot write '$tmp/none/x.onnx'"* ]] &&
+    echo "ok - an unwritable --out is reported: $msg" ||
+    { echo "FAILED - an unwritable --out is reported: $msg"; failed=1; }
 exit $failed
