@@ -5,6 +5,7 @@
 #include "tensor/tensor.h"
 #include "tensor/safetensors.h"
 #include "nn/nn.h"
+#include "nn/onnx.h"
 #include "optim/optim.h"
 #include "data/data.h"
 

@@ -3,7 +3,7 @@
  *
  *   resnet_bench [--model resnet20|resnet56] [--mode train|eval] [--batch N]
  *                [--threads N] [--steps N] [--warmup N] [--train-warmup N]
- *                [--profile]
+ *                [--profile] [--save FILE]
  *
  * The model is tn_resnet (BN, option-A shortcuts: tests/nn/torch_resnet.py's
  * CifarResNet(depth, variant="bn", shortcut="A")).  A train step is: reset
@@ -20,7 +20,8 @@
  * (rss_mb: the peak resident set, getrusage's ru_maxrss).  With --profile,
  * before it: per-op forward/backward times over the timed steps, a summary
  * by category, and the conv work's GFLOP/s beside a large sgemm measured
- * in the same run. */
+ * in the same run.  --save FILE writes the initial weights as a checkpoint
+ * (for resnet_cifar export-onnx and bench/bench_ort.js) and exits. */
 #include "nn/nn.h"
 #include "optim/optim.h"
 #include "tensor/tensor.h"
@@ -35,7 +36,7 @@ static int usage(void)
 {
     fprintf(stderr, "usage: resnet_bench [--model resnet20|resnet56] [--mode train|eval] "
                     "[--batch N] [--threads N] [--steps N] [--warmup N] [--train-warmup N] "
-                    "[--profile]\n");
+                    "[--profile] [--save FILE]\n");
     return 2;
 }
 
@@ -190,7 +191,7 @@ static void print_profile(int steps, int batch, double total_s, double optim_s,
 
 int main(int argc, char **argv)
 {
-    const char *model = "resnet20", *mode = "train";
+    const char *model = "resnet20", *mode = "train", *save = NULL;
     int batch = 128, threads = 2, steps = 10, warmup = 3, train_warmup = 0;
     bool profile = false;
     for (int i = 1; i < argc; i++) {
@@ -204,6 +205,7 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--warmup") == 0 && more) warmup = atoi(argv[++i]);
         else if (strcmp(a, "--profile") == 0) profile = true;
         else if (strcmp(a, "--train-warmup") == 0 && more) train_warmup = atoi(argv[++i]);
+        else if (strcmp(a, "--save") == 0 && more) save = argv[++i];
         else return usage();
     }
     int depth = strcmp(model, "resnet20") == 0 ? 20 : strcmp(model, "resnet56") == 0 ? 56 : 0;
@@ -222,6 +224,17 @@ int main(int argc, char **argv)
     if (!ps || tn_resnet_new(&net, ps, &cfg, &rng) != TN_OK) {
         fprintf(stderr, "resnet_bench: %s\n", tn_error_message());
         return 1;
+    }
+    if (save) {
+        tn_st_writer *w = tn_st_writer_new();
+        tn_status st = w ? tn_resnet_meta_write(w, &cfg) : TN_ERR_NOMEM;
+        if (st == TN_OK) st = tn_st_add_params(w, ps);
+        if (st == TN_OK) st = tn_st_save(w, save);
+        tn_st_writer_free(w);
+        if (st != TN_OK) fprintf(stderr, "resnet_bench: %s\n", tn_error_message());
+        tn_resnet_free(net);
+        tn_params_free(ps);
+        return st == TN_OK ? 0 : 1;
     }
     tn_optim_config oc = tn_optim_sgd(0.05);
     oc.momentum = 0.9;

@@ -7,6 +7,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh || exit 1
+# ONNX Runtime for node, for the ONNX export test (skipped without it).
+scripts/ort_setup.sh build || echo "test: onnxruntime-node could not be installed: the ONNX Runtime test is skipped"
 
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT

@@ -5,9 +5,11 @@
  *   resnet_cifar compare --full        ResNet-20, full CIFAR-10, 15 epochs
  *   resnet_cifar train --method adamw --epochs 30 --out runs/adamw
  *   resnet_cifar sweep --lrs 4 --wds 4
- *   resnet_cifar eval --checkpoint runs/adamw/checkpoint.safetensors */
+ *   resnet_cifar eval --checkpoint runs/adamw/checkpoint.safetensors
+ *   resnet_cifar export-onnx --checkpoint runs/adamw/checkpoint.safetensors --out model.onnx */
 #include "experiments.h"
 #include "export.h"
+#include "export_onnx.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -22,7 +24,8 @@ static void usage(FILE *out)
           "            checkpoint, one batch order; results.md and PNG plots\n"
           "  sweep     learning rate x weight decay grids, heat maps of test error\n"
           "  eval      accuracy, loss, per-class accuracy and confusion matrix of a checkpoint\n"
-          "  export    the model of a checkpoint alone, in PyTorch's state_dict names\n\n"
+          "  export    the model of a checkpoint alone, in PyTorch's state_dict names\n"
+          "  export-onnx  a checkpoint as an ONNX model (eval mode) for inference runtimes\n\n"
           "resnet_cifar <command> --help lists the options of a command.\n",
           out);
 }
@@ -217,6 +220,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "compare") || !strcmp(cmd, "sweep")) return cmd_experiment(argc, argv, cmd);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
     if (!strcmp(cmd, "export")) return cmd_export(argc, argv);
-    fail("unknown command '%s' (train, compare, sweep, eval, export)", cmd);
+    if (!strcmp(cmd, "export-onnx")) return cmd_export_onnx(argc, argv);
+    fail("unknown command '%s' (train, compare, sweep, eval, export, export-onnx)", cmd);
     return 2;
 }
