@@ -35,6 +35,9 @@ static const struct {
     [METHOD_ADAMW] = {"adamw", TN_OPTIM_ADAM, TN_REG_DECOUPLED, 1e-3, 5e-4},
     [METHOD_ADAMW_TORCH] = {"adamw-torch", TN_OPTIM_ADAM, TN_REG_DECOUPLED_LR, 1e-3, 0.5},
     [METHOD_ADAMPROX] = {"adamprox", TN_OPTIM_ADAM, TN_REG_PROX_L2, 1e-3, 5e-4},
+    [METHOD_SF_SGD] = {"sf-sgd", TN_OPTIM_SF_SGD, TN_REG_COUPLED, 1.0, 5e-4},
+    [METHOD_SF_ADAMW] = {"sf-adamw", TN_OPTIM_SF_ADAMW, TN_REG_DECOUPLED_LR, 2.5e-3, 0.5},
+    [METHOD_ADAMC] = {"adamc", TN_OPTIM_ADAM, TN_REG_DECOUPLED_LR, 1e-3, 0.5},
 };
 
 const char *method_name(method m) { return METHODS[m].name; }
@@ -124,7 +127,8 @@ static const named SHORTCUTS[] = {{"A", TN_RESNET_SHORTCUT_A},
 static const named METHOD_NAMES[] = {
     {"custom", METHOD_CUSTOM},         {"sgd-l2", METHOD_SGD_L2},     {"sgdw", METHOD_SGDW},
     {"adam-l2", METHOD_ADAM_L2},       {"adamw", METHOD_ADAMW},       {"adamw-torch", METHOD_ADAMW_TORCH},
-    {"adamprox", METHOD_ADAMPROX},     {NULL, 0}};
+    {"adamprox", METHOD_ADAMPROX},     {"sf-sgd", METHOD_SF_SGD},     {"sf-adamw", METHOD_SF_ADAMW},
+    {"adamc", METHOD_ADAMC},           {NULL, 0}};
 
 /* The enum fields the table writes as int. */
 _Static_assert(sizeof(tn_resnet_variant) == sizeof(int) && sizeof(tn_resnet_shortcut) == sizeof(int) &&
@@ -291,7 +295,8 @@ static const option_row OPTIONS[] = {
     {"--method", OPT_ENUM, F(method), .def = METHOD_SGD_L2, .names = METHOD_NAMES,
      .record = REC_CUSTOM, .record_fn = record_method, .meta = "M", .parse = method_given,
      .help = "sgd-l2 (default), sgdw, adam-l2, adamw (paper: decay\n"
-             "eta_t*wd), adamw-torch (decay lr_t*wd), adamprox"},
+             "eta_t*wd), adamw-torch (decay lr_t*wd), adamprox, sf-sgd,\n"
+             "sf-adamw (schedule-free: use --schedule constant), adamc"},
     {"--optimizer", OPT_ENUM, F(optimizer), .def = TN_OPTIM_SGD, .lib = &OPTIMIZER_NAMES,
      .meta = "O", .parse = method_custom, .describe = "optimizer",
      .help = "sgd, sgd-paper (the AdamW paper's SGD momentum), adagrad,\n"
@@ -315,6 +320,12 @@ static const option_row OPTIONS[] = {
      .help = ""},
     {"--eps", OPT_DOUBLE, F(eps), 0, 1, NAN, .record = REC_IF_GIVEN, .meta = "X", .help = ""},
     {"--nesterov", OPT_SET, F(nesterov), .record = REC_IF_GIVEN, .help = "Nesterov momentum (sgd)"},
+    {"--cautious", OPT_SET, F(cautious), .record = REC_IF_GIVEN,
+     .help = "cautious decay: only where the update has the weight's sign"},
+    {"--corrected", OPT_SET, F(corrected), .record = REC_IF_GIVEN,
+     .help = "corrected decay lr_t^2/lr*wd on weights before a batch norm"},
+    {"--wd-tau", OPT_DOUBLE, F(wd_tau), 0, 1e6, 0, .record = REC_IF_POSITIVE, .meta = "T",
+     .describe = "wd-tau", .help = "lambda from a decay timescale of T epochs"},
     {"--clip", OPT_DOUBLE, F(clip), 0, 1e6, 0, .record = REC_IF_POSITIVE, .meta = "NORM",
      .help = "clip the global gradient norm"},
 
@@ -600,6 +611,11 @@ int config_finish(run_config *c)
                     "(sgd or rmsprop with --momentum > 0, or the Adam family)");
     if (c->shortcut == TN_RESNET_SHORTCUT_A && c->width % 4)
         return fail("--width %d: shortcut A needs a multiple of 4", c->width);
+    if (c->method == METHOD_ADAMC) c->corrected = true;
+    if (c->cautious && c->reg != TN_REG_DECOUPLED && c->reg != TN_REG_DECOUPLED_LR &&
+        c->reg != TN_REG_CORRECTED)
+        return fail("--cautious needs a decoupled mode (decoupled, decoupled-lr, corrected)");
+    if (c->wd_tau > 0 && c->wd_norm > 0) return fail("--wd-tau and --wd-norm both set lambda");
     if (c->patience > 0 && !(c->val_fraction > 0))
         return fail("--patience needs a validation split (--val F)");
     return 0;
