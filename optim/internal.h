@@ -34,6 +34,10 @@ typedef struct tn_kernel_args {
     float mu_product;         /* the optimizer's scalar state after the row's prepare() */
     float wd_update;          /* TN_OPTIM_DECAY_IN_UPDATE rows in mode decoupled-lr: λ of
                                  the update's + λ·w (0: none) */
+    /* Schedule-free: the decoupled modes' decay at y as a direction term
+     * k·y added to the base update (0: none), cautious-masked if cautious. */
+    double decay;
+    bool cautious;
 } tn_kernel_args;
 
 /* w, g (n); s[k] (n) the row's buffer k at this tensor's offset, or NULL. */
@@ -52,6 +56,7 @@ typedef enum tn_buffer_when {
 typedef enum tn_buffer_init {
     TN_INIT_ZERO,
     TN_INIT_ACCUMULATOR, /* cfg.initial_accumulator_value */
+    TN_INIT_WEIGHTS,     /* a copy of the parameter, taken at the first step */
 } tn_buffer_init;
 
 typedef struct tn_buffer_spec {
@@ -87,6 +92,9 @@ typedef struct tn_reg_row {
     tn_tensor *(*reduce)(tn_graph *g, tn_tensor *w);
     double scale;
     tn_reg_fn *before, *after; /* around the kernel; NULL: nothing */
+    /* The decoupled modes' per-step decay d (w ← w − d·w), used for cautious
+     * decay and by schedule-free optimizers; NULL: not a decoupled mode. */
+    double (*rate)(double lr_g, double eta, double lambda);
 } tn_reg_row;
 
 extern const tn_reg_row tn_reg_rows[TN_REG_COUNT];
@@ -119,6 +127,24 @@ double tn_nadam_mu(const tn_optim_config *h, int64_t t);
 
 /* The modes' actions (optim/kernels.c). */
 tn_reg_fn tn_reg_decoupled_lr, tn_reg_decoupled, tn_reg_prox_l2, tn_reg_prox_l1;
+
+/* Schedule-free and the corrected and cautious decays (optim/schedulefree.c).
+ * sf-sgd, sf-adamw: z, x (TN_INIT_WEIGHTS), sf-adamw also exp_avg_sq; the
+ * kernels take w = y and update z only; after the mode's proximal action on
+ * z, tn_sf_finish() updates x and writes y. */
+tn_kernel_fn tn_kernel_sf_sgd, tn_kernel_sf_adamw;
+/* c = weight_t/Σ weights after updating lr_max and the weight sum for step t. */
+double tn_sf_prepare(const tn_optim_config *h, int64_t t, double lr, double *lr_max,
+                     double *weight_sum);
+/* x ← x + c·(z − x); y ← (1 − β)·z + β·x (c = 0: y from z and x only). */
+void tn_sf_finish(size_t n, float *y, const float *z, float *x, double c, double beta);
+tn_reg_fn tn_reg_corrected;
+double tn_reg_rate_lr(double lr_g, double eta, double lambda);
+double tn_reg_rate_eta(double lr_g, double eta, double lambda);
+double tn_reg_rate_corrected(double lr_g, double eta, double lambda);
+/* Cautious decay after the kernel: w ← w − d·w0 where (w0 − w)·w0 > 0,
+ * w0 (n) the weights before the kernel. */
+void tn_reg_cautious(size_t n, float *w, const float *w0, float d);
 
 /* w·c over n floats (clipping, the lr-scaled decay). */
 void tn_optim_scale(float *w, size_t n, float c);

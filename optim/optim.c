@@ -30,6 +30,13 @@ struct tn_optim {
     size_t n_groups, cap_groups;
     size_t *group_of; /* per store tensor; SIZE_MAX for buffers */
     size_t n_tensors;
+
+    /* Schedule-free: the largest lr so far, Σ of the average's weights, c of
+     * the last step, and whether the store holds x (eval) instead of y.
+     * Cautious decay: the weights before the kernel (the largest tensor). */
+    double sf_lr_max, sf_weight_sum, sf_c;
+    bool eval;
+    float *scratch;
 };
 
 /* ------------------------------------------------------------ configs */
@@ -97,6 +104,24 @@ static tn_status check_reg(const char *who, const char *option, tn_reg reg, doub
     return TN_OK;
 }
 
+/* Cautious decay needs a decoupled mode (one with a per-step rate) that is
+ * applied apart from the update (not LAMB's decoupled-lr, inside its ratio). */
+static tn_status check_cautious(const char *who, tn_optim_kind kind, tn_reg reg, bool cautious)
+{
+    if (cautious && (unsigned)reg < TN_REG_COUNT && !tn_reg_rows[reg].rate)
+        return tn_error_set(TN_ERR_ARG,
+                            "tenet: %s: cautious decay needs mode decoupled, decoupled-lr or "
+                            "corrected, got %s",
+                            who, tn_reg_rows[reg].name);
+    if (cautious && reg == TN_REG_DECOUPLED_LR &&
+        (tn_optim_rows[kind].flags & TN_OPTIM_DECAY_IN_UPDATE))
+        return tn_error_set(TN_ERR_ARG,
+                            "tenet: %s: %s's decoupled-lr decay is part of its update: cautious "
+                            "decay needs decoupled or corrected",
+                            who, tn_optim_rows[kind].name);
+    return TN_OK;
+}
+
 static tn_status check_config(const tn_optim_config *c)
 {
     if ((unsigned)c->kind >= TN_OPTIM_COUNT)
@@ -109,7 +134,8 @@ static tn_status check_config(const tn_optim_config *c)
         return tn_error_set(TN_ERR_ARG, "tenet: tn_optim_new: eps must be >= 0, got %g", c->eps);
     const tn_optim_row *row = &tn_optim_rows[c->kind];
     tn_status st = row->check ? row->check(c) : TN_OK;
-    return st != TN_OK ? st : check_reg("tn_optim_new", "reg", c->reg, c->lambda);
+    if (st == TN_OK) st = check_reg("tn_optim_new", "reg", c->reg, c->lambda);
+    return st != TN_OK ? st : check_cautious("tn_optim_new", c->kind, c->reg, c->cautious);
 }
 
 static bool buffer_used(const tn_buffer_spec *b, const tn_optim_config *c)
@@ -158,7 +184,13 @@ tn_status tn_optim_new(tn_params *ps, const tn_optim_config *cfg, tn_optim **out
     o->cap_groups = 4;
     o->n_groups = 1;
     o->groups[0] = (tn_optim_group){.prefix = NULL, .flags = 0, .lr = cfg->lr,
-                                    .reg = cfg->reg, .lambda = cfg->lambda};
+                                    .reg = cfg->reg, .lambda = cfg->lambda,
+                                    .cautious = cfg->cautious};
+    size_t largest = 1;
+    for (size_t i = 0; i < o->n_tensors; i++)
+        if (tn_params_at(ps, i)->numel > largest) largest = tn_params_at(ps, i)->numel;
+    o->scratch = malloc(largest * sizeof(float));
+    if (!o->scratch) goto nomem;
     o->made[0] = o->groups[0];
     o->penalty_for[0] = -1;
     for (size_t i = 0; i < o->n_tensors; i++)
@@ -179,6 +211,7 @@ void tn_optim_free(tn_optim *o)
     free(o->made);
     free(o->penalty_for);
     free(o->group_of);
+    free(o->scratch);
     free(o);
 }
 
@@ -215,6 +248,7 @@ tn_status tn_optim_group_add(tn_optim *o, const tn_optim_group *spec, size_t *in
 {
     if (!o || !spec) tn_misuse("tn_optim_group_add", "optimizer and group are required");
     tn_status st = check_reg("tn_optim_group_add", "reg", spec->reg, spec->lambda);
+    if (st == TN_OK) st = check_cautious("tn_optim_group_add", o->cfg.kind, spec->reg, spec->cautious);
     if (st != TN_OK) return st;
     if (!(spec->lr >= 0.0) || isinf(spec->lr))
         return tn_error_set(TN_ERR_ARG,
@@ -312,11 +346,16 @@ void tn_optim_step(tn_optim *o, double lr)
     if (!o) tn_misuse("tn_optim_step", "optimizer is NULL");
     check_store(o, "tn_optim_step");
     if (!(lr >= 0.0) || isinf(lr)) tn_misuse("tn_optim_step", "lr %g is not finite and >= 0", lr);
+    if (o->eval)
+        tn_misuse("tn_optim_step", "the store holds the schedule-free average x (eval weights): "
+                  "call tn_optim_train_weights() before training");
     for (size_t gi = 0; gi < o->n_groups; gi++) {
         const tn_optim_group *grp = &o->groups[gi];
         if ((unsigned)grp->reg >= TN_REG_COUNT)
             tn_misuse("tn_optim_step", "group %zu: unknown regularisation mode %d", gi,
                       (int)grp->reg);
+        if (check_cautious("tn_optim_step", o->cfg.kind, grp->reg, grp->cautious) != TN_OK)
+            tn_misuse("tn_optim_step", "group %zu: %s", gi, tn_error_message());
         if (needs_penalty(o, gi) && o->penalty_for[gi] != o->t + 1)
             tn_misuse("tn_optim_step",
                       "group %zu (prefix '%s') is in mode %s (lambda %g), which decays only "
@@ -330,8 +369,13 @@ void tn_optim_step(tn_optim *o, double lr)
     tn_optim_config h = o->cfg;
     if (o->row->flags & TN_OPTIM_USES_BETAS) h.beta1 = o->momentum;
     else h.momentum = o->momentum;
+    const bool sf = o->row->flags & TN_OPTIM_SCHEDULE_FREE;
+    for (int k = 0; o->t == 0 && k < TN_OPTIM_MAX_BUFFERS; k++)
+        if (o->state[k] && o->row->buffers[k].init == TN_INIT_WEIGHTS)
+            memcpy(o->state[k], tn_params_values(o->ps), o->size * sizeof(float));
     o->t++;
     if (o->row->prepare) o->row->prepare(&h, o->t, &o->mu_product);
+    if (sf) o->sf_c = tn_sf_prepare(&h, o->t, lr, &o->sf_lr_max, &o->sf_weight_sum);
     tn_kernel_args args = {.h = &h, .t = o->t, .mu_product = o->mu_product};
     const double base = o->cfg.lr;
     const double eta = base > 0.0 ? lr / base : 0.0; /* the schedule multiplier η_t */
@@ -350,15 +394,59 @@ void tn_optim_step(tn_optim *o, double lr)
         for (int k = 0; k < TN_OPTIM_MAX_BUFFERS; k++) s[k] = o->state[k] ? o->state[k] + off : NULL;
         args.lr = glr;
         args.wd = mode->coupled ? (float)lam : 0.0f;
-        /* LAMB's decoupled-lr decay goes into its update (inside the trust ratio). */
+        /* LAMB's decoupled-lr decay goes into its update (inside the trust
+         * ratio); other decoupled decay: before the kernel, cautious after
+         * it, or for schedule-free inside it at y, as k·y added to the
+         * direction. */
         const bool in_update = (o->row->flags & TN_OPTIM_DECAY_IN_UPDATE) &&
                                mode == &tn_reg_rows[TN_REG_DECOUPLED_LR];
         args.wd_update = in_update ? (float)lam : 0.0f;
-        if (mode->before && !in_update) mode->before(n, w, glr, eta, lam);
+        const double rate = mode->rate ? mode->rate(glr, eta, lam) : 0.0;
+        const bool cautious = grp->cautious && mode->rate && !sf && !in_update;
+        args.decay = sf && glr > 0.0 ? rate / glr : 0.0;
+        args.cautious = grp->cautious;
+        if (cautious) memcpy(o->scratch, w, n * sizeof(float));
+        else if (mode->before && !sf && !in_update) mode->before(n, w, glr, eta, lam);
         o->row->kernel(n, w, grads + off, s, &args);
-        if (mode->after) mode->after(n, w, glr, eta, lam);
+        if (cautious) tn_reg_cautious(n, w, o->scratch, (float)rate);
+        /* Proximal modes act on z, the base sequence, for schedule-free. */
+        if (mode->after) mode->after(n, sf ? s[0] : w, glr, eta, lam);
+        if (sf) tn_sf_finish(n, w, s[0], s[1], o->sf_c, o->momentum);
     }
 }
+
+/* ------------------------------------------------- schedule-free weights */
+
+/* Write x (eval) or y = (1 − β)·z + β·x (train) into the store. */
+static void sf_weights(tn_optim *o, bool eval)
+{
+    if (!(o->row->flags & TN_OPTIM_SCHEDULE_FREE) || o->eval == eval) return;
+    check_store(o, eval ? "tn_optim_eval_weights" : "tn_optim_train_weights");
+    o->eval = eval;
+    if (o->t == 0) return; /* z = x = y: the weights as they are */
+    float *values = tn_params_values(o->ps);
+    for (size_t i = 0; i < o->n_tensors; i++) {
+        if (o->group_of[i] == SIZE_MAX) continue;
+        const size_t off = tn_params_offset(o->ps, i), n = tn_params_at(o->ps, i)->numel;
+        if (eval) memcpy(values + off, o->state[1] + off, n * sizeof(float));
+        else tn_sf_finish(n, values + off, o->state[0] + off, o->state[1] + off, 0.0, o->momentum);
+    }
+}
+
+void tn_optim_eval_weights(tn_optim *o)
+{
+    if (!o) tn_misuse("tn_optim_eval_weights", "optimizer is NULL");
+    sf_weights(o, true);
+}
+
+void tn_optim_train_weights(tn_optim *o)
+{
+    if (!o) tn_misuse("tn_optim_train_weights", "optimizer is NULL");
+    sf_weights(o, false);
+}
+
+double tn_optim_sf_average_weight(const tn_optim *o) { return o->sf_c; }
+double tn_optim_sf_lr_max(const tn_optim *o) { return o->sf_lr_max; }
 
 /* ------------------------------------------------------------ penalty */
 
@@ -463,6 +551,18 @@ static void describe_config(const tn_optim_config *c, char *buf, size_t size)
     if (c->kind == TN_OPTIM_ADAN) snprintf(buf + len, size - len, " beta3=%.17g", c->beta3);
     if (c->kind == TN_OPTIM_LARS)
         snprintf(buf + len, size - len, " trust_coeff=%.17g", c->trust_coeff);
+    /* Fields only schedule-free reads, and only for it (older files load). */
+    const size_t used = strlen(buf);
+    if (tn_optim_rows[c->kind].flags & TN_OPTIM_SCHEDULE_FREE && used < size)
+        snprintf(buf + used, size - used, " weight_lr_power=%.17g sf_r=%.17g", c->weight_lr_power,
+                 c->sf_r);
+}
+
+/* " cautious=1" when set: files without it load as not cautious. */
+static void describe_cautious(const tn_optim_group *g, char *buf, size_t size)
+{
+    const size_t used = strlen(buf);
+    if (g->cautious && used < size) snprintf(buf + used, size - used, " cautious=1");
 }
 
 static void describe_group(const tn_optim_group *g, int format, char *buf, size_t size)
@@ -470,6 +570,7 @@ static void describe_group(const tn_optim_group *g, int format, char *buf, size_
     snprintf(buf, size, "prefix=%s flags=0x%x lr=%.17g reg=%s lambda=%.17g decay_no_decay=%d",
              g->prefix ? g->prefix : "", g->flags, g->lr, mode_name(g->reg, format), g->lambda,
              (int)g->decay_no_decay);
+    describe_cautious(g, buf, size);
 }
 
 /* The settings that may change between steps, saved and restored. */
@@ -477,20 +578,25 @@ static void describe_now(const tn_optim_group *g, char *buf, size_t size)
 {
     snprintf(buf, size, "lr=%.17g reg=%s lambda=%.17g decay_no_decay=%d", g->lr,
              mode_name(g->reg, FORMAT), g->lambda, (int)g->decay_no_decay);
+    describe_cautious(g, buf, size);
 }
 
-static bool parse_now(const char *s, int format, tn_optim_group *g)
+static bool parse_now(const char *s, int format, tn_optim_kind kind, tn_optim_group *g)
 {
     char reg[32];
     int dnd, n = 0;
     if (sscanf(s, "lr=%lf reg=%31s lambda=%lf decay_no_decay=%d%n", &g->lr, reg, &g->lambda, &dnd,
-               &n) != 4 || s[n] != '\0')
+               &n) != 4)
         return false;
+    g->cautious = strcmp(s + n, " cautious=1") == 0;
+    if (s[n] != '\0' && !g->cautious) return false;
     for (int r = 0; r < TN_REG_COUNT; r++)
         if (strcmp(reg, mode_name((tn_reg)r, format)) == 0) {
             g->reg = (tn_reg)r;
             g->decay_no_decay = dnd != 0;
-            return check_reg("tn_optim_load", "reg", g->reg, g->lambda) == TN_OK && g->lr >= 0.0;
+            return check_reg("tn_optim_load", "reg", g->reg, g->lambda) == TN_OK &&
+                   check_cautious("tn_optim_load", kind, g->reg, g->cautious) == TN_OK &&
+                   g->lr >= 0.0;
         }
     return false;
 }
@@ -537,6 +643,11 @@ tn_status tn_optim_save(const tn_optim *o, tn_st_writer *w, const char *prefix)
     snprintf(d, sizeof d, "%.17g", o->momentum);
     key(k, sizeof k, prefix, "momentum", NULL);
     if ((st = tn_st_add_meta(w, k, d)) != TN_OK) return st;
+    if (o->row->flags & TN_OPTIM_SCHEDULE_FREE) {
+        snprintf(d, sizeof d, "%a %a %a", o->sf_lr_max, o->sf_weight_sum, o->sf_c);
+        key(k, sizeof k, prefix, "schedule_free", NULL);
+        if ((st = tn_st_add_meta(w, k, d)) != TN_OK) return st;
+    }
     describe_config(&o->cfg, d, sizeof d);
     key(k, sizeof k, prefix, "config", NULL);
     if ((st = tn_st_add_meta(w, k, d)) != TN_OK) return st;
@@ -602,7 +713,7 @@ tn_status tn_optim_load(tn_optim *o, const tn_st_file *f, const char *prefix)
         key(k, sizeof k, prefix, "group", idx);
         const char *now = tn_st_meta(f, k);
         tn_optim_group g = o->groups[gi];
-        if (!now || !parse_now(now, format, &g))
+        if (!now || !parse_now(now, format, o->cfg.kind, &g))
             return tn_error_set(TN_ERR_FORMAT, "tenet: tn_optim_load: '%s' is missing or malformed",
                                 k);
     }
@@ -626,6 +737,16 @@ tn_status tn_optim_load(tn_optim *o, const tn_st_file *f, const char *prefix)
     if (!s || end == s || *end || !(momentum >= 0.0))
         return tn_error_set(TN_ERR_FORMAT, "tenet: tn_optim_load: '%s' is missing or not a "
                             "momentum", k);
+    /* Schedule-free: lr_max, the weight sum and c (exact, in hex). */
+    double sf[3] = {0.0, 0.0, 0.0};
+    if (o->row->flags & TN_OPTIM_SCHEDULE_FREE) {
+        key(k, sizeof k, prefix, "schedule_free", NULL);
+        s = tn_st_meta(f, k);
+        int used = 0;
+        if (!s || sscanf(s, "%la %la %la%n", &sf[0], &sf[1], &sf[2], &used) != 3 || s[used])
+            return tn_error_set(TN_ERR_FORMAT, "tenet: tn_optim_load: '%s' is missing or "
+                                "malformed", k);
+    }
     /* Every buffer present with its parameter's shape before anything is copied. */
     for (int pass = 0; pass < 2; pass++)
         for (int b = 0; b < TN_OPTIM_MAX_BUFFERS; b++)
@@ -661,10 +782,12 @@ tn_status tn_optim_load(tn_optim *o, const tn_st_file *f, const char *prefix)
         char idx[32];
         snprintf(idx, sizeof idx, "%zu.now", gi);
         key(k, sizeof k, prefix, "group", idx);
-        parse_now(tn_st_meta(f, k), format, &o->groups[gi]); /* checked above */
+        parse_now(tn_st_meta(f, k), format, o->cfg.kind, &o->groups[gi]); /* checked above */
     }
     o->t = (int64_t)t;
     o->mu_product = mu;
     o->momentum = momentum;
+    o->sf_lr_max = sf[0], o->sf_weight_sum = sf[1], o->sf_c = sf[2];
+    o->eval = (o->row->flags & TN_OPTIM_SCHEDULE_FREE) && o->t > 0;
     return TN_OK;
 }

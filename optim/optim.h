@@ -66,6 +66,12 @@ typedef enum tn_optim_kind {
     TN_OPTIM_LARS,      /* "lars": momentum 0.9, trust_coeff 1e-3, lr 1; per-tensor trust ratio */
     TN_OPTIM_ADAN,      /* "adan": beta1, beta2, beta3 (0.98, 0.92, 0.99), lr 1e-3 */
     TN_OPTIM_ADABELIEF, /* "adabelief": beta1, beta2, eps 1e-16 inside the second moment */
+    /* Schedule-free (Defazio et al. 2024, "The Road Less Scheduled"): the
+     * store holds y = (1 − β)·z + β·x, z the base sequence, x its weighted
+     * average (docs/optim.md); evaluate and checkpoint the model between
+     * tn_optim_eval_weights() and tn_optim_train_weights(). */
+    TN_OPTIM_SF_SGD,   /* "sf-sgd": momentum β 0.9, weight_lr_power 2, sf_r 0 */
+    TN_OPTIM_SF_ADAMW, /* "sf-adamw": beta1 β 0.9, beta2 0.999, eps 1e-8, lr 0.0025 */
     TN_OPTIM_COUNT
 } tn_optim_kind;
 
@@ -91,6 +97,8 @@ enum {
      * w·(1 − lr_t·λ) before the step: LAMB's u = adam_step + λ·w, inside
      * its trust ratio (the LAMB paper's and Optax's decay). */
     TN_OPTIM_DECAY_IN_UPDATE = 1u << 8,
+    TN_OPTIM_SCHEDULE_FREE = 1u << 9, /* sf-*: the store holds y; cfg.weight_lr_power,
+                                         cfg.sf_r; tn_optim_eval_weights() swaps to x */
 };
 
 /* The optimizer's name ("sgd", "adam", ... as in the comments above);
@@ -126,6 +134,9 @@ typedef enum tn_reg {
                             paper's SGDW/AdamW (λ_paper = α·λ_torch) */
     TN_REG_PROX_L2,  /* "prox-l2": w ← (w − step)/(1 + η_t·λ): AdamProx, for any optimizer */
     TN_REG_PROX_L1,  /* "prox-l1": w ← sign(w)·max(|w| − η_t·λ, 0) after the step */
+    TN_REG_CORRECTED, /* "corrected": w ← w − (lr_t²/α_g)·λ·w before the step: Defazio 2025's
+                         corrected decay (AdamC, SGDC) for weights followed by a normalization:
+                         λ_t = λ·lr_t/α_g in the lr-scaled convention (lr_max = α_g) */
     TN_REG_COUNT
 } tn_reg;
 
@@ -157,6 +168,10 @@ typedef struct tn_optim_config {
     double trust_coeff; /* LARS: 1e-3 */
     tn_reg reg;       /* regularisation of the default group (group 0) */
     double lambda;    /* its coefficient */
+    /* Schedule-free and cautious decay. */
+    double weight_lr_power; /* sf-*: 2; the average's weights are t^r·lr_max^power */
+    double sf_r;            /* sf-*: 0 (the package's r) */
+    bool cautious;          /* group 0's cautious decay (tn_optim_group.cautious) */
 } tn_optim_config;
 
 /* PyTorch's defaults for `kind` (lr: Adagrad/RMSprop/SGD 1e-2, Adadelta 1,
@@ -203,6 +218,10 @@ typedef struct tn_optim_group {
     tn_reg reg;          /* regularisation mode */
     double lambda;       /* its coefficient λ >= 0 */
     bool decay_no_decay; /* regularise TN_NO_DECAY tensors too (default: never) */
+    /* Cautious decay (decoupled, decoupled-lr and corrected only): decay w_i
+     * only where the optimizer's update u (w ← w − u, before decay) has the
+     * sign of w_i. */
+    bool cautious;
 } tn_optim_group;
 
 /* Add a group: the selected parameters leave their group for this one (the
@@ -273,6 +292,64 @@ double tn_optim_decay_normalized(double lambda_norm, double batch, double n_trai
  * (decay η_t·λ_paper): λ_paper = α·λ_torch. */
 double tn_optim_decay_paper_from_torch(double lr0, double lambda_torch);
 double tn_optim_decay_torch_from_paper(double lr0, double lambda_paper);
+
+/* -------------------------------------- schedule-free, corrected decay,
+ * decay timescales and per-layer diagnostics (optim/schedulefree.c,
+ * optim/decay.c) */
+
+/* Schedule-free optimizers keep y (where gradients are taken) in the store
+ * while training; tn_optim_eval_weights() writes the average x there (for
+ * evaluation and for saving the model), tn_optim_train_weights() writes y
+ * back, recomputed from the saved z and x, so a run resumed from a
+ * checkpoint saved in between continues bit-identically.  Both are no-ops
+ * for other optimizers and when already in that state; tn_optim_step()
+ * aborts in the eval state.  tn_optim_load() leaves a schedule-free
+ * optimizer in the eval state (the store then holds whatever the model
+ * checkpoint held, x): call tn_optim_train_weights() before training. */
+void tn_optim_eval_weights(tn_optim *o);
+void tn_optim_train_weights(tn_optim *o);
+/* Schedule-free: the averaging weight c_t of the last step (0 before the
+ * first) and the largest lr seen; 0 for other optimizers. */
+double tn_optim_sf_average_weight(const tn_optim *o);
+double tn_optim_sf_lr_max(const tn_optim *o);
+
+/* The flag tn_optim_mark_normalized() sets on a weight whose output feeds a
+ * batch norm; a group with .flags = TN_OPTIM_NORMALIZED selects them. */
+#define TN_OPTIM_NORMALIZED (1u << 16)
+
+/* Run forward(g, ctx) once (eval mode, gradients recorded, the graph reset
+ * before and after, so running statistics do not move), then walk the tape
+ * from each batch-norm op back (through view ops) to the conv2d or linear
+ * op that produced its input, and flag that op's weight TN_OPTIM_NORMALIZED
+ * (the flag is cleared on every other tensor of ps); the number flagged to
+ * *count (may be NULL).  TN_ERR_* if the forward pass fails (the graph's
+ * error). */
+tn_status tn_optim_mark_normalized(tn_params *ps, tn_graph *g,
+                                   tn_tensor *(*forward)(tn_graph *g, void *ctx), void *ctx,
+                                   size_t *count);
+
+/* λ from a decay timescale (Wang & Aitchison 2024): τ_iter = τ_epoch·iters
+ * steps is 1/(per-step shrink).  decoupled-lr, corrected, coupled and l2
+ * shrink by lr·λ per step at the peak lr (for SGD; coupled/l2 have no exact
+ * timescale under adaptive optimizers): λ = 1/(lr·τ_iter); decoupled and
+ * prox-l2 by η·λ with η = 1 at the peak: λ = 1/τ_iter; none: 0.  TN_ERR_ARG
+ * for l1/prox-l1 (a constant shrink, no timescale) or a τ, lr or iters
+ * that is not finite and > 0.  tn_optim_tau_from_decay is the inverse. */
+tn_status tn_optim_decay_from_tau(double tau_epoch, double lr, double iters_per_epoch, tn_reg mode,
+                                  double *lambda);
+tn_status tn_optim_tau_from_decay(double lambda, double lr, double iters_per_epoch, tn_reg mode,
+                                  double *tau_epoch);
+
+/* Per-layer norm and rotation (Kosson et al. 2024, rotational equilibrium):
+ * for each TN_PARAM tensor of >= 2 dims, ||w|| and the angle in radians
+ * between w and its value in `prev` (a copy of tn_params_values() laid out
+ * like the store, taken e.g. an epoch earlier); 0 when either is zero.
+ * Writes at most `cap` entries, returns how many there are. */
+typedef struct tn_layer_stat {
+    const char *name; /* the tensor's name (owned by the store) */
+    double norm, angle;
+} tn_layer_stat;
+size_t tn_optim_layer_stats(const tn_params *ps, const float *prev, tn_layer_stat *out, size_t cap);
 
 /* ----------------------------------------------------------- schedules
  * A schedule is a value; tn_sched_lr() is a pure function of it and of the

@@ -87,6 +87,20 @@ static tn_status check_adan(const tn_optim_config *c)
     return st;
 }
 
+static tn_status check_sf(const tn_optim_config *c)
+{
+    const bool adam = c->kind == TN_OPTIM_SF_ADAMW;
+    const double beta = adam ? c->beta1 : c->momentum;
+    if (!(beta >= 0.0 && beta <= 1.0))
+        return BAD("schedule-free %s must be in [0, 1], got %g", adam ? "beta1" : "momentum", beta);
+    if (adam && !(c->beta2 >= 0.0 && c->beta2 < 1.0))
+        return BAD("beta2 must be in [0, 1), got %g", c->beta2);
+    if (!(c->weight_lr_power >= 0.0) || isinf(c->weight_lr_power))
+        return BAD("weight_lr_power must be finite and >= 0, got %g", c->weight_lr_power);
+    if (!(c->sf_r >= 0.0) || isinf(c->sf_r)) return BAD("sf_r must be finite and >= 0, got %g", c->sf_r);
+    return TN_OK;
+}
+
 #undef BAD
 
 /* Π μ_1..μ_t in float32, as PyTorch's mu_product tensor. */
@@ -152,6 +166,15 @@ const tn_optim_row tn_optim_rows[] = {
     [TN_OPTIM_ADABELIEF] = {"adabelief", BETAS, 1e-3, 1e-16,
                             {BUF("exp_avg", TN_BUF_ALWAYS), BUF("exp_avg_var", TN_BUF_ALWAYS)},
                             check_betas, NULL, tn_kernel_adabelief},
+    /* Schedule-free: defaults of the authors' schedulefree package (SGDScheduleFree has no
+     * default lr: 1.0 here, its examples' order of magnitude; AdamWScheduleFree 0.0025). */
+    [TN_OPTIM_SF_SGD] = {"sf-sgd", MOMENTUM | TN_OPTIM_SCHEDULE_FREE, 1.0, 1e-8,
+                         {{"z", TN_BUF_ALWAYS, TN_INIT_WEIGHTS}, {"x", TN_BUF_ALWAYS, TN_INIT_WEIGHTS}},
+                         check_sf, NULL, tn_kernel_sf_sgd},
+    [TN_OPTIM_SF_ADAMW] = {"sf-adamw", BETAS | TN_OPTIM_SCHEDULE_FREE, 2.5e-3, 1e-8,
+                           {{"z", TN_BUF_ALWAYS, TN_INIT_WEIGHTS}, {"x", TN_BUF_ALWAYS, TN_INIT_WEIGHTS},
+                            BUF("exp_avg_sq", TN_BUF_ALWAYS)},
+                           check_sf, NULL, tn_kernel_sf_adamw},
 };
 static_assert(sizeof tn_optim_rows / sizeof *tn_optim_rows == TN_OPTIM_COUNT,
               "one row per tn_optim_kind");
@@ -164,16 +187,18 @@ static_assert(sizeof tn_optim_rows / sizeof *tn_optim_rows == TN_OPTIM_COUNT,
 /* ------------------------------------------------------------- modes */
 
 const tn_reg_row tn_reg_rows[] = {
-    [TN_REG_NONE] = {"none", "none", false, NULL, 0.0, NULL, NULL},
-    [TN_REG_L2] = {"l2", "l2", false, tn_sum_squares, 0.5, NULL, NULL},
-    [TN_REG_L1] = {"l1", "l1", false, tn_sum_abs, 1.0, NULL, NULL},
-    [TN_REG_COUPLED] = {"coupled", "coupled", true, NULL, 0.0, NULL, NULL},
+    [TN_REG_NONE] = {"none", "none", false, NULL, 0.0, NULL, NULL, NULL},
+    [TN_REG_L2] = {"l2", "l2", false, tn_sum_squares, 0.5, NULL, NULL, NULL},
+    [TN_REG_L1] = {"l1", "l1", false, tn_sum_abs, 1.0, NULL, NULL, NULL},
+    [TN_REG_COUPLED] = {"coupled", "coupled", true, NULL, 0.0, NULL, NULL, NULL},
     [TN_REG_DECOUPLED_LR] = {"decoupled-lr", "decoupled", false, NULL, 0.0,
-                             tn_reg_decoupled_lr, NULL},
+                             tn_reg_decoupled_lr, NULL, tn_reg_rate_lr},
     [TN_REG_DECOUPLED] = {"decoupled", "decoupled_scheduled", false, NULL, 0.0,
-                          tn_reg_decoupled, NULL},
-    [TN_REG_PROX_L2] = {"prox-l2", "prox_l2", false, NULL, 0.0, NULL, tn_reg_prox_l2},
-    [TN_REG_PROX_L1] = {"prox-l1", "prox_l1", false, NULL, 0.0, NULL, tn_reg_prox_l1},
+                          tn_reg_decoupled, NULL, tn_reg_rate_eta},
+    [TN_REG_PROX_L2] = {"prox-l2", "prox_l2", false, NULL, 0.0, NULL, tn_reg_prox_l2, NULL},
+    [TN_REG_PROX_L1] = {"prox-l1", "prox_l1", false, NULL, 0.0, NULL, tn_reg_prox_l1, NULL},
+    [TN_REG_CORRECTED] = {"corrected", "corrected", false, NULL, 0.0, tn_reg_corrected, NULL,
+                          tn_reg_rate_corrected},
 };
 static_assert(sizeof tn_reg_rows / sizeof *tn_reg_rows == TN_REG_COUNT, "one row per tn_reg");
 
@@ -244,7 +269,8 @@ tn_optim_config tn_optim_defaults(tn_optim_kind kind)
         tn_misuse("tn_optim_defaults", "unknown optimizer kind %d", (int)kind);
     tn_optim_config c = {.kind = kind, .lr = tn_optim_rows[kind].lr, .beta1 = 0.9,
                          .beta2 = 0.999, .eps = tn_optim_rows[kind].eps, .alpha = 0.99,
-                         .rho = 0.9, .momentum_decay = 4e-3, .reg = TN_REG_NONE};
+                         .rho = 0.9, .momentum_decay = 4e-3, .reg = TN_REG_NONE,
+                         .weight_lr_power = 2.0};
     tn_optim_recent_defaults(&c);
     return c;
 }
@@ -255,6 +281,7 @@ void tn_optim_recent_defaults(tn_optim_config *c)
     case TN_OPTIM_LION: c->beta2 = 0.99; break;
     case TN_OPTIM_LARS: c->momentum = 0.9; c->trust_coeff = 1e-3; break;
     case TN_OPTIM_ADAN: c->beta1 = 0.98; c->beta2 = 0.92; c->beta3 = 0.99; break;
+    case TN_OPTIM_SF_SGD: c->momentum = 0.9; break;
     default: break;
     }
 }

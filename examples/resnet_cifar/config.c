@@ -50,6 +50,9 @@ static const struct {
     [METHOD_ADANW] = {"adanw", TN_OPTIM_ADAN, TN_REG_DECOUPLED_LR, 1e-3, 0.02},
     [METHOD_ADABELIEF_L2] = {"adabelief-l2", TN_OPTIM_ADABELIEF, TN_REG_L2, 1e-3, 5e-4},
     [METHOD_ADABELIEFW] = {"adabeliefw", TN_OPTIM_ADABELIEF, TN_REG_DECOUPLED_LR, 1e-3, 0.5},
+    [METHOD_SF_SGD] = {"sf-sgd", TN_OPTIM_SF_SGD, TN_REG_COUPLED, 1.0, 5e-4},
+    [METHOD_SF_ADAMW] = {"sf-adamw", TN_OPTIM_SF_ADAMW, TN_REG_DECOUPLED_LR, 2.5e-3, 0.5},
+    [METHOD_ADAMC] = {"adamc", TN_OPTIM_ADAM, TN_REG_DECOUPLED_LR, 1e-3, 0.5},
 };
 
 const char *method_name(method m) { return METHODS[m].name; }
@@ -142,7 +145,9 @@ static const named METHOD_NAMES[] = {
     {"adamprox", METHOD_ADAMPROX},
     {"lion-l2", METHOD_LION_L2},       {"lion-w", METHOD_LION_W},     {"lamb-l2", METHOD_LAMB_L2},
     {"lambw", METHOD_LAMBW},           {"adan-prox", METHOD_ADAN_PROX}, {"adanw", METHOD_ADANW},
-    {"adabelief-l2", METHOD_ADABELIEF_L2}, {"adabeliefw", METHOD_ADABELIEFW}, {NULL, 0}};
+    {"adabelief-l2", METHOD_ADABELIEF_L2}, {"adabeliefw", METHOD_ADABELIEFW},
+    {"sf-sgd", METHOD_SF_SGD},         {"sf-adamw", METHOD_SF_ADAMW}, {"adamc", METHOD_ADAMC},
+    {NULL, 0}};
 
 /* The enum fields the table writes as int. */
 _Static_assert(sizeof(tn_resnet_variant) == sizeof(int) && sizeof(tn_resnet_shortcut) == sizeof(int) &&
@@ -312,7 +317,8 @@ static const option_row OPTIONS[] = {
              "eta_t*wd), adamw-torch (decay lr_t*wd), adamprox;\n"
              "lion-l2, lion-w (decay lr_t*wd), lamb-l2, lambw (wd*w inside\n"
              "the trust ratio), adan-prox (proximal), adanw (decay lr_t*wd),\n"
-             "adabelief-l2, adabeliefw (decay lr_t*wd)"},
+             "adabelief-l2, adabeliefw (decay lr_t*wd), sf-sgd, sf-adamw\n"
+             "(schedule-free: use --schedule constant), adamc"},
     {"--optimizer", OPT_ENUM, F(optimizer), .def = TN_OPTIM_SGD, .lib = &OPTIMIZER_NAMES,
      .meta = "O", .parse = method_custom, .describe = "optimizer",
      .help = "sgd, sgd-paper (the AdamW paper's SGD momentum), adagrad,\n"
@@ -339,6 +345,12 @@ static const option_row OPTIONS[] = {
      .help = ""},
     {"--eps", OPT_DOUBLE, F(eps), 0, 1, NAN, .record = REC_IF_GIVEN, .meta = "X", .help = ""},
     {"--nesterov", OPT_SET, F(nesterov), .record = REC_IF_GIVEN, .help = "Nesterov momentum (sgd)"},
+    {"--cautious", OPT_SET, F(cautious), .record = REC_IF_GIVEN,
+     .help = "cautious decay: only where the update has the weight's sign"},
+    {"--corrected", OPT_SET, F(corrected), .record = REC_IF_GIVEN,
+     .help = "corrected decay lr_t^2/lr*wd on weights before a batch norm"},
+    {"--wd-tau", OPT_DOUBLE, F(wd_tau), 0, 1e6, 0, .record = REC_IF_POSITIVE, .meta = "T",
+     .describe = "wd-tau", .help = "lambda from a decay timescale of T epochs"},
     {"--clip", OPT_DOUBLE, F(clip), 0, 1e6, 0, .record = REC_IF_POSITIVE, .meta = "NORM",
      .help = "clip the global gradient norm"},
 
@@ -628,6 +640,11 @@ int config_finish(run_config *c)
                     "(sgd or rmsprop with --momentum > 0, or the Adam family)");
     if (c->shortcut == TN_RESNET_SHORTCUT_A && c->width % 4)
         return fail("--width %d: shortcut A needs a multiple of 4", c->width);
+    if (c->method == METHOD_ADAMC) c->corrected = true;
+    if (c->cautious && c->reg != TN_REG_DECOUPLED && c->reg != TN_REG_DECOUPLED_LR &&
+        c->reg != TN_REG_CORRECTED)
+        return fail("--cautious needs a decoupled mode (decoupled, decoupled-lr, corrected)");
+    if (c->wd_tau > 0 && c->wd_norm > 0) return fail("--wd-tau and --wd-norm both set lambda");
     if (c->patience > 0 && !(c->val_fraction > 0))
         return fail("--patience needs a validation split (--val F)");
     return 0;

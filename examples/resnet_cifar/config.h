@@ -29,6 +29,9 @@ typedef enum method {
     METHOD_ADANW,        /* Adan, decay lr_t·λ·w (the reference code's no_prox) */
     METHOD_ADABELIEF_L2, /* AdaBelief, (λ/2)·Σw² in the loss */
     METHOD_ADABELIEFW,   /* AdaBelief, decay lr_t·λ·w (adabelief-pytorch's weight_decouple) */
+    METHOD_SF_SGD,   /* schedule-free SGD, coupled decay λ·y (the package's weight_decay) */
+    METHOD_SF_ADAMW, /* schedule-free AdamW, decay lr_t·λ·y (the package's weight_decay) */
+    METHOD_ADAMC,    /* Adam, decay lr_t·λ·w; corrected lr_t²/α·λ·w on weights before a BN */
     METHOD_COUNT
 } method;
 
@@ -51,6 +54,9 @@ typedef struct run_config {
     double momentum, beta1, beta2, eps; /* NAN: the optimizer's default (SGD: 0.9) */
     bool nesterov;
     double clip;               /* > 0: clip the global grad norm */
+    bool cautious;             /* cautious decay (decoupled modes) */
+    bool corrected;            /* corrected decay on the weights a batch norm follows */
+    double wd_tau;             /* > 0: λ from this decay timescale in epochs */
 
     /* schedule (epochs are converted to steps at run time) */
     tn_sched_kind schedule;

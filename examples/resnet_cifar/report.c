@@ -122,3 +122,30 @@ int write_heatmap(const char *out, const char *png, const sweep_grid *const *gri
     fclose(f);
     return run_gnuplot(gp);
 }
+
+int write_layer_plot(const char *out)
+{
+    char gp[1100];
+    snprintf(gp, sizeof gp, "%s/layers.gp", out);
+    FILE *f = fopen(gp, "w");
+    if (!f) {
+        fprintf(stderr, "resnet_cifar: cannot write %s: %s\n", gp, strerror(errno));
+        return -1;
+    }
+    /* One line per layer: gnuplot's pseudo-column -2 is the data block,
+     * so the rows are read grouped by layer name. */
+    fprintf(f,
+            "set terminal pngcairo size 1200,480 noenhanced font ',10'\n"
+            "set output '%s/layers.png'\nset datafile separator ','\nset key off\n"
+            "set multiplot layout 1,2 title 'per-layer weight norm and rotation per epoch'\n"
+            "set xlabel 'epoch'\nset ylabel '||w||'\nset logscale y\n"
+            "plot for [L in system(\"tail -n +2 '%s/layers.csv' | cut -d, -f2 | sort -u\")] "
+            "'%s/layers.csv' using 1:(strcol(2) eq L ? $3 : NaN) with lines title L\n"
+            "unset logscale y\nset ylabel 'angle between epochs (rad)'\n"
+            "plot for [L in system(\"tail -n +2 '%s/layers.csv' | cut -d, -f2 | sort -u\")] "
+            "'%s/layers.csv' using 1:(strcol(2) eq L ? $4 : NaN) with lines title L\n"
+            "unset multiplot\n",
+            out, out, out, out, out);
+    fclose(f);
+    return run_gnuplot(gp);
+}

@@ -31,5 +31,8 @@ int write_heatmap(const char *out, const char *png, const sweep_grid *const *gri
                   const char *title);
 
 int run_gnuplot(const char *script_path);
+/* layers.png from <out>/layers.csv (epoch,layer,norm,angle): each layer's
+ * weight norm and its angle per epoch, via <out>/layers.gp. */
+int write_layer_plot(const char *out);
 
 #endif

@@ -8,6 +8,7 @@
  * partial-epoch sums.  A NaN or infinite loss, gradient norm, weight or test
  * loss stops the run before it reaches the checkpoint. */
 #include "progress.h"
+#include "report.h"
 #include "run.h"
 
 #include <errno.h>
@@ -511,6 +512,7 @@ typedef struct trainer {
     long steps_this_process;
     double lr_t;            /* the learning rate of the current step */
     bool evaluated;         /* r's test figures are this process's last evaluation */
+    float *layer_prev;      /* the weights at the last evaluation (layers.csv angles) */
     bool bar_open;
     progress bar;
 } trainer;
@@ -601,6 +603,28 @@ static int open_loader(trainer *t)
     return 0;
 }
 
+/* One forward pass on a zero batch, for tn_optim_mark_normalized. */
+static tn_tensor *forward_zeros(tn_graph *g, void *net)
+{
+    return tn_resnet_forward(g, net, tn_zeros(g, TN_SHAPE(2, 3, 32, 32)));
+}
+
+/* --corrected: the weights whose output feeds a batch norm, found from the
+ * model's graph, in a group of their own with corrected decay. */
+static int add_corrected_group(trainer *t, double lambda)
+{
+    size_t n = 0;
+    if (tn_optim_mark_normalized(t->ps, t->g, forward_zeros, t->net, &n) != TN_OK)
+        return fail("--corrected: %s", tn_error_message());
+    if (n == 0) return fail("--corrected: no weight of this model feeds a batch norm");
+    tn_optim_group grp = {.flags = TN_OPTIM_NORMALIZED, .reg = TN_REG_CORRECTED,
+                          .lambda = lambda, .cautious = t->c->cautious};
+    if (tn_optim_group_add(t->opt, &grp, NULL) != TN_OK)
+        return fail("--corrected: %s", tn_error_message());
+    if (!t->c->quiet) fprintf(stderr, "corrected decay on %zu weights before batch norms\n", n);
+    return 0;
+}
+
 /* The optimizer: every parameter in one group; biases and BN scales are
  * excluded from decay by their TN_NO_DECAY flag. */
 static int open_optimizer(trainer *t)
@@ -618,8 +642,11 @@ static int open_optimizer(trainer *t)
     t->base_momentum = cycles_beta1 ? oc.beta1 : oc.momentum;
     oc.reg = c->reg;
     oc.lambda = decay_at(c, &t->sched, t->d->train->n, t->spe, 0);
+    oc.cautious = c->cautious;
+    if (c->wd_tau > 0 && tn_optim_decay_from_tau(c->wd_tau, c->lr, t->spe, c->reg, &oc.lambda))
+        return fail("--wd-tau: %s", tn_error_message());
     if (tn_optim_new(t->ps, &oc, &t->opt) != TN_OK) return fail("optimizer: %s", tn_error_message());
-    return 0;
+    return c->corrected ? add_corrected_group(t, oc.lambda) : 0;
 }
 
 /* The run folder, the model, the loader, the schedule and the optimizer. */
@@ -646,6 +673,7 @@ static int trainer_open(trainer *t, const run_config *c, const run_data *d)
 static void trainer_close(trainer *t)
 {
     free(t->st.csv.s);
+    free(t->layer_prev);
     tn_loader_free(t->ld);
     tn_optim_free(t->opt);
     tn_resnet_free(t->net);
@@ -677,6 +705,10 @@ static int start_or_resume(trainer *t)
     }
     t->t_start = tn_clock_now() - t->st.seconds;
     t->last_save = tn_clock_now();
+    /* layers.csv's first angles of this process: from the loaded or initial weights */
+    t->layer_prev = malloc(tn_params_size(t->ps) * sizeof(float));
+    if (!t->layer_prev) return fail("out of memory");
+    memcpy(t->layer_prev, tn_params_values(t->ps), tn_params_size(t->ps) * sizeof(float));
     return 0;
 }
 
@@ -689,6 +721,7 @@ static double run_seconds(const trainer *t) { return tn_clock_now() - t->t_start
 static int save_progress(trainer *t)
 {
     tn_loader_position(t->ld, &t->st.pos);
+    tn_optim_eval_weights(t->opt); /* schedule-free: the model saved is x */
     if (save_checkpoint(t->c, t->ckpt, t->ps, t->net, t->opt, &t->st)) return -1;
     t->saved_step = tn_optim_steps(t->opt);
     t->last_save = tn_clock_now();
@@ -765,6 +798,7 @@ static void set_hyperparameters(trainer *t)
     const run_config *c = t->c;
     double step = (double)tn_optim_steps(t->opt);
     t->lr_t = tn_sched_lr(&t->sched, c->lr, step);
+    tn_optim_train_weights(t->opt); /* schedule-free: y, after an evaluation or a load */
     if (c->wd_norm > 0)
         tn_optim_group_at(t->opt, 0)->lambda = decay_at(c, &t->sched, t->d->train->n, t->spe, step);
     if (c->schedule == TN_SCHED_ONE_CYCLE)
@@ -858,6 +892,29 @@ static int early_stopping(trainer *t, double val_acc, bool *stop)
     return 0;
 }
 
+/* Append each layer's norm and its angle since the last evaluation to
+ * layers.csv (Kosson et al. 2024's rotation view). */
+static int write_layer_stats(trainer *t)
+{
+    const size_t size = tn_params_size(t->ps), cap = tn_params_count(t->ps);
+    tn_layer_stat *s = malloc(cap * sizeof *s);
+    char path[1100];
+    snprintf(path, sizeof path, "%s/layers.csv", t->c->out);
+    const bool fresh = !file_exists(path);
+    FILE *f = s ? fopen(path, "a") : NULL;
+    if (!f) {
+        free(s);
+        return fail("cannot append to %s", path);
+    }
+    if (fresh) fputs("epoch,layer,norm,angle\n", f);
+    const size_t n = tn_optim_layer_stats(t->ps, t->layer_prev, s, cap);
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%d,%s,%.6g,%.6g\n", t->st.epoch, s[i].name, s[i].norm, s[i].angle);
+    free(s);
+    memcpy(t->layer_prev, tn_params_values(t->ps), size * sizeof(float));
+    return fclose(f) == 0 ? 0 : fail("cannot write %s", path);
+}
+
 /* End of an epoch: evaluate, a metrics.csv row, early stopping, a
  * checkpoint.  RUN_DONE (*stop: early stop), RUN_DIVERGED or RUN_ERROR. */
 static int end_epoch(trainer *t, run_result *r, bool *stop)
@@ -870,6 +927,7 @@ static int end_epoch(trainer *t, run_result *r, bool *stop)
     double train_loss = st->loss_sum / st->seen, pen = st->pen_sum / st->seen,
            train_acc = (double)st->correct / st->seen, test_loss, test_acc, val_loss,
            val_acc = NAN;
+    tn_optim_eval_weights(t->opt); /* schedule-free: evaluate x */
     if (evaluate(t->net, t->g, d->test, &d->norm, c->batch, &test_loss, &test_acc, NULL) ||
         (d->val && evaluate(t->net, t->g, d->val, &d->norm, c->batch, &val_loss, &val_acc, NULL)))
         return RUN_ERROR;
@@ -892,6 +950,7 @@ static int end_epoch(trainer *t, run_result *r, bool *stop)
     st->loss_sum = st->pen_sum = 0;
     st->correct = st->seen = 0;
 
+    if (write_layer_stats(t)) return RUN_ERROR;
     if (d->val && early_stopping(t, val_acc, stop)) return RUN_ERROR;
     if (write_text(t->csv_path, st->csv.s) || save_progress(t)) return RUN_ERROR;
     r->test_acc = test_acc;
@@ -909,6 +968,8 @@ static int finish(trainer *t, run_result *r)
     const run_data *d = t->d;
     const run_state *st = &t->st;
     bool restore_best = d->val && st->best_epoch > 0;
+    tn_optim_eval_weights(t->opt);
+    if (st->epoch > 0) write_layer_plot(c->out); /* a missing gnuplot is only a warning */
     if (restore_best && tn_nn_load(t->ps, t->best_path, NULL) != TN_OK)
         return fail("%s", tn_error_message());
     if ((restore_best || !t->evaluated) &&

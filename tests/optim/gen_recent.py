@@ -37,14 +37,15 @@ from safetensors_io import write_safetensors  # noqa: E402
 STEPS = 8
 PARAMS = [("body.weight", (4, 6), 0), ("body.bias", (6,), 0), ("head.weight", (3, 5), 1)]
 GROUP_LR = [1.0, 0.5]  # group base lr / alpha
-MODES = ["none", "l2", "l1", "coupled", "decoupled-lr", "decoupled", "prox-l2", "prox-l1"]
+MODES = ["none", "l2", "l1", "coupled", "decoupled-lr", "decoupled", "prox-l2", "prox-l1",
+         "corrected"]
 # Test learning rates (large enough that every mode moves the weights visibly).
 LR = {"lion": 0.01, "lamb": 0.05, "lars": 5.0, "adan": 0.01, "adabelief": 0.01}
 
 
 def lam_of(mode, lr0):
     return {"none": 0.0, "l2": 0.05, "l1": 0.01, "coupled": 0.05, "decoupled-lr": 0.02 / lr0,
-            "decoupled": 0.02, "prox-l2": 0.02, "prox-l1": 0.005}[mode]
+            "decoupled": 0.02, "prox-l2": 0.02, "prox-l1": 0.005, "corrected": 0.02 / lr0}[mode]
 
 
 def decays(name):
@@ -197,6 +198,8 @@ def run(opt_name, mode, init, grads):
                     x = x * (1 - lr_g * lam)
             elif m == "decoupled":
                 x = x - eta * lam * x
+            elif m == "corrected":  # Defazio 2025: lambda_t = lambda*lr_t/lr_max, lr_max = lr_g/eta
+                x = x - lr_g * eta * lam * x
             x = opt.step(state[n], x, g, lr_g, t + 1, wd, wd_update)
             if m == "prox-l2":
                 x = x / (1 + eta * lam)

@@ -44,7 +44,8 @@ Test(table, mode_names_are_the_programs_vocabulary)
         [TN_REG_NONE] = "none",           [TN_REG_L2] = "l2",
         [TN_REG_L1] = "l1",               [TN_REG_COUPLED] = "coupled",
         [TN_REG_DECOUPLED_LR] = "decoupled-lr", [TN_REG_DECOUPLED] = "decoupled",
-        [TN_REG_PROX_L2] = "prox-l2",     [TN_REG_PROX_L1] = "prox-l1"};
+        [TN_REG_PROX_L2] = "prox-l2",     [TN_REG_PROX_L1] = "prox-l1",
+        [TN_REG_CORRECTED] = "corrected"};
     for (int r = 0; r < TN_REG_COUNT; r++) {
         cr_assert_str_eq(tn_reg_name((tn_reg)r), want[r]);
         tn_reg back = TN_REG_COUNT;
@@ -72,9 +73,11 @@ Test(table, flags)
         unsigned f = tn_optim_kind_flags((tn_optim_kind)k);
         bool adam_like = k == TN_OPTIM_ADAM || k == TN_OPTIM_NADAM || k == TN_OPTIM_RADAM ||
                          k == TN_OPTIM_ADAMAX || k == TN_OPTIM_LION || k == TN_OPTIM_LAMB ||
-                         k == TN_OPTIM_ADAN || k == TN_OPTIM_ADABELIEF;
+                         k == TN_OPTIM_ADAN || k == TN_OPTIM_ADABELIEF || k == TN_OPTIM_SF_ADAMW;
         bool momentum = k == TN_OPTIM_SGD || k == TN_OPTIM_RMSPROP || k == TN_OPTIM_SGD_PAPER ||
-                        k == TN_OPTIM_LARS;
+                        k == TN_OPTIM_LARS || k == TN_OPTIM_SF_SGD;
+        bool sf = k == TN_OPTIM_SF_SGD || k == TN_OPTIM_SF_ADAMW;
+        cr_assert_eq(!!(f & TN_OPTIM_SCHEDULE_FREE), sf, "%s", tn_optim_kind_name(k));
         cr_assert_eq(!!(f & TN_OPTIM_USES_BETAS), adam_like, "%s", tn_optim_kind_name(k));
         cr_assert_eq(!!(f & TN_OPTIM_USES_MOMENTUM), momentum, "%s", tn_optim_kind_name(k));
         cr_assert_eq(!!(f & TN_OPTIM_USES_NESTEROV), k == TN_OPTIM_SGD, "%s",
