@@ -440,4 +440,16 @@ Test(recent, bad_options_are_refused)
     c = tn_optim_defaults(TN_OPTIM_LARS);
     c.nesterov = true;
     refused(c, "Nesterov");
+    /* LAMB's decoupled-lr decay sits inside its trust ratio: no cautious mask. */
+    c = tn_optim_defaults(TN_OPTIM_LAMB);
+    c.reg = TN_REG_DECOUPLED_LR;
+    c.lambda = 0.01;
+    c.cautious = true;
+    refused(c, "part of its update");
+    c.reg = TN_REG_DECOUPLED; /* applied apart from the update: fine */
+    one x = one_new();
+    tn_optim *o = NULL;
+    cr_assert_eq(tn_optim_new(x.ps, &c, &o), TN_OK, "%s", tn_error_message());
+    tn_optim_free(o);
+    tn_params_free(x.ps);
 }
