@@ -1001,6 +1001,9 @@ int train_run(const run_config *c, const run_data *d, run_result *r)
         if (rc == RUN_DONE) rc = end_epoch(&t, r, &stop);
     }
     if (rc == RUN_DONE && finish(&t, r)) rc = RUN_ERROR;
+    if (tn_dist_size() > 1 && !c->quiet && t.ddp && tn_ddp_steps(t.ddp))
+        fprintf(stderr, "data parallel: %d ranks; waited %.2f ms a step for the gradient all-reduce\n",
+                tn_dist_size(), 1e3 * tn_ddp_wait_seconds(t.ddp) / (double)tn_ddp_steps(t.ddp));
     trainer_close(&t);
     return rc;
 }
