@@ -4,6 +4,7 @@
 
 #include "tensor/tensor.h"
 #include "tensor/safetensors.h"
+#include "tensor/dist.h"
 #include "nn/nn.h"
 #include "nn/onnx.h"
 #include "optim/optim.h"

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(meson ninja-build pkg-config gcc libopenblas-dev libstb-dev libcriterion-dev
-          gnuplot-nox clang libclang-rt-14-dev python3
+          gnuplot-nox clang libclang-rt-14-dev python3 openmpi-bin libopenmpi-dev
           libprotobuf-c-dev protobuf-c-compiler libonnx-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -2,6 +2,8 @@
  * O(1), the tape of recorded nodes, tn_op_apply() and tn_backward(). */
 #include "internal.h"
 
+#include "dist.h"
+
 #include <stdlib.h>
 
 #define ARENA_ALIGN 64
@@ -26,6 +28,11 @@ struct tn_graph {
 
     bool training, grad_enabled;
     tn_status status;
+
+    tn_backward_hook hook; /* tn_graph_set_backward_hook */
+    void *hook_ctx;
+    bool sync_bn;
+    double rank_weight;
 };
 
 /* ----------------------------------------------------------------- arena */
@@ -124,6 +131,7 @@ tn_graph *tn_graph_new(void)
     g->reserved = ARENA_MIN_CHUNK;
     g->training = true;
     g->grad_enabled = true;
+    g->rank_weight = 1.0 / tn_dist_size();
     return g;
 }
 
@@ -159,6 +167,26 @@ const tn_tensor *tn_graph_tape_node(const tn_graph *g, size_t i)
 {
     return i < g->tape_len ? g->tape[i] : NULL;
 }
+
+void tn_graph_poison(tn_graph *g, tn_status st)
+{
+    if (g->status == TN_OK) g->status = st;
+}
+
+void tn_graph_set_backward_hook(tn_graph *g, tn_backward_hook fn, void *ctx)
+{
+    g->hook = fn;
+    g->hook_ctx = ctx;
+}
+
+void tn_graph_set_sync_bn(tn_graph *g, bool sync)
+{
+    g->sync_bn = sync;
+    g->rank_weight = 1.0 / tn_dist_size();
+}
+bool tn_graph_sync_bn(const tn_graph *g) { return g->sync_bn; }
+void tn_graph_set_rank_weight(tn_graph *g, double w) { g->rank_weight = w; }
+double tn_graph_rank_weight(const tn_graph *g) { return g->rank_weight; }
 
 /* -------------------------------------------------------------- creation */
 
@@ -351,9 +379,13 @@ tn_status tn_backward(tn_graph *g, tn_tensor *loss)
     float *dl = tn_grad(g, loss);
     if (!dl) return g->status;
     dl[0] = 1.0f;
+    if (g->hook) g->hook(g->hook_ctx, g, g->tape_len);
     for (size_t i = g->tape_len; i-- > 0;) {
         tn_tensor *node = g->tape[i];
-        if (!node->grad) continue; /* nothing flowed into it */
+        if (!node->grad) { /* nothing flowed into it */
+            if (g->hook) g->hook(g->hook_ctx, g, i);
+            continue;
+        }
         if (profile_on) {
             double t0 = tn_clock_now();
             node->op->backward(g, node);
@@ -362,6 +394,7 @@ tn_status tn_backward(tn_graph *g, tn_tensor *loss)
             node->op->backward(g, node);
         }
         if (g->status != TN_OK) return g->status;
+        if (g->hook) g->hook(g->hook_ctx, g, i);
     }
     return TN_OK;
 }

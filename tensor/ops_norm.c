@@ -2,6 +2,8 @@
  * fused relu(batch_norm(x) + residual), and inverted dropout. */
 #include "internal.h"
 
+#include "dist.h"
+
 #include <math.h>
 
 /* Hot loops are cloned for AVX2 where the toolchain can (the reductions are
@@ -102,6 +104,7 @@ typedef struct bn_attr {
     bool relu;
     tn_tensor *running_mean, *running_var; /* (C) or NULL */
     bool training;
+    bool sync;                             /* statistics over every rank (dist.h) */
     float *mean, *invstd;                  /* (C) each, saved by forward */
 } bn_attr;
 
@@ -175,6 +178,34 @@ NORM_KERNEL static void bn_apply(float *y, const float *x, const float *r, size_
     }
 }
 
+/* Channel c from its mean and centred sum of squares m2 over m values: the
+ * running statistics, the saved mean and 1/std, the output planes. */
+static void bn_channel_forward(tn_tensor *out, bn_dims d, int c, double mean, double m2, double m)
+{
+    const bn_attr *at = out->attr;
+    const tn_tensor *x = out->in[0];
+    const float *gamma = at->gamma ? out->in[at->gamma]->data : NULL;
+    const float *beta = at->beta ? out->in[at->beta]->data : NULL;
+    const float *res = at->residual ? out->in[at->residual]->data : NULL;
+    float *rm = at->running_mean ? at->running_mean->data : NULL;
+    float *rv = at->running_var ? at->running_var->data : NULL;
+    const double mom = at->momentum;
+    const size_t cs = (size_t)d.c * d.s;
+    const double invstd = 1.0 / sqrt(m2 / m + (double)at->eps);
+    if (rm) {
+        rm[c] = (float)((1.0 - mom) * rm[c] + mom * mean);
+        rv[c] = (float)((1.0 - mom) * rv[c] + mom * (m2 / (m - 1.0)));
+    }
+    at->mean[c] = (float)mean;
+    at->invstd[c] = (float)invstd;
+    const float mu = (float)mean, k = (float)invstd * (gamma ? gamma[c] : 1.0f);
+    const float b = beta ? beta[c] : 0.0f;
+    for (int n = 0; n < d.n; n++) {
+        const size_t off = (size_t)n * cs + (size_t)c * d.s;
+        bn_apply(out->data + off, x->data + off, res ? res + off : NULL, d.s, mu, k, b, at->relu);
+    }
+}
+
 static void bn_forward(tn_graph *g, tn_tensor *out)
 {
     bn_attr *at = out->attr;
@@ -192,9 +223,14 @@ static void bn_forward(tn_graph *g, tn_tensor *out)
     const double m = (double)d.n * (double)d.s;
     const size_t cs = (size_t)d.c * d.s;
     const bool training = at->training, relu = at->relu;
-    const double eps = at->eps, mom = at->momentum;
+    const double eps = at->eps;
 
     if (training) {
+        /* Synchronised: every channel's moments first, merged over the ranks,
+         * then applied; else each channel in one pass. */
+        double *cnt = NULL, *mean_d = NULL, *m2_d = NULL;
+        if (at->sync && !((cnt = tn_graph_alloc(g, 3 * (size_t)d.c * sizeof(double))))) return;
+        if (cnt) mean_d = cnt + d.c, m2_d = cnt + 2 * d.c;
 #pragma omp parallel for schedule(static) if (x->numel >= TN_PAR_MIN)
         for (int c = 0; c < d.c; c++) {
             /* Plane by plane: its mean, its centred squares; merged. */
@@ -208,21 +244,20 @@ static void bn_forward(tn_graph *g, tn_tensor *out)
                 m2 += pq + delta * delta * (count * (double)d.s / total);
                 count = total;
             }
-            const double invstd = 1.0 / sqrt(m2 / m + eps);
-            if (rm) {
-                rm[c] = (float)((1.0 - mom) * rm[c] + mom * mean);
-                rv[c] = (float)((1.0 - mom) * rv[c] + mom * (m2 / (m - 1.0)));
+            if (cnt) {
+                cnt[c] = count, mean_d[c] = mean, m2_d[c] = m2;
+                continue;
             }
-            mean_s[c] = (float)mean;
-            invstd_s[c] = (float)invstd;
-            const float mu = (float)mean, k = (float)invstd * (gamma ? gamma[c] : 1.0f);
-            const float b = beta ? beta[c] : 0.0f;
-            for (int n = 0; n < d.n; n++) {
-                const size_t off = (size_t)n * cs + (size_t)c * d.s;
-                bn_apply(out->data + off, x->data + off, res ? res + off : NULL, d.s, mu, k, b,
-                         relu);
-            }
+            bn_channel_forward(out, d, c, mean, m2, m);
         }
+        if (!cnt) return;
+        tn_status st = tn_dist_merge_moments((size_t)d.c, cnt, mean_d, m2_d);
+        if (st != TN_OK) {
+            tn_graph_poison(g, st);
+            return;
+        }
+#pragma omp parallel for schedule(static) if (x->numel >= TN_PAR_MIN)
+        for (int c = 0; c < d.c; c++) bn_channel_forward(out, d, c, mean_d[c], m2_d[c], cnt[c]);
         return;
     }
     for (int c = 0; c < d.c; c++) {
@@ -294,6 +329,28 @@ NORM_KERNEL static void bn_dx_plane(size_t s, const float *gp, const float *yp, 
 #undef BN_LOOP
 }
 
+/* dx (into gx) and dresidual (into gr) of channel c from the means of dz
+ * and dz * (x - mean) over the statistics' values. */
+static void bn_channel_backward(const tn_tensor *out, bn_dims d, int c, double mean_dz,
+                                double mean_dz_xc, float *gx, bool gx_fresh, float *gr,
+                                bool gr_fresh)
+{
+    const bn_attr *at = out->attr;
+    const tn_tensor *x = out->in[0];
+    const float *gamma = at->gamma ? out->in[at->gamma]->data : NULL;
+    const size_t cs = (size_t)d.c * d.s;
+    const float mu = at->mean[c], is = at->invstd[c];
+    const float k = is * (gamma ? gamma[c] : 1.0f);
+    const float mdz = at->training ? (float)mean_dz : 0.0f;
+    const float proj = at->training ? (float)(mean_dz_xc * is * is) : 0.0f;
+    for (int n = 0; n < d.n; n++) {
+        const size_t off = (size_t)n * cs + (size_t)c * d.s;
+        bn_dx_plane(d.s, out->grad + off, at->relu ? out->data + off : NULL, x->data + off,
+                    gx ? gx + off : NULL, gx_fresh, gr ? gr + off : NULL, gr_fresh,
+                    (bn_dx_coef){mu, mdz, proj, k});
+    }
+}
+
 /* Train:  dx = (dz - mean(dz) - x_hat * mean(dz * x_hat)) * invstd * gamma
  * Eval:   dx = dz * invstd * gamma  (the statistics are constants)
  * Both:   dgamma = sum(dz * x_hat), dbeta = sum(dz), dresidual = dz, with
@@ -315,11 +372,15 @@ static void bn_backward(tn_graph *g, tn_tensor *out)
     float *ggamma = at->gamma ? tn_grad(g, out->in[at->gamma]) : NULL;
     float *gbeta = at->beta ? tn_grad(g, out->in[at->beta]) : NULL;
     if (tn_graph_status(g) != TN_OK || (gx_fresh && !gx) || (gr_fresh && !gr)) return;
-    const float *gamma = at->gamma ? out->in[at->gamma]->data : NULL;
     const double m = (double)d.n * (double)d.s;
     const size_t cs = (size_t)d.c * d.s;
     const float *gy = out->grad, *y = out->data;
     const bool relu = at->relu, training = at->training;
+    /* Synchronised: the sums of every channel first, weighted by this
+     * rank's share of the loss and summed over the ranks, for dx; dgamma and
+     * dbeta keep this rank's own sums (the gradient all-reduce adds them). */
+    double *sums = NULL;
+    if (at->sync && training && !(sums = tn_graph_alloc(g, 4 * (size_t)d.c * sizeof(double)))) return;
 #pragma omp parallel for schedule(static) if (x->numel >= TN_PAR_MIN)
     for (int c = 0; c < d.c; c++) {
         const float mu = at->mean[c], is = at->invstd[c];
@@ -331,17 +392,26 @@ static void bn_backward(tn_graph *g, tn_tensor *out)
         }
         if (ggamma) ggamma[c] += (float)(sum_dz_xc * is);
         if (gbeta) gbeta[c] += (float)sum_dz;
-        if (!gx && !gr) continue;
-        const float k = is * (gamma ? gamma[c] : 1.0f);
-        const float mean_dz = training ? (float)(sum_dz / m) : 0.0f;
-        const float proj = training ? (float)(sum_dz_xc / m * is * is) : 0.0f;
-        for (int n = 0; n < d.n; n++) {
-            const size_t off = (size_t)n * cs + (size_t)c * d.s;
-            bn_dx_plane(d.s, gy + off, relu ? y + off : NULL, x->data + off,
-                        gx ? gx + off : NULL, gx_fresh, gr ? gr + off : NULL, gr_fresh,
-                        (bn_dx_coef){mu, mean_dz, proj, k});
+        if (sums) {
+            sums[c] = sum_dz, sums[d.c + c] = sum_dz_xc;
+            continue;
         }
+        if (gx || gr) bn_channel_backward(out, d, c, sum_dz / m, sum_dz_xc / m, gx, gx_fresh, gr, gr_fresh);
     }
+    if (!sums || (!gx && !gr)) return;
+    const double w = tn_graph_rank_weight(g);
+    for (int c = 0; c < 2 * d.c; c++) sums[2 * d.c + c] = sums[c] * w;
+    tn_status st = tn_dist_sum_d(sums + 2 * d.c, 2 * (size_t)d.c);
+    if (st != TN_OK) {
+        tn_graph_poison(g, st);
+        return;
+    }
+    /* The global means of dz and dz * xc in this rank's units: over the
+     * global count M, divided by w; M * w = m (w = this rank's rows / all). */
+    const double *all = sums + 2 * d.c;
+#pragma omp parallel for schedule(static) if (x->numel >= TN_PAR_MIN)
+    for (int c = 0; c < d.c; c++)
+        bn_channel_backward(out, d, c, all[c] / m, all[d.c + c] / m, gx, gx_fresh, gr, gr_fresh);
 }
 
 const tn_op tn_op_batch_norm = {.name = "batch_norm", .check = bn_check, .forward = bn_forward,
@@ -356,7 +426,8 @@ static tn_tensor *bn_apply_op(tn_graph *g, const tn_op *op, tn_tensor *x, tn_ten
     tn_tensor *in[4] = {x};
     int n_in = 1;
     bn_attr at = {.momentum = momentum, .eps = eps, .running_mean = running_mean,
-                  .running_var = running_var, .training = tn_graph_training(g), .relu = relu};
+                  .running_var = running_var, .training = tn_graph_training(g), .relu = relu,
+                  .sync = tn_graph_sync_bn(g) && tn_graph_training(g)};
     if (gamma) at.gamma = n_in, in[n_in++] = gamma;
     if (beta) at.beta = n_in, in[n_in++] = beta;
     if (residual) at.residual = n_in, in[n_in++] = residual;

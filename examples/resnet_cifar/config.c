@@ -13,6 +13,7 @@ int fail(const char *fmt, ...)
 {
     va_list ap;
     fputs("resnet_cifar: ", stderr);
+    if (tn_dist_size() > 1) fprintf(stderr, "rank %d: ", tn_dist_rank());
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
@@ -426,6 +427,9 @@ static const option_row OPTIONS[] = {
     {"--stop-after-steps", OPT_LONG, F(stop_after_steps), 1, 1L << 40, 0, .meta = "N",
      .help = "stop as if interrupted after N steps (for tests)"},
     {"--quiet", OPT_SET, F(quiet), .help = "no progress bar"},
+    {"--sync-bn", OPT_SET, F(sync_bn), .record = REC_IF_GIVEN,
+     .help = "under mpirun: batch norm statistics over every rank's rows (N ranks x B/N\n"
+             "compute what 1 x B does; default: each rank its own rows)"},
 };
 #undef F
 #undef HEADING

@@ -91,6 +91,7 @@ typedef struct run_config {
     double checkpoint_minutes; /* > 0: also checkpoint mid-epoch after this long */
     long checkpoint_steps;     /* > 0: also checkpoint every this many steps */
     bool allow_nonfinite;      /* train on through NaN/inf instead of stopping */
+    bool sync_bn;              /* under mpirun: batch norm statistics over every rank */
     bool quiet;
     bool method_given;         /* --method, --optimizer or --reg was on the command line */
 } run_config;

@@ -87,6 +87,7 @@ static int cmd_train(int argc, char **argv)
         if (r == 0) return fail("train: unknown option '%s' (see --help)", argv[i]), 2;
     }
     if (config_finish(&c)) return 2;
+    if (tn_dist_rank() > 0) c.quiet = true; /* under mpirun rank 0 alone reports */
     run_data d;
     if (data_load(&c, &d)) return 1;
     install_interrupt_handler();
@@ -96,6 +97,7 @@ static int cmd_train(int argc, char **argv)
     if (st == RUN_INTERRUPTED) return 130;
     if (st == RUN_DIVERGED) return 3;
     if (st != RUN_DONE) return 1;
+    if (tn_dist_rank() > 0) return 0;
     if (!c.quiet && isnan(r.data_wait_fraction))
         fprintf(stderr, "training: %.0f img/s; time waiting for data not recorded (an older "
                         "checkpoint)\n", r.images_per_s);
@@ -216,7 +218,15 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1];
-    if (!strcmp(cmd, "train")) return cmd_train(argc, argv);
+    if (!strcmp(cmd, "train")) {
+        /* Under mpirun, data parallel: a rank that fails alone (its data, an
+         * error) ends every rank; a stop all ranks agreed on ends normally. */
+        if (tn_dist_init(&argc, &argv) != TN_OK) return fail("%s", tn_error_message()), 1;
+        int rc = cmd_train(argc, argv);
+        if (rc != 0 && rc != 3 && rc != 130 && tn_dist_size() > 1) tn_dist_abort(rc);
+        tn_dist_finalize();
+        return rc;
+    }
     if (!strcmp(cmd, "compare") || !strcmp(cmd, "sweep")) return cmd_experiment(argc, argv, cmd);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
     if (!strcmp(cmd, "export")) return cmd_export(argc, argv);

@@ -279,8 +279,10 @@ int evaluate(const tn_resnet *net, tn_graph *g, const tn_dataset *ds, const tn_n
     double loss_sum = 0;
     long correct = 0;
     int rc = 0;
-    for (int i = 0; i < ds->n; i += batch) {
-        int n = ds->n - i < batch ? ds->n - i : batch;
+    long lo, cnt; /* under mpirun: this rank's slice, the sums over all */
+    tn_dist_slice(ds->n, &lo, &cnt);
+    for (int i = (int)lo; i < lo + cnt; i += batch) {
+        int n = (int)(lo + cnt) - i < batch ? (int)(lo + cnt) - i : batch;
         tn_graph_reset(g);
         tn_tensor *x = tn_empty(g, TN_SHAPE(n, ds->c, ds->h, ds->w));
         if (!x) { rc = fail("evaluate: %s", tn_error_message()); break; }
@@ -293,6 +295,12 @@ int evaluate(const tn_resnet *net, tn_graph *g, const tn_dataset *ds, const tn_n
     }
     tn_graph_set_training(g, was_training);
     tn_graph_set_grad(g, had_grad);
+    if (!tn_dist_all_ok(rc == 0)) return rc ? rc : fail("evaluate: another rank failed");
+    long sums[1] = {correct};
+    if (tn_dist_sum_d(&loss_sum, 1) || tn_dist_sum_l(sums, 1) ||
+        (confusion && tn_dist_sum_l(confusion, (size_t)ds->n_classes * (size_t)ds->n_classes)))
+        return fail("evaluate: %s", tn_error_message());
+    correct = sums[0];
     *loss = loss_sum / ds->n;
     *acc = (double)correct / ds->n;
     return rc;
@@ -501,6 +509,7 @@ typedef struct trainer {
     tn_resnet *net;
     tn_optim *opt;
     tn_loader *ld;
+    tn_ddp *ddp;            /* under mpirun: the gradient all-reduce */
     tn_sched sched;
     int spe;                /* steps per epoch */
     double base_momentum;   /* what one-cycle cycles: momentum, or the Adam family's beta1 */
@@ -513,6 +522,7 @@ typedef struct trainer {
     double lr_t;            /* the learning rate of the current step */
     bool evaluated;         /* r's test figures are this process's last evaluation */
     float *layer_prev;      /* the weights at the last evaluation (layers.csv angles) */
+    bool stop_all;          /* some rank was interrupted (agreed after each step) */
     bool bar_open;
     progress bar;
 } trainer;
@@ -649,6 +659,21 @@ static int open_optimizer(trainer *t)
     return c->corrected ? add_corrected_group(t, oc.lambda) : 0;
 }
 
+/* Under mpirun: every rank runs the same build, options and model (a hash
+ * of the options' fingerprint, the build and the store's layout). */
+static int check_ranks_agree(const trainer *t)
+{
+    char id[4096 + 256];
+    if (config_fingerprint(t->c, id, 4096)) return fail("the options are too long");
+    size_t n = strlen(id);
+    snprintf(id + n, sizeof id - n, " | build %s %s %s | %zu tensors, %zu floats, %zu parameters",
+             __DATE__, __TIME__, tn_dist_built() ? "mpi" : "", tn_params_count(t->ps),
+             tn_params_size(t->ps), tn_params_numel(t->ps, TN_PARAM));
+    if (tn_dist_check_same("build, options or model", id, strlen(id)) != TN_OK)
+        return fail("%s", tn_error_message());
+    return 0;
+}
+
 /* The run folder, the model, the loader, the schedule and the optimizer. */
 static int trainer_open(trainer *t, const run_config *c, const run_data *d)
 {
@@ -661,13 +686,17 @@ static int trainer_open(trainer *t, const run_config *c, const run_data *d)
     snprintf(t->ckpt, sizeof t->ckpt, "%s/checkpoint.safetensors", c->out);
     snprintf(t->csv_path, sizeof t->csv_path, "%s/metrics.csv", c->out);
     snprintf(t->best_path, sizeof t->best_path, "%s/best.safetensors", c->out);
-    if (make_dirs(c->out) || remove_stale_temporaries(c)) return -1;
+    if (tn_dist_rank() == 0 && (make_dirs(c->out) || remove_stale_temporaries(c))) return -1;
     tn_set_threads(c->threads);
     t->ps = tn_params_new();
     t->g = tn_graph_new();
     if (!t->ps || !t->g) return fail("%s", tn_error_message());
     if (model_build(c, d->n_classes, t->ps, &t->net, &t->st.dropout_rng)) return -1;
-    return open_loader(t) || open_optimizer(t) ? -1 : 0;
+    if (open_loader(t) || open_optimizer(t)) return -1;
+    if (c->batch < tn_dist_size())
+        return fail("--batch %d is smaller than the %d ranks", c->batch, tn_dist_size());
+    tn_graph_set_sync_bn(t->g, c->sync_bn);
+    return (t->ddp = tn_ddp_new(t->ps, 0)) ? check_ranks_agree(t) : fail("%s", tn_error_message());
 }
 
 static void trainer_close(trainer *t)
@@ -675,6 +704,7 @@ static void trainer_close(trainer *t)
     free(t->st.csv.s);
     free(t->layer_prev);
     tn_loader_free(t->ld);
+    tn_ddp_free(t->ddp);
     tn_optim_free(t->opt);
     tn_resnet_free(t->net);
     tn_graph_free(t->g);
@@ -705,6 +735,8 @@ static int start_or_resume(trainer *t)
     }
     t->t_start = tn_clock_now() - t->st.seconds;
     t->last_save = tn_clock_now();
+    /* Every rank built and loaded the same; rank 0's weights to be sure. */
+    if (tn_ddp_broadcast_values(t->ddp) != TN_OK) return fail("%s", tn_error_message());
     /* layers.csv's first angles of this process: from the loaded or initial weights */
     t->layer_prev = malloc(tn_params_size(t->ps) * sizeof(float));
     if (!t->layer_prev) return fail("out of memory");
@@ -722,7 +754,8 @@ static int save_progress(trainer *t)
 {
     tn_loader_position(t->ld, &t->st.pos);
     tn_optim_eval_weights(t->opt); /* schedule-free: the model saved is x */
-    if (save_checkpoint(t->c, t->ckpt, t->ps, t->net, t->opt, &t->st)) return -1;
+    if (tn_dist_rank() == 0 && save_checkpoint(t->c, t->ckpt, t->ps, t->net, t->opt, &t->st))
+        return -1;
     t->saved_step = tn_optim_steps(t->opt);
     t->last_save = tn_clock_now();
     return 0;
@@ -815,20 +848,35 @@ static int train_step(trainer *t, const tn_batch *b)
     set_hyperparameters(t);
     tn_graph_reset(g);
     tn_params_zero_grad(t->ps);
-    tn_tensor *x = tn_from_data(g, TN_SHAPE(b->n, b->c, b->h, b->w), b->x);
+    /* Under mpirun: this rank's rows of the global batch (every rank draws
+     * the same batches), the gradients all-reduced during backward. */
+    long lo, n;
+    tn_dist_slice(b->n, &lo, &n);
+    if (n == 0) return fail("step %" PRId64 ": a batch of %d rows for %d ranks", step, b->n, tn_dist_size()), RUN_ERROR;
+    const size_t img = (size_t)b->c * b->h * b->w;
+    const int32_t *labels = b->labels + lo;
+    tn_tensor *x = tn_from_data(g, TN_SHAPE((int)n, b->c, b->h, b->w), b->x + (size_t)lo * img);
     tn_tensor *logits = x ? tn_resnet_forward(g, t->net, x) : NULL;
     tn_tensor *loss = NULL;
     if (logits)
-        loss = b->soft ? tn_cross_entropy_soft(g, logits, tn_from_data(g, TN_SHAPE(b->n, b->k), b->soft))
-                       : tn_cross_entropy(g, logits, b->labels, 0.0f);
+        loss = b->soft ? tn_cross_entropy_soft(g, logits, tn_from_data(g, TN_SHAPE((int)n, b->k),
+                                                                       b->soft + (size_t)lo * b->k))
+                       : tn_cross_entropy(g, logits, labels, 0.0f);
     tn_tensor *penalty = loss ? tn_optim_penalty(t->opt, g) : NULL;
     tn_tensor *total_loss = penalty ? tn_add(g, loss, penalty) : NULL;
-    if (!total_loss || tn_backward(g, total_loss) != TN_OK) {
+    if (!total_loss || tn_ddp_begin(t->ddp, g, n, b->n) != TN_OK || tn_backward(g, total_loss) != TN_OK ||
+        tn_ddp_finish(t->ddp) != TN_OK) {
         fail("step %" PRId64 ": %s", step, tn_error_message());
         return RUN_ERROR;
     }
+    /* The step's sums over the ranks (and whether any was interrupted):
+     * every rank decides alike. */
+    double sums[5] = {(double)loss->data[0] * n, (double)penalty->data[0] * n,
+                      (double)count_hits(logits, labels, NULL), (double)n, interrupted};
+    if (tn_dist_sum_d(sums, 5) != TN_OK) return fail("step %" PRId64 ": %s", step, tn_error_message()), RUN_ERROR;
+    t->stop_all = sums[4] > 0;
     double norm = c->clip > 0 ? tn_optim_clip_grad_norm(t->ps, (float)c->clip) : grad_norm(t->ps);
-    int rc = check_finite(t, "the loss", (double)total_loss->data[0], step);
+    int rc = check_finite(t, "the loss", (sums[0] + sums[1]) / sums[3], step);
     if (rc == RUN_DONE) rc = check_finite(t, "the gradient norm", norm, step);
     if (rc != RUN_DONE) return rc;
     tn_optim_step(t->opt, t->lr_t);
@@ -836,10 +884,10 @@ static int train_step(trainer *t, const tn_batch *b)
         return diverged(t, "a weight or running statistic is NaN or infinite", step);
 
     run_state *st = &t->st;
-    st->loss_sum += (double)loss->data[0] * b->n;
-    st->pen_sum += (double)penalty->data[0] * b->n;
-    st->correct += count_hits(logits, b->labels, NULL);
-    st->seen += b->n;
+    st->loss_sum += sums[0];
+    st->pen_sum += sums[1];
+    st->correct += (long)sums[2];
+    st->seen += (long)sums[3];
     st->train_seconds += tn_clock_now() - t->t_step;
     return RUN_DONE;
 }
@@ -858,14 +906,15 @@ static int after_step(trainer *t)
                  (double)st->correct / st->seen, t->lr_t);
         progress_update(&t->bar, st->seen, extra);
     }
-    bool stop = interrupted || (c->stop_after_steps > 0 && t->steps_this_process >= c->stop_after_steps);
+    bool stop = t->stop_all || (c->stop_after_steps > 0 && t->steps_this_process >= c->stop_after_steps);
     if (!stop && !checkpoint_due(t)) return RUN_DONE;
     if (stop) end_progress(t);
     t->st.seconds = run_seconds(t);
     if (save_progress(t)) return RUN_ERROR;
     if (!stop) return RUN_DONE;
-    fprintf(stderr, "stopped at step %" PRId64 "; checkpoint saved; continue with --resume\n",
-            tn_optim_steps(t->opt));
+    if (tn_dist_rank() == 0)
+        fprintf(stderr, "stopped at step %" PRId64 "; checkpoint saved; continue with --resume\n",
+                tn_optim_steps(t->opt));
     return RUN_INTERRUPTED;
 }
 
@@ -881,7 +930,7 @@ static int early_stopping(trainer *t, double val_acc, bool *stop)
         st->best_val = val_acc;
         st->best_epoch = st->epoch;
         st->bad_epochs = 0;
-        if (tn_nn_save(t->ps, t->best_path, 0, NULL, NULL) != TN_OK)
+        if (tn_dist_rank() == 0 && tn_nn_save(t->ps, t->best_path, 0, NULL, NULL) != TN_OK)
             return fail("%s", tn_error_message());
     } else if (c->patience > 0 && ++st->bad_epochs >= c->patience) {
         *stop = true;
@@ -952,7 +1001,8 @@ static int end_epoch(trainer *t, run_result *r, bool *stop)
 
     if (write_layer_stats(t)) return RUN_ERROR;
     if (d->val && early_stopping(t, val_acc, stop)) return RUN_ERROR;
-    if (write_text(t->csv_path, st->csv.s) || save_progress(t)) return RUN_ERROR;
+    if ((tn_dist_rank() == 0 && write_text(t->csv_path, st->csv.s)) || save_progress(t))
+        return RUN_ERROR;
     r->test_acc = test_acc;
     r->test_loss = test_loss;
     t->evaluated = true;
@@ -989,7 +1039,10 @@ static int finish(trainer *t, run_result *r)
                                 : 0;
     r->train_loss = st->last_train_loss;
     char opts[4096];
-    return config_fingerprint(c, opts, sizeof opts) || result_write(c->out, opts, r) ? -1 : 0;
+    return config_fingerprint(c, opts, sizeof opts) ||
+                   (tn_dist_rank() == 0 && result_write(c->out, opts, r))
+               ? -1
+               : 0;
 }
 
 int train_run(const run_config *c, const run_data *d, run_result *r)
@@ -1009,6 +1062,9 @@ int train_run(const run_config *c, const run_data *d, run_result *r)
         if (rc == RUN_DONE) rc = end_epoch(&t, r, &stop);
     }
     if (rc == RUN_DONE && finish(&t, r)) rc = RUN_ERROR;
+    if (tn_dist_size() > 1 && !c->quiet && t.ddp && tn_ddp_steps(t.ddp))
+        fprintf(stderr, "data parallel: %d ranks; waited %.2f ms a step for the gradient all-reduce\n",
+                tn_dist_size(), 1e3 * tn_ddp_wait_seconds(t.ddp) / (double)tn_ddp_steps(t.ddp));
     trainer_close(&t);
     return rc;
 }
