@@ -12,7 +12,8 @@
  * `<name>.bias`, `<name>.running_mean`, ...), so a tenet checkpoint loads
  * into the equivalent PyTorch module and back (scripts/safetensors_to_torch.py).
  * Biases, batch-norm gamma/beta and other parameters of fewer than 2 dims get
- * TN_NO_DECAY from the store; running statistics are TN_BUFFER.
+ * TN_NO_DECAY from the store (group and layer norm scales and shifts are
+ * TN_NO_DECAY whatever their shape); running statistics are TN_BUFFER.
  *
  * num_batches_tracked: PyTorch's batch norm keeps an int64 counter that only
  * matters when momentum=None (cumulative averaging).  tenet's batch norm uses
@@ -136,6 +137,34 @@ typedef struct tn_nn_batch_norm {
 tn_status tn_nn_batch_norm_init(tn_nn_batch_norm *bn, tn_params *ps, const char *name,
                                 int channels, bool affine);
 tn_tensor *tn_nn_batch_norm_forward(tn_graph *g, const tn_nn_batch_norm *bn, tn_tensor *x);
+
+/* Group norm over (N, C, *) (torch.nn.GroupNorm(groups, C)): weight/bias (C)
+ * (1 and 0; NULL when not affine), no running statistics (the same in train
+ * and eval mode).  groups = C is InstanceNorm2d(C, affine=True), groups = 1
+ * a layer norm over (C, *) with a per-channel affine.  eps 1e-5. */
+typedef struct tn_nn_group_norm {
+    tn_nn_layer base;
+    tn_tensor *weight, *bias;
+    int groups, channels;
+    float eps;
+} tn_nn_group_norm;
+tn_status tn_nn_group_norm_init(tn_nn_group_norm *gn, tn_params *ps, const char *name,
+                                int groups, int channels, bool affine);
+tn_tensor *tn_nn_group_norm_forward(tn_graph *g, const tn_nn_group_norm *gn, tn_tensor *x);
+
+/* Layer norm over the last ndim dims, of sizes shape[0..ndim) (torch.nn.LayerNorm(shape)):
+ * weight/bias of that shape, element-wise (1 and 0; NULL when not affine).
+ * eps 1e-5. */
+typedef struct tn_nn_layer_norm {
+    tn_nn_layer base;
+    tn_tensor *weight, *bias;
+    int ndim;
+    int shape[TN_MAX_DIMS];
+    float eps;
+} tn_nn_layer_norm;
+tn_status tn_nn_layer_norm_init(tn_nn_layer_norm *ln, tn_params *ps, const char *name, int ndim,
+                                const int *shape, bool affine);
+tn_tensor *tn_nn_layer_norm_forward(tn_graph *g, const tn_nn_layer_norm *ln, tn_tensor *x);
 
 /* Dropout with probability p (train mode only); draws from *rng, which must
  * outlive the layer. */
@@ -266,6 +295,14 @@ tn_nn_flatten *tn_nn_seq_flatten(tn_nn_seq *s);
  *                     identity-shortcut path and the residual branches grow
  *                     in, so the signal's variance does not explode with
  *                     depth.  option B's projection is a 1x1 conv with bias.
+ *   TN_RESNET_GN      TN_RESNET_BN with group norm (Wu & He 2018) in place of
+ *                     every batch norm: gn_group_channels channels a group
+ *                     (default 16: groups = C / 16, at least 1, lowered to a
+ *                     divisor of C), under the batch norms' names (bn1.weight,
+ *                     bn1.bias, ...; no running statistics).
+ *   TN_RESNET_LN      the same with one group: layer norm over (C, H, W) of
+ *                     each sample with a per-channel scale and shift
+ *                     (torch.nn.GroupNorm(1, C)).
  *
  * Shortcuts when the shape changes (stride 2, channels doubled):
  *   TN_RESNET_SHORTCUT_A  identity on x[:, :, ::2, ::2] with the channels
@@ -275,6 +312,8 @@ typedef enum tn_resnet_variant {
     TN_RESNET_BN = 0,
     TN_RESNET_PREACT,
     TN_RESNET_NO_BN,
+    TN_RESNET_GN,
+    TN_RESNET_LN,
 } tn_resnet_variant;
 
 typedef enum tn_resnet_shortcut {
@@ -294,6 +333,7 @@ typedef struct tn_resnet_config {
     bool zero_init_residual;     /* BN variants: gamma of each block's last BN = 0 */
     float dropout;               /* > 0: dropout on the pooled features, train mode only */
     tn_rng *dropout_rng;         /* its random stream (required with dropout) */
+    int gn_group_channels;       /* GN variant: channels a group; 0 means 16 */
 } tn_resnet_config;
 
 typedef struct tn_resnet_block {
@@ -304,6 +344,7 @@ typedef struct tn_resnet_block {
     tn_nn_conv2d shortcut_conv;   /* option B */
     tn_nn_batch_norm shortcut_bn; /* option B, BN variant */
     tn_tensor *scale;             /* NO_BN: (1) */
+    tn_nn_group_norm gn1, gn2, shortcut_gn; /* GN and LN, named bn1, bn2, shortcut.1 */
 } tn_resnet_block;
 
 typedef struct tn_resnet {
@@ -312,6 +353,7 @@ typedef struct tn_resnet {
     tn_nn_conv2d conv1;
     tn_nn_batch_norm bn1;         /* BN variant */
     tn_nn_batch_norm bn_final;    /* PREACT */
+    tn_nn_group_norm gn1;         /* GN and LN, named bn1 */
     int n_blocks;
     tn_resnet_block *blocks;      /* 3 * blocks_per_stage */
     tn_nn_linear linear;
@@ -327,9 +369,10 @@ void tn_resnet_free(tn_resnet *net);
 tn_tensor *tn_resnet_forward(tn_graph *g, const tn_resnet *net, tn_tensor *x);
 
 /* Describe the architecture in a checkpoint's metadata ("tenet.arch" =
- * "cifar_resnet", "resnet.depth", "resnet.variant" = bn | preact | nobn,
- * "resnet.shortcut" = A | B, "resnet.width", "resnet.num_classes",
- * "resnet.in_channels"), and read it back (TN_ERR_FORMAT naming the key when
+ * "cifar_resnet", "resnet.depth", "resnet.variant" = bn | preact | nobn | gn
+ * | ln, "resnet.shortcut" = A | B, "resnet.width", "resnet.num_classes",
+ * "resnet.in_channels", and for gn "resnet.gn_group_channels", optional on
+ * reading: 16), and read it back (TN_ERR_FORMAT naming the key when
  * absent or malformed; init and zero_init_residual are not stored).
  * scripts/safetensors_to_torch.py builds the PyTorch twin from these keys. */
 tn_status tn_resnet_meta_write(tn_st_writer *w, const tn_resnet_config *cfg);

@@ -68,7 +68,8 @@ static const named SCHEDULES[] = {{"constant", TN_SCHED_CONSTANT},
                                   {"onecycle", TN_SCHED_ONE_CYCLE},
                                   {NULL, 0}};
 static const named VARIANTS[] = {
-    {"bn", TN_RESNET_BN}, {"preact", TN_RESNET_PREACT}, {"nobn", TN_RESNET_NO_BN}, {NULL, 0}};
+    {"bn", TN_RESNET_BN}, {"preact", TN_RESNET_PREACT}, {"nobn", TN_RESNET_NO_BN},
+    {"gn", TN_RESNET_GN}, {"ln", TN_RESNET_LN}, {NULL, 0}};
 
 static const char *name_of(const named *t, int v)
 {
@@ -273,9 +274,11 @@ static const option_row OPTIONS[] = {
     {"--depth", OPT_INT, F(depth), 8, 10000, 20, .record = REC_ALWAYS, .meta = "N",
      .parse = check_depth, .help = "the same, as a number"},
     {"--variant", OPT_ENUM, F(variant), .def = TN_RESNET_BN, .names = VARIANTS,
-     .record = REC_ALWAYS, .meta = "bn|preact|nobn",
+     .record = REC_ALWAYS, .meta = "bn|preact|nobn|gn|ln",
      .help = "post-activation with BN (default), pre-activation,\n"
-             "or without batch norm (Fixup-style; see README)"},
+             "without batch norm (Fixup-style; see README), or\n"
+             "post-activation with group norm (16 channels a group)\n"
+             "or layer norm (one group) in place of every BN"},
     {"--no-bn", OPT_SPECIAL, NO_FIELD, .parse = set_no_bn, .help = "the same as --variant nobn"},
     {"--shortcut", OPT_ENUM, F(shortcut), .def = TN_RESNET_SHORTCUT_A, .names = SHORTCUTS,
      .record = REC_ALWAYS, .meta = "A|B",

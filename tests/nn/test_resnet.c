@@ -1,6 +1,7 @@
 /* tests/nn/test_resnet.c - CIFAR ResNets: parameter counts and names against
  * PyTorch, golden logits/loss/gradients/running statistics against
- * tests/fixtures/nn/resnet20_{A,B}.safetensors (tests/nn/gen_fixtures.py),
+ * tests/fixtures/nn/resnet20_{A,B}.safetensors and the group/layer-norm
+ * ResNet-8s resnet8_{gn_B,ln_A}.safetensors (tests/nn/gen_fixtures.py),
  * save -> load, the variants, and the option-A shortcut op's gradient. */
 #include "nn/nn.h"
 
@@ -101,12 +102,12 @@ static void max_err(const float *a, const float *b, size_t n, double *err, doubl
     }
 }
 
-static void golden(const char *fixture, tn_resnet_shortcut sc)
+static void golden(const char *fixture, int depth, tn_resnet_variant v, tn_resnet_shortcut sc)
 {
     tn_st_file *f;
     cr_assert_eq(tn_st_open(nt_fixture(fixture), &f), TN_OK, "%s", tn_error_message());
     tn_params *ps = tn_params_new();
-    tn_resnet *net = build(ps, 20, TN_RESNET_BN, sc, 123);
+    tn_resnet *net = build(ps, depth, v, sc, 123);
     check_names(ps, f);
 
     /* The fixture is a PyTorch state_dict (plus the batch and the
@@ -172,8 +173,12 @@ static void golden(const char *fixture, tn_resnet_shortcut sc)
     tn_st_close(f);
 }
 
-Test(resnet, golden_resnet20_option_a) { golden("resnet20_A.safetensors", TN_RESNET_SHORTCUT_A); }
-Test(resnet, golden_resnet20_option_b) { golden("resnet20_B.safetensors", TN_RESNET_SHORTCUT_B); }
+Test(resnet, golden_resnet20_option_a) { golden("resnet20_A.safetensors", 20, TN_RESNET_BN, TN_RESNET_SHORTCUT_A); }
+Test(resnet, golden_resnet20_option_b) { golden("resnet20_B.safetensors", 20, TN_RESNET_BN, TN_RESNET_SHORTCUT_B); }
+/* Group norm (1, 2 and 4 groups of 16 channels; option B: the projection's
+ * norm too) and layer norm (one group), names and counts as the BN net's. */
+Test(resnet, golden_resnet8_group_norm_option_b) { golden("resnet8_gn_B.safetensors", 8, TN_RESNET_GN, TN_RESNET_SHORTCUT_B); }
+Test(resnet, golden_resnet8_layer_norm_option_a) { golden("resnet8_ln_A.safetensors", 8, TN_RESNET_LN, TN_RESNET_SHORTCUT_A); }
 
 Test(resnet, save_load_bit_exact)
 {
