@@ -383,6 +383,60 @@ tn_status tn_resnet_meta_read(const tn_st_file *f, tn_resnet_config *cfg);
  * zero channels before and after. */
 tn_tensor *tn_nn_shortcut_a(tn_graph *g, tn_tensor *x, int stride, int pad);
 
+/* ----------------------------------------------------------- training aids
+ * Gradient accumulation: K micro-batches of about B/K samples, summed into
+ * the store's gradients before one optimizer step, give the gradient of the
+ * whole batch in the memory of a micro-batch.  The store's gradients are
+ * added to by every backward, so:
+ *
+ *     tn_params_zero_grad(ps);
+ *     for (int i = 0; i < k; i++) {
+ *         int start, m = tn_nn_micro_batch(n, k, i, &start);   // samples [start, start + m)
+ *         tn_graph_reset(g);
+ *         tn_tensor *loss = <mean loss of those m samples>;
+ *         if (i == 0) loss = tn_add(g, loss, tn_optim_penalty(opt, g)); // once a step
+ *         tn_backward(g, tn_scale(g, loss, (float)m / n));     // its share of the mean
+ *     }
+ *     tn_optim_step(opt, lr);
+ *
+ * The gradient equals the full batch's to float rounding (the sums run in
+ * another order) for a model whose samples do not interact.  Batch norm
+ * normalises each micro-batch by its own statistics (over B/K samples, not
+ * B) and updates its running statistics K times a step (momentum applied K
+ * times): a different, noisier model; group and layer norm do not depend on
+ * the batch. */
+
+/* Micro-batch i of k of n samples: its size, *start its first sample (the
+ * first n % k parts hold one sample more; parts may be empty when n < k). */
+int tn_nn_micro_batch(int n, int k, int i, int *start);
+
+/* Weight noise: Gaussian noise added to the weights for the forward and
+ * backward passes of a step, taken out before the update, so the optimizer
+ * applies the gradient at w + e to the clean weights w:
+ *
+ *     tn_nn_weight_noise_perturb(&wn, ps);   // w <- w + e, w saved
+ *     ... forward, backward (all micro-batches) ...
+ *     tn_nn_weight_noise_restore(&wn, ps);   // w back; gradients kept
+ *     tn_optim_step(opt, lr);
+ *
+ * The noise of a tensor has std `std` times that tensor's RMS at the time
+ * (relative: the same S suits every layer's scale; a tensor at zero takes
+ * none) and is drawn for the TN_PARAM tensors that decay (conv and linear
+ * weights; not biases or norm scales and shifts); one draw a step.  The rng
+ * (seeded by tn_nn_weight_noise_init) is the only state to checkpoint. */
+typedef struct tn_nn_weight_noise {
+    float std;        /* relative to each tensor's RMS; 0: off */
+    tn_rng rng;
+    float *clean;     /* the store's values before the perturbation */
+    size_t n;
+    bool perturbed;
+} tn_nn_weight_noise;
+void tn_nn_weight_noise_init(tn_nn_weight_noise *wn, float std, uint64_t seed);
+/* TN_ERR_NOMEM (weights unchanged) if the copy cannot be allocated. */
+tn_status tn_nn_weight_noise_perturb(tn_nn_weight_noise *wn, tn_params *ps);
+void tn_nn_weight_noise_restore(tn_nn_weight_noise *wn, tn_params *ps); /* no-op if not perturbed */
+void tn_nn_weight_noise_free(tn_nn_weight_noise *wn);
+
 /* ------------------------------------------------------------- checkpoints
  * A model's store (parameters and buffers) as one safetensors file, with
  * optional metadata pairs (keys[i], values[i]), written atomically: a file
