@@ -206,6 +206,14 @@ static int set_no_bn(run_config *c, const char *opt, const char *v)
     return 0;
 }
 
+/* --accumulate 1 is the plain step: stored as 0, so it is not recorded. */
+static int check_accumulate(run_config *c, const char *opt, const char *v)
+{
+    (void)opt, (void)v;
+    if (c->accumulate == 1) c->accumulate = 0;
+    return 0;
+}
+
 static int method_given(run_config *c, const char *opt, const char *v)
 {
     (void)opt, (void)v;
@@ -320,6 +328,16 @@ static const option_row OPTIONS[] = {
     {"--nesterov", OPT_SET, F(nesterov), .record = REC_IF_GIVEN, .help = "Nesterov momentum (sgd)"},
     {"--clip", OPT_DOUBLE, F(clip), 0, 1e6, 0, .record = REC_IF_POSITIVE, .meta = "NORM",
      .help = "clip the global gradient norm"},
+    {"--accumulate", OPT_INT, F(accumulate), 0, 4096, 0, .record = REC_IF_POSITIVE, .meta = "K",
+     .parse = check_accumulate,
+     .help = "sum the gradients of K micro-batches of batch/K before\n"
+             "each step (memory of batch/K; batch norm normalises by\n"
+             "micro-batch statistics)"},
+    {"--weight-noise", OPT_FLOAT, F(weight_noise), 0, 10, 0, .record = REC_IF_POSITIVE,
+     .meta = "S",
+     .help = "Gaussian noise of std S x each weight tensor's RMS on\n"
+             "the conv/linear weights for the forward and backward;\n"
+             "the update applies to the clean weights"},
 
     HEADING("Schedule (per batch, in fractional epochs):"),
     {"--schedule", OPT_ENUM, F(schedule), .def = TN_SCHED_COSINE, .names = SCHEDULES,

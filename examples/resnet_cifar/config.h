@@ -42,6 +42,8 @@ typedef struct run_config {
     double momentum, beta1, beta2, eps; /* NAN: the optimizer's default (SGD: 0.9) */
     bool nesterov;
     double clip;               /* > 0: clip the global grad norm */
+    int accumulate;            /* > 1: K micro-batches of batch/K a step (0: one) */
+    float weight_noise;        /* > 0: Gaussian weight noise, std relative to each tensor's RMS */
 
     /* schedule (epochs are converted to steps at run time) */
     tn_sched_kind schedule;
