@@ -437,6 +437,33 @@ tn_status tn_nn_weight_noise_perturb(tn_nn_weight_noise *wn, tn_params *ps);
 void tn_nn_weight_noise_restore(tn_nn_weight_noise *wn, tn_params *ps); /* no-op if not perturbed */
 void tn_nn_weight_noise_free(tn_nn_weight_noise *wn);
 
+/* Sharpness.  A loss over fixed data at the store's current values, into
+ * *loss; with `grad`, its gradient added to the store's gradients too
+ * (they are zeroed before each such call).  An error stops the measure. */
+typedef tn_status (*tn_nn_loss_fn)(void *ctx, tn_params *ps, bool grad, double *loss);
+
+typedef struct tn_nn_sharpness_result {
+    double loss;      /* f(w) */
+    double loss_max;  /* the largest f(w + delta) found */
+    double sharpness; /* 100 (loss_max - loss) / (1 + loss) */
+} tn_nn_sharpness_result;
+
+/* Keskar et al.'s epsilon-sharpness: the largest loss increase within the
+ * box |delta_i| <= eps (|w_i| + 1) around the TN_PARAM values, found by
+ * `steps` steps of projected sign-gradient ascent from delta = 0 (each a
+ * step of 2 / steps of the box's half-width, then clipped to the box), a
+ * lower bound of the true maximum.  The store is restored to its values
+ * before the call (parameters and buffers) on return. */
+tn_status tn_nn_sharpness(tn_params *ps, double eps, int steps, tn_nn_loss_fn loss, void *ctx,
+                          tn_nn_sharpness_result *out);
+
+/* A random direction (tn_params_size floats into dir) normalised filter by
+ * filter (Li et al. 2018): Gaussian, each filter (first-dim slice) of a
+ * parameter of >= 2 dims scaled to the norm of the weights' filter; zero
+ * for parameters of fewer dims (biases, norm scales and shifts) and for
+ * buffers.  The loss along it is f(w + alpha dir). */
+void tn_nn_filter_normalized_direction(const tn_params *ps, tn_rng *rng, float *dir);
+
 /* ------------------------------------------------------------- checkpoints
  * A model's store (parameters and buffers) as one safetensors file, with
  * optional metadata pairs (keys[i], values[i]), written atomically: a file
