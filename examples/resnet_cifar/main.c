@@ -5,8 +5,10 @@
  *   resnet_cifar compare --full        ResNet-20, full CIFAR-10, 15 epochs
  *   resnet_cifar train --method adamw --epochs 30 --out runs/adamw
  *   resnet_cifar sweep --lrs 4 --wds 4
- *   resnet_cifar eval --checkpoint runs/adamw/checkpoint.safetensors */
+ *   resnet_cifar eval --checkpoint runs/adamw/checkpoint.safetensors
+ *   resnet_cifar sharpness --checkpoint runs/adamw/checkpoint.safetensors */
 #include "experiments.h"
+#include "sharpness.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -20,7 +22,8 @@ static void usage(FILE *out)
           "  compare   SGD+L2 vs SGDW and Adam+L2 vs AdamW (+AdamProx): one initial\n"
           "            checkpoint, one batch order; results.md and PNG plots\n"
           "  sweep     learning rate x weight decay grids, heat maps of test error\n"
-          "  eval      accuracy, loss, per-class accuracy and confusion matrix of a checkpoint\n\n"
+          "  eval      accuracy, loss, per-class accuracy and confusion matrix of a checkpoint\n"
+          "  sharpness epsilon-sharpness of a checkpoint and its loss along a random direction\n\n"
           "resnet_cifar <command> --help lists the options of a command.\n",
           out);
 }
@@ -147,29 +150,15 @@ static int cmd_eval(int argc, char **argv)
             config_print_help(stdout);
             return 0;
         }
-        if (!strncmp(argv[i], "--checkpoint", 12) && (argv[i][12] == 0 || argv[i][12] == '=')) {
-            ckpt = argv[i][12] == '=' ? argv[i] + 13 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!ckpt) return fail("--checkpoint: missing value"), 2;
-            continue;
-        }
-        int r = config_parse_option(&c, argc, argv, &i);
+        int r = checkpoint_option(argc, argv, &i, &ckpt);
+        if (r == 0) r = config_parse_option(&c, argc, argv, &i);
         if (r < 0) return 2;
         if (r == 0) return fail("eval: unknown option '%s' (see --help)", argv[i]), 2;
     }
     if (!ckpt) return fail("eval: --checkpoint FILE is required"), 2;
     if (config_finish(&c)) return 2;
     /* A training checkpoint describes its model; others need the options. */
-    tn_st_file *f;
-    if (tn_st_open(ckpt, &f) != TN_OK) return fail("--checkpoint: %s", tn_error_message()), 1;
-    tn_resnet_config arch;
-    if (tn_resnet_meta_read(f, &arch) == TN_OK) {
-        c.depth = arch.depth;
-        c.width = arch.width;
-        c.variant = arch.variant;
-        c.shortcut = arch.shortcut;
-    }
-    tn_st_close(f);
-    snprintf(c.init, sizeof c.init, "%s", ckpt);
+    if (checkpoint_model(&c, ckpt)) return 1;
     c.subset = 1; /* the training set is only needed for its normalisation statistics */
     run_data d;
     if (data_load(&c, &d)) return 1;
@@ -214,6 +203,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "train")) return cmd_train(argc, argv);
     if (!strcmp(cmd, "compare") || !strcmp(cmd, "sweep")) return cmd_experiment(argc, argv, cmd);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
-    fail("unknown command '%s' (train, compare, sweep, eval)", cmd);
+    if (!strcmp(cmd, "sharpness")) return cmd_sharpness(argc, argv);
+    fail("unknown command '%s' (train, compare, sweep, eval, sharpness)", cmd);
     return 2;
 }

@@ -1,0 +1,20 @@
+/* examples/resnet_cifar/sharpness.h - the `sharpness` command, and the
+ * checkpoint options it shares with `eval`. */
+#ifndef RESNET_CIFAR_SHARPNESS_H
+#define RESNET_CIFAR_SHARPNESS_H
+
+#include "run.h"
+
+/* --checkpoint FILE (or --checkpoint=FILE) at argv[*i]: 1 consumed (*ckpt
+ * set), 0 not this option, -1 missing value (message printed). */
+int checkpoint_option(int argc, char **argv, int *i, const char **ckpt);
+
+/* The model options of a training checkpoint (its resnet.* metadata) into
+ * c, and c->init = ckpt; a checkpoint without them keeps c's.  -1 if the
+ * file cannot be opened (message printed). */
+int checkpoint_model(run_config *c, const char *ckpt);
+
+/* resnet_cifar sharpness --checkpoint FILE [options]: exit status. */
+int cmd_sharpness(int argc, char **argv);
+
+#endif
