@@ -90,9 +90,14 @@ static void gn_check(tn_tensor *out)
     tn_set_shape(out, x->ndim, x->shape);
 }
 
-static size_t gn_affine_index(const gn_dims *d, size_t r, size_t j)
+/* The first affine entry of row r: its runs take entries p0, p0 + 1, ... */
+static size_t gn_p0(const gn_dims *d, size_t r) { return (r % (size_t)d->gx) * (d->k / d->s); }
+
+/* y = (x - mu) * a + b over one run of n floats (one affine entry). */
+static void gn_apply_run(float *y, const float *x, size_t n, float mu, float a, float b)
 {
-    return (r % (size_t)d->gx) * (d->k / d->s) + j / d->s;
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) y[i] = (x[i] - mu) * a + b;
 }
 
 static void gn_forward(tn_graph *g, tn_tensor *out)
@@ -105,48 +110,40 @@ static void gn_forward(tn_graph *g, tn_tensor *out)
     if (!(at->mean = tn_graph_floats(g, d.rows)) || !(at->invstd = tn_graph_floats(g, d.rows)))
         return;
     const long rows = (long)d.rows;
+    const size_t runs = d.k / d.s;
 #pragma omp parallel for schedule(static) if (x->numel >= TN_PAR_MIN)
     for (long r = 0; r < rows; r++) {
         const float *xr = x->data + (size_t)r * d.k;
         float *yr = out->data + (size_t)r * d.k;
-        double sum = 0.0, sq = 0.0;
-        for (size_t j = 0; j < d.k; j++) sum += xr[j];
-        const double mean = sum / (double)d.k;
-        for (size_t j = 0; j < d.k; j++) sq += (xr[j] - mean) * (xr[j] - mean);
-        const double invstd = 1.0 / sqrt(sq / (double)d.k + (double)at->eps);
-        at->mean[r] = (float)mean;
-        at->invstd[r] = (float)invstd;
-        for (size_t j = 0; j < d.k; j++) {
-            const size_t p = gn_affine_index(&d, (size_t)r, j);
-            const double xh = (xr[j] - mean) * invstd;
-            yr[j] = (float)(xh * (gamma ? gamma[p] : 1.0f) + (beta ? beta[p] : 0.0f));
-        }
+        const double mean = tn_norm_sum(xr, d.k) / (double)d.k;
+        const double var = tn_norm_sum_sq_centered(xr, d.k, mean) / (double)d.k;
+        const float mu = (float)mean, is = (float)(1.0 / sqrt(var + (double)at->eps));
+        at->mean[r] = mu;
+        at->invstd[r] = is;
+        const size_t p0 = gn_p0(&d, (size_t)r);
+        for (size_t q = 0; q < runs; q++)
+            gn_apply_run(yr + q * d.s, xr + q * d.s, d.s, mu, is * (gamma ? gamma[p0 + q] : 1.0f),
+                         beta ? beta[p0 + q] : 0.0f);
     }
 }
 
-/* x_hat of element j of row r, from the saved statistics. */
-static double gn_xhat(const gn_attr *at, const float *xr, size_t r, size_t j)
-{
-    return ((double)xr[j] - at->mean[r]) * at->invstd[r];
-}
-
 /* dgamma[p] += sum dy * x_hat, dbeta[p] += sum dy over the elements of
- * entry p: rows r = b*gx + p / (k/s), values (p % (k/s)) * s .. + s. */
+ * entry p: rows r = b*gx + p / runs, values (p % runs) * s .. + s; in a
+ * fixed order, one entry per thread. */
 static void gn_affine_grads(const gn_attr *at, const gn_dims *d, const float *x, const float *gy,
                             float *ggamma, float *gbeta)
 {
-    const size_t per = d->k / d->s;
+    const size_t runs = d->k / d->s;
     const long n_affine = (long)d->n_affine;
 #pragma omp parallel for schedule(static) if (d->rows * d->k >= TN_PAR_MIN)
     for (long p = 0; p < n_affine; p++) {
         double sg = 0.0, sb = 0.0;
-        const size_t j0 = ((size_t)p % per) * d->s;
-        for (size_t r = (size_t)p / per; r < d->rows; r += (size_t)d->gx) {
-            const float *xr = x + r * d->k, *gr = gy + r * d->k;
-            for (size_t j = j0; j < j0 + d->s; j++) {
-                sg += gr[j] * gn_xhat(at, xr, r, j);
-                sb += gr[j];
-            }
+        const size_t j0 = ((size_t)p % runs) * d->s;
+        for (size_t r = (size_t)p / runs; r < d->rows; r += (size_t)d->gx) {
+            double a = 0.0, b = 0.0;
+            tn_norm_sums_dy(gy + r * d->k + j0, NULL, x + r * d->k + j0, d->s, at->mean[r], &a, &b);
+            sb += a;
+            sg += b * at->invstd[r];
         }
         if (ggamma) ggamma[p] += (float)sg;
         if (gbeta) gbeta[p] += (float)sb;
@@ -154,7 +151,9 @@ static void gn_affine_grads(const gn_attr *at, const gn_dims *d, const float *x,
 }
 
 /* With dz = dy * gamma:  dx = (dz - mean(dz) - x_hat * mean(dz * x_hat)) * invstd,
- * the means over the row; dgamma = sum dy * x_hat, dbeta = sum dy. */
+ * the means over the row; dgamma = sum dy * x_hat, dbeta = sum dy.  Per
+ * run of s values: dx = dy * gamma_p * is - mean(dz) * is - (x - mu) * c2,
+ * c2 = mean(dz * (x - mu)) * is^3. */
 static void gn_backward(tn_graph *g, tn_tensor *out)
 {
     const gn_attr *at = out->attr;
@@ -169,21 +168,29 @@ static void gn_backward(tn_graph *g, tn_tensor *out)
     if (ggamma || gbeta) gn_affine_grads(at, &d, x->data, gy, ggamma, gbeta);
     if (!gx) return;
     const long rows = (long)d.rows;
+    const size_t runs = d.k / d.s;
 #pragma omp parallel for schedule(static) if (x->numel >= TN_PAR_MIN)
     for (long r = 0; r < rows; r++) {
         const float *xr = x->data + (size_t)r * d.k, *gr = gy + (size_t)r * d.k;
         float *dr = gx + (size_t)r * d.k;
-        double sdz = 0.0, sdzx = 0.0;
-        for (size_t j = 0; j < d.k; j++) {
-            const double dz = gr[j] * (double)(gamma ? gamma[gn_affine_index(&d, (size_t)r, j)] : 1.0f);
-            sdz += dz;
-            sdzx += dz * gn_xhat(at, xr, (size_t)r, j);
+        const size_t p0 = gn_p0(&d, (size_t)r);
+        const float mu = at->mean[r], is = at->invstd[r];
+        double sdz = 0.0, sdzx = 0.0; /* sum dz, sum dz (x - mu) */
+        for (size_t q = 0; q < runs; q++) {
+            double a = 0.0, b = 0.0;
+            tn_norm_sums_dy(gr + q * d.s, NULL, xr + q * d.s, d.s, mu, &a, &b);
+            const double gm = gamma ? gamma[p0 + q] : 1.0;
+            sdz += gm * a;
+            sdzx += gm * b;
         }
-        const double mdz = sdz / (double)d.k, mdzx = sdzx / (double)d.k;
-        const double is = at->invstd[r];
-        for (size_t j = 0; j < d.k; j++) {
-            const double dz = gr[j] * (double)(gamma ? gamma[gn_affine_index(&d, (size_t)r, j)] : 1.0f);
-            dr[j] += (float)((dz - mdz - gn_xhat(at, xr, (size_t)r, j) * mdzx) * is);
+        const float c0 = (float)(sdz / (double)d.k * is);
+        const float c2 = (float)(sdzx / (double)d.k * is * is * is);
+        for (size_t q = 0; q < runs; q++) {
+            const float c1 = (gamma ? gamma[p0 + q] : 1.0f) * is;
+            const float *gq = gr + q * d.s, *xq = xr + q * d.s;
+            float *dq = dr + q * d.s;
+#pragma omp simd
+            for (size_t i = 0; i < d.s; i++) dq[i] += gq[i] * c1 - c0 - (xq[i] - mu) * c2;
         }
     }
 }
