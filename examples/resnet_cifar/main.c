@@ -160,19 +160,16 @@ static int cmd_eval(int argc, char **argv)
     /* A training checkpoint describes its model; others need the options. */
     if (checkpoint_model(&c, ckpt)) return 1;
     c.subset = 1; /* the training set is only needed for its normalisation statistics */
-    run_data d;
-    if (data_load(&c, &d)) return 1;
-    tn_set_threads(c.threads);
-    tn_params *ps = tn_params_new();
-    tn_graph *g = tn_graph_new();
-    tn_resnet *net = NULL;
+    ckpt_model m;
+    if (ckpt_model_open(&c, &m)) {
+        ckpt_model_close(&m);
+        return 1;
+    }
+    const run_data d = m.d;
     int k = d.n_classes, rc = 1;
     long *conf = calloc((size_t)k * (size_t)k, sizeof *conf);
     double loss, acc;
-    tn_rng dropout_rng; /* unused in eval mode, but a model with dropout needs one */
-    tn_rng_seed(&dropout_rng, c.seed, 3);
-    if (ps && g && conf && model_build(&c, k, ps, &net, &dropout_rng) == 0 &&
-        evaluate(net, g, d.test, &d.norm, c.batch, &loss, &acc, conf) == 0) {
+    if (conf && evaluate(m.net, m.g, d.test, &d.norm, c.batch, &loss, &acc, conf) == 0) {
         printf("checkpoint %s: %d test images\ntest accuracy %.4f  loss %.4f\n\n", ckpt, d.test->n,
                acc, loss);
         printf("%-12s %8s   confusion (rows: true, columns: predicted)\n", "class", "accuracy");
@@ -186,10 +183,7 @@ static int cmd_eval(int argc, char **argv)
         rc = 0;
     }
     free(conf);
-    tn_resnet_free(net);
-    tn_graph_free(g);
-    tn_params_free(ps);
-    data_free(&d);
+    ckpt_model_close(&m);
     return rc;
 }
 

@@ -36,6 +36,26 @@ int checkpoint_model(run_config *c, const char *ckpt)
     return 0;
 }
 
+int ckpt_model_open(const run_config *c, ckpt_model *m)
+{
+    memset(m, 0, sizeof *m);
+    if (data_load(c, &m->d)) return -1;
+    tn_set_threads(c->threads);
+    m->ps = tn_params_new();
+    m->g = tn_graph_new();
+    tn_rng_seed(&m->dropout_rng, c->seed, 3);
+    if (!m->ps || !m->g) return fail("%s", tn_error_message());
+    return model_build(c, m->d.n_classes, m->ps, &m->net, &m->dropout_rng);
+}
+
+void ckpt_model_close(ckpt_model *m)
+{
+    tn_resnet_free(m->net);
+    tn_graph_free(m->g);
+    tn_params_free(m->ps);
+    data_free(&m->d);
+}
+
 /* The loss of the model on a data set in eval mode, batch by batch; with
  * grad, the gradient of the mean loss added to the store's. */
 typedef struct subset_ctx {
@@ -190,17 +210,12 @@ int cmd_sharpness(int argc, char **argv)
     if (!ckpt) return fail("sharpness: --checkpoint FILE is required"), 2;
     if (config_finish(&c)) return 2;
     if (checkpoint_model(&c, ckpt) || make_dirs(c.out)) return 1;
-    run_data d;
-    if (data_load(&c, &d)) return 1;
-    tn_set_threads(c.threads);
-    tn_params *ps = tn_params_new();
-    tn_graph *g = tn_graph_new();
-    tn_resnet *net = NULL;
-    tn_rng dropout_rng; /* unused in eval mode, but a model with dropout needs one */
-    tn_rng_seed(&dropout_rng, c.seed, 3);
+    ckpt_model m;
     int rc = 1;
-    if (ps && g && model_build(&c, d.n_classes, ps, &net, &dropout_rng) == 0) {
-        subset_ctx s = {.net = net, .g = g, .ds = d.train, .norm = &d.norm, .batch = c.batch};
+    if (ckpt_model_open(&c, &m) == 0) {
+        tn_params *ps = m.ps;
+        const run_data *d = &m.d;
+        subset_ctx s = {.net = m.net, .g = m.g, .ds = d->train, .norm = &d->norm, .batch = c.batch};
         tn_nn_sharpness_result r;
         const double t0 = tn_clock_now();
         if (tn_nn_sharpness(ps, o.eps, o.steps, subset_loss, &s, &r) != TN_OK) {
@@ -210,7 +225,7 @@ int cmd_sharpness(int argc, char **argv)
             snprintf(text, sizeof text,
                      "checkpoint %s: %d training images\nloss %.6f\nmax loss in the box %.6f "
                      "(eps %g, %d steps)\nsharpness %.4f\nseconds %.1f\n",
-                     ckpt, d.train->n, r.loss, r.loss_max, o.eps, o.steps, r.sharpness,
+                     ckpt, d->train->n, r.loss, r.loss_max, o.eps, o.steps, r.sharpness,
                      tn_clock_now() - t0);
             char path[1200];
             snprintf(path, sizeof path, "%s/sharpness.txt", c.out);
@@ -221,9 +236,6 @@ int cmd_sharpness(int argc, char **argv)
                 rc = direction_scan(&s, ps, &o, c.seed, c.out) ? 1 : 0;
         }
     }
-    tn_resnet_free(net);
-    tn_graph_free(g);
-    tn_params_free(ps);
-    data_free(&d);
+    ckpt_model_close(&m);
     return rc;
 }

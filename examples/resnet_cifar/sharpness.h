@@ -14,6 +14,18 @@ int checkpoint_option(int argc, char **argv, int *i, const char **ckpt);
  * file cannot be opened (message printed). */
 int checkpoint_model(run_config *c, const char *ckpt);
 
+/* The data and the model of a checkpoint command, built from c (after
+ * checkpoint_model).  0, or -1 with a message (close it either way). */
+typedef struct ckpt_model {
+    run_data d;
+    tn_params *ps;
+    tn_graph *g;
+    tn_resnet *net;
+    tn_rng dropout_rng; /* unused in eval mode, but a model with dropout needs one */
+} ckpt_model;
+int ckpt_model_open(const run_config *c, ckpt_model *m);
+void ckpt_model_close(ckpt_model *m);
+
 /* resnet_cifar sharpness --checkpoint FILE [options]: exit status. */
 int cmd_sharpness(int argc, char **argv);
 

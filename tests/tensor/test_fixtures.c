@@ -119,6 +119,19 @@ Test(fixtures, conv2d_resnet_stride2_pad1) { check_conv("conv2d_resnet_s2_p1"); 
 
 /* --------------------------------------------------------- batch norm */
 
+/* Backward of a normalisation's output y with the fixture's R; x's, gamma's
+ * and beta's gradients against the fixture's. */
+static void check_norm_grads(const char *fx, tn_st_file *f, tn_graph *g, tn_tensor *y,
+                             const tn_tensor *x, const tn_tensor *gamma, const tn_tensor *beta)
+{
+    backward_with(g, y, load(g, f, "R", false));
+    expect_close(fx, f, "grad_x", x->grad, x->numel, FIXTURE_TOL);
+    expect_close(fx, f, "grad_gamma", gamma->grad, gamma->numel, FIXTURE_TOL);
+    expect_close(fx, f, "grad_beta", beta->grad, beta->numel, FIXTURE_TOL);
+    tn_graph_free(g);
+    tn_st_close(f);
+}
+
 static void check_batch_norm(const char *fx)
 {
     tn_st_file *f = open_fixture(fx);
@@ -134,12 +147,7 @@ static void check_batch_norm(const char *fx)
     expect_close(fx, f, "out", y->data, y->numel, FIXTURE_TOL);
     expect_close(fx, f, "running_mean_after", rm->data, rm->numel, FIXTURE_TOL);
     expect_close(fx, f, "running_var_after", rv->data, rv->numel, FIXTURE_TOL);
-    backward_with(g, y, load(g, f, "R", false));
-    expect_close(fx, f, "grad_x", x->grad, x->numel, FIXTURE_TOL);
-    expect_close(fx, f, "grad_gamma", gamma->grad, gamma->numel, FIXTURE_TOL);
-    expect_close(fx, f, "grad_beta", beta->grad, beta->numel, FIXTURE_TOL);
-    tn_graph_free(g);
-    tn_st_close(f);
+    check_norm_grads(fx, f, g, y, x, gamma, beta);
 }
 
 Test(fixtures, batch_norm_train_4d) { check_batch_norm("batch_norm_train_4d"); }
@@ -161,12 +169,7 @@ static void check_group_norm(const char *fx)
                           : tn_layer_norm(g, x, norm_ndim, gamma, beta, eps);
     cr_assert_not_null(y);
     expect_close(fx, f, "out", y->data, y->numel, FIXTURE_TOL);
-    backward_with(g, y, load(g, f, "R", false));
-    expect_close(fx, f, "grad_x", x->grad, x->numel, FIXTURE_TOL);
-    expect_close(fx, f, "grad_gamma", gamma->grad, gamma->numel, FIXTURE_TOL);
-    expect_close(fx, f, "grad_beta", beta->grad, beta->numel, FIXTURE_TOL);
-    tn_graph_free(g);
-    tn_st_close(f);
+    check_norm_grads(fx, f, g, y, x, gamma, beta);
 }
 
 Test(fixtures, group_norm_4d) { check_group_norm("group_norm_4d"); }
