@@ -42,7 +42,8 @@ def load(path, args):
                 shortcut=pick(args.shortcut, "resnet.shortcut", str),
                 width=pick(args.width, "resnet.width", int),
                 num_classes=pick(args.num_classes, "resnet.num_classes", int),
-                in_channels=pick(args.in_channels, "resnet.in_channels", int))
+                in_channels=pick(args.in_channels, "resnet.in_channels", int),
+                group_channels=int(meta.get("resnet.gn_group_channels", 16)))
     model = CifarResNet(**arch)
     sd = model.state_dict()
     extra = sorted(k for k in tensors if k not in sd and not k.startswith("check."))

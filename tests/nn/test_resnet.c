@@ -250,11 +250,12 @@ Test(resnet, save_load_bit_exact)
 
 Test(resnet, variants_build_run_and_flags)
 {
-    tn_resnet_variant vs[] = {TN_RESNET_BN, TN_RESNET_PREACT, TN_RESNET_NO_BN};
+    tn_resnet_variant vs[] = {TN_RESNET_BN, TN_RESNET_PREACT, TN_RESNET_NO_BN, TN_RESNET_GN,
+                              TN_RESNET_LN};
     tn_resnet_shortcut scs[] = {TN_RESNET_SHORTCUT_A, TN_RESNET_SHORTCUT_B};
     tn_rng rng;
     tn_rng_seed(&rng, 11, 0);
-    for (int v = 0; v < 3; v++)
+    for (int v = 0; v < 5; v++)
         for (int s = 0; s < 2; s++) {
             tn_params *ps = tn_params_new();
             tn_resnet *net = build(ps, 8, vs[v], scs[s], 7);
@@ -272,6 +273,12 @@ Test(resnet, variants_build_run_and_flags)
                 cr_assert(tn_params_find(ps, "layer1.0.conv1.bias"));
             }
             if (vs[v] == TN_RESNET_PREACT) cr_assert(tn_params_find(ps, "bn_final.weight"));
+            if (vs[v] == TN_RESNET_GN || vs[v] == TN_RESNET_LN) {
+                cr_assert_eq(tn_params_numel(ps, TN_BUFFER), 0);
+                cr_assert(tn_params_find(ps, "layer3.0.bn2.weight"));
+                /* 16 channels a group (GN) or one group (LN). */
+                cr_assert_eq(net->blocks[net->n_blocks - 1].gn2.groups, vs[v] == TN_RESNET_GN ? 4 : 1);
+            }
             if (scs[s] == TN_RESNET_SHORTCUT_B)
                 cr_assert(tn_params_find(ps, "layer2.0.shortcut.0.weight"));
             else
@@ -378,6 +385,9 @@ Test(resnet, export_for_torch)
                                            .width = 8, .num_classes = 7}},
         {"resnet8_nobn_A.safetensors", {.depth = 8, .variant = TN_RESNET_NO_BN, .shortcut = TN_RESNET_SHORTCUT_A}},
         {"resnet8_nobn_B.safetensors", {.depth = 8, .variant = TN_RESNET_NO_BN, .shortcut = TN_RESNET_SHORTCUT_B}},
+        {"resnet8_gn_B.safetensors", {.depth = 8, .variant = TN_RESNET_GN, .shortcut = TN_RESNET_SHORTCUT_B,
+                                      .gn_group_channels = 8}},
+        {"resnet8_ln_A.safetensors", {.depth = 8, .variant = TN_RESNET_LN, .shortcut = TN_RESNET_SHORTCUT_A}},
     };
     tn_rng rng;
     tn_rng_seed(&rng, 77, 0);
@@ -418,7 +428,8 @@ Test(resnet, export_for_torch)
         cr_assert_eq(tn_resnet_meta_read(f, &back), TN_OK, "%s", tn_error_message());
         cr_assert(back.depth == net->cfg.depth && back.width == net->cfg.width &&
                   back.num_classes == net->cfg.num_classes && back.variant == net->cfg.variant &&
-                  back.shortcut == net->cfg.shortcut && back.in_channels == net->cfg.in_channels);
+                  back.shortcut == net->cfg.shortcut && back.in_channels == net->cfg.in_channels &&
+                  back.gn_group_channels == net->cfg.gn_group_channels);
         tn_st_close(f);
         tn_graph_free(g);
         tn_resnet_free(net);

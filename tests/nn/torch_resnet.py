@@ -33,15 +33,15 @@ def norm_groups(variant, channels, group_channels=16):
     return groups
 
 
-def post_norm(variant, channels):
+def post_norm(variant, channels, group_channels=16):
     """The norm of a post-activation variant: BatchNorm2d or GroupNorm."""
     if variant == "bn":
         return nn.BatchNorm2d(channels)
-    return nn.GroupNorm(norm_groups(variant, channels), channels)
+    return nn.GroupNorm(norm_groups(variant, channels, group_channels), channels)
 
 
 class BasicBlock(nn.Module):
-    def __init__(self, in_planes, planes, stride, variant="bn", shortcut="A"):
+    def __init__(self, in_planes, planes, stride, variant="bn", shortcut="A", group_channels=16):
         super().__init__()
         assert variant in VARIANTS and shortcut in ("A", "B")
         self.variant, self.option = variant, shortcut
@@ -51,19 +51,19 @@ class BasicBlock(nn.Module):
             self.bn1 = nn.BatchNorm2d(in_planes)
         self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=bias)
         if variant in POST_ACT:
-            self.bn1 = post_norm(variant, planes)
+            self.bn1 = post_norm(variant, planes, group_channels)
         if variant == "preact":
             self.bn2 = nn.BatchNorm2d(planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=bias)
         if variant in POST_ACT:
-            self.bn2 = post_norm(variant, planes)
+            self.bn2 = post_norm(variant, planes, group_channels)
         if variant == "nobn":
             self.scale = nn.Parameter(torch.ones(()))
         self.project = stride != 1 or in_planes != planes
         if self.project and shortcut == "B":
             layers = [nn.Conv2d(in_planes, planes, 1, stride, 0, bias=bias)]
             if variant in POST_ACT:
-                layers.append(post_norm(variant, planes))
+                layers.append(post_norm(variant, planes, group_channels))
             self.shortcut = nn.Sequential(*layers)
 
     def short(self, x, pre):
@@ -92,21 +92,22 @@ class BasicBlock(nn.Module):
 
 class CifarResNet(nn.Module):
     def __init__(self, depth=20, num_classes=10, width=16, in_channels=3, variant="bn",
-                 shortcut="A"):
+                 shortcut="A", group_channels=16):
         super().__init__()
         assert (depth - 2) % 6 == 0 and depth >= 8
         n = (depth - 2) // 6
         self.variant = variant
         self.conv1 = nn.Conv2d(in_channels, width, 3, 1, 1, bias=variant == "nobn")
         if variant in POST_ACT:
-            self.bn1 = post_norm(variant, width)
+            self.bn1 = post_norm(variant, width, group_channels)
         in_planes = width
         for stage in range(3):
             planes = width << stage
             blocks = []
             for i in range(n):
                 stride = 2 if stage > 0 and i == 0 else 1
-                blocks.append(BasicBlock(in_planes, planes, stride, variant, shortcut))
+                blocks.append(BasicBlock(in_planes, planes, stride, variant, shortcut,
+                                         group_channels))
                 in_planes = planes
             setattr(self, "layer%d" % (stage + 1), nn.Sequential(*blocks))
         if variant == "preact":
