@@ -127,6 +127,19 @@ static void gn_forward(tn_graph *g, tn_tensor *out)
     }
 }
 
+/* *a = sum dy, *b = sum dy (x - mu) over a run of s values (layer norm's
+ * runs of 1 without a call to the vectorised sums). */
+static void run_sums(const float *dy, const float *x, size_t s, float mu, double *a, double *b)
+{
+    *a = *b = 0.0;
+    if (s == 1) {
+        *a = dy[0];
+        *b = (double)dy[0] * (x[0] - mu);
+    } else {
+        tn_norm_sums_dy(dy, NULL, x, s, mu, a, b);
+    }
+}
+
 /* dgamma[p] += sum dy * x_hat, dbeta[p] += sum dy over the elements of
  * entry p: rows r = b*gx + p / runs, values (p % runs) * s .. + s; in a
  * fixed order, one entry per thread. */
@@ -140,8 +153,8 @@ static void gn_affine_grads(const gn_attr *at, const gn_dims *d, const float *x,
         double sg = 0.0, sb = 0.0;
         const size_t j0 = ((size_t)p % runs) * d->s;
         for (size_t r = (size_t)p / runs; r < d->rows; r += (size_t)d->gx) {
-            double a = 0.0, b = 0.0;
-            tn_norm_sums_dy(gy + r * d->k + j0, NULL, x + r * d->k + j0, d->s, at->mean[r], &a, &b);
+            double a, b;
+            run_sums(gy + r * d->k + j0, x + r * d->k + j0, d->s, at->mean[r], &a, &b);
             sb += a;
             sg += b * at->invstd[r];
         }
@@ -177,8 +190,8 @@ static void gn_backward(tn_graph *g, tn_tensor *out)
         const float mu = at->mean[r], is = at->invstd[r];
         double sdz = 0.0, sdzx = 0.0; /* sum dz, sum dz (x - mu) */
         for (size_t q = 0; q < runs; q++) {
-            double a = 0.0, b = 0.0;
-            tn_norm_sums_dy(gr + q * d.s, NULL, xr + q * d.s, d.s, mu, &a, &b);
+            double a, b;
+            run_sums(gr + q * d.s, xr + q * d.s, d.s, mu, &a, &b);
             const double gm = gamma ? gamma[p0 + q] : 1.0;
             sdz += gm * a;
             sdzx += gm * b;
