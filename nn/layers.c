@@ -221,6 +221,66 @@ tn_tensor *tn_nn_batch_norm_forward(tn_graph *g, const tn_nn_batch_norm *bn, tn_
                          bn->momentum, bn->eps);
 }
 
+/* The scale (ones) and shift (zeros) of a normalisation layer, of shape
+ * (ndim, shape), TN_NO_DECAY whatever their rank. */
+static tn_status norm_affine_init(tn_params *ps, const char *name, int ndim, const int *shape,
+                                  tn_tensor **weight, tn_tensor **bias)
+{
+    const unsigned flags = TN_PARAM | TN_NO_DECAY;
+    tn_status st = tn_nn_param(ps, name, "weight", ndim, shape, flags, weight);
+    if (st == TN_OK) st = tn_nn_param(ps, name, "bias", ndim, shape, flags, bias);
+    if (st != TN_OK) return st;
+    tn_nn_init_ones(*weight);
+    tn_nn_init_zeros(*bias);
+    return TN_OK;
+}
+
+static tn_tensor *gn_fwd(tn_graph *g, tn_nn_layer *self, tn_tensor *x)
+{
+    return tn_nn_group_norm_forward(g, (tn_nn_group_norm *)self, x);
+}
+
+tn_status tn_nn_group_norm_init(tn_nn_group_norm *gn, tn_params *ps, const char *name,
+                                int groups, int channels, bool affine)
+{
+    if (groups <= 0 || channels <= 0 || channels % groups != 0)
+        tn_misuse("tn_nn_group_norm_init", "'%s': channels %d must be a positive multiple of "
+                  "groups %d", name, channels, groups);
+    *gn = (tn_nn_group_norm){.base = {.kind = "group_norm", .forward = gn_fwd},
+                             .groups = groups, .channels = channels, .eps = 1e-5f};
+    if (!affine) return TN_OK;
+    return norm_affine_init(ps, name, 1, (int[]){channels}, &gn->weight, &gn->bias);
+}
+
+tn_tensor *tn_nn_group_norm_forward(tn_graph *g, const tn_nn_group_norm *gn, tn_tensor *x)
+{
+    return tn_group_norm(g, x, gn->groups, gn->weight, gn->bias, gn->eps);
+}
+
+static tn_tensor *ln_fwd(tn_graph *g, tn_nn_layer *self, tn_tensor *x)
+{
+    return tn_nn_layer_norm_forward(g, (tn_nn_layer_norm *)self, x);
+}
+
+tn_status tn_nn_layer_norm_init(tn_nn_layer_norm *ln, tn_params *ps, const char *name, int ndim,
+                                const int *shape, bool affine)
+{
+    bool ok = ndim >= 1 && ndim <= TN_MAX_DIMS && shape;
+    for (int i = 0; ok && i < ndim; i++) ok = shape[i] > 0;
+    if (!ok) tn_misuse("tn_nn_layer_norm_init", "'%s': ndim %d must be in [1, %d] with positive "
+                       "sizes", name, ndim, TN_MAX_DIMS);
+    *ln = (tn_nn_layer_norm){.base = {.kind = "layer_norm", .forward = ln_fwd}, .ndim = ndim,
+                             .eps = 1e-5f};
+    memcpy(ln->shape, shape, (size_t)ndim * sizeof *shape);
+    if (!affine) return TN_OK;
+    return norm_affine_init(ps, name, ndim, shape, &ln->weight, &ln->bias);
+}
+
+tn_tensor *tn_nn_layer_norm_forward(tn_graph *g, const tn_nn_layer_norm *ln, tn_tensor *x)
+{
+    return tn_layer_norm(g, x, ln->ndim, ln->weight, ln->bias, ln->eps);
+}
+
 static tn_tensor *dropout_fwd(tn_graph *g, tn_nn_layer *self, tn_tensor *x)
 {
     return tn_nn_dropout_forward(g, (tn_nn_dropout *)self, x);

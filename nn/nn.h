@@ -12,7 +12,8 @@
  * `<name>.bias`, `<name>.running_mean`, ...), so a tenet checkpoint loads
  * into the equivalent PyTorch module and back (scripts/safetensors_to_torch.py).
  * Biases, batch-norm gamma/beta and other parameters of fewer than 2 dims get
- * TN_NO_DECAY from the store; running statistics are TN_BUFFER.
+ * TN_NO_DECAY from the store (group and layer norm scales and shifts are
+ * TN_NO_DECAY whatever their shape); running statistics are TN_BUFFER.
  *
  * num_batches_tracked: PyTorch's batch norm keeps an int64 counter that only
  * matters when momentum=None (cumulative averaging).  tenet's batch norm uses
@@ -136,6 +137,34 @@ typedef struct tn_nn_batch_norm {
 tn_status tn_nn_batch_norm_init(tn_nn_batch_norm *bn, tn_params *ps, const char *name,
                                 int channels, bool affine);
 tn_tensor *tn_nn_batch_norm_forward(tn_graph *g, const tn_nn_batch_norm *bn, tn_tensor *x);
+
+/* Group norm over (N, C, *) (torch.nn.GroupNorm(groups, C)): weight/bias (C)
+ * (1 and 0; NULL when not affine), no running statistics (the same in train
+ * and eval mode).  groups = C is InstanceNorm2d(C, affine=True), groups = 1
+ * a layer norm over (C, *) with a per-channel affine.  eps 1e-5. */
+typedef struct tn_nn_group_norm {
+    tn_nn_layer base;
+    tn_tensor *weight, *bias;
+    int groups, channels;
+    float eps;
+} tn_nn_group_norm;
+tn_status tn_nn_group_norm_init(tn_nn_group_norm *gn, tn_params *ps, const char *name,
+                                int groups, int channels, bool affine);
+tn_tensor *tn_nn_group_norm_forward(tn_graph *g, const tn_nn_group_norm *gn, tn_tensor *x);
+
+/* Layer norm over the last ndim dims, of sizes shape[0..ndim) (torch.nn.LayerNorm(shape)):
+ * weight/bias of that shape, element-wise (1 and 0; NULL when not affine).
+ * eps 1e-5. */
+typedef struct tn_nn_layer_norm {
+    tn_nn_layer base;
+    tn_tensor *weight, *bias;
+    int ndim;
+    int shape[TN_MAX_DIMS];
+    float eps;
+} tn_nn_layer_norm;
+tn_status tn_nn_layer_norm_init(tn_nn_layer_norm *ln, tn_params *ps, const char *name, int ndim,
+                                const int *shape, bool affine);
+tn_tensor *tn_nn_layer_norm_forward(tn_graph *g, const tn_nn_layer_norm *ln, tn_tensor *x);
 
 /* Dropout with probability p (train mode only); draws from *rng, which must
  * outlive the layer. */
@@ -266,6 +295,14 @@ tn_nn_flatten *tn_nn_seq_flatten(tn_nn_seq *s);
  *                     identity-shortcut path and the residual branches grow
  *                     in, so the signal's variance does not explode with
  *                     depth.  option B's projection is a 1x1 conv with bias.
+ *   TN_RESNET_GN      TN_RESNET_BN with group norm (Wu & He 2018) in place of
+ *                     every batch norm: gn_group_channels channels a group
+ *                     (default 16: groups = C / 16, at least 1, lowered to a
+ *                     divisor of C), under the batch norms' names (bn1.weight,
+ *                     bn1.bias, ...; no running statistics).
+ *   TN_RESNET_LN      the same with one group: layer norm over (C, H, W) of
+ *                     each sample with a per-channel scale and shift
+ *                     (torch.nn.GroupNorm(1, C)).
  *
  * Shortcuts when the shape changes (stride 2, channels doubled):
  *   TN_RESNET_SHORTCUT_A  identity on x[:, :, ::2, ::2] with the channels
@@ -275,6 +312,8 @@ typedef enum tn_resnet_variant {
     TN_RESNET_BN = 0,
     TN_RESNET_PREACT,
     TN_RESNET_NO_BN,
+    TN_RESNET_GN,
+    TN_RESNET_LN,
 } tn_resnet_variant;
 
 typedef enum tn_resnet_shortcut {
@@ -294,6 +333,7 @@ typedef struct tn_resnet_config {
     bool zero_init_residual;     /* BN variants: gamma of each block's last BN = 0 */
     float dropout;               /* > 0: dropout on the pooled features, train mode only */
     tn_rng *dropout_rng;         /* its random stream (required with dropout) */
+    int gn_group_channels;       /* GN variant: channels a group; 0 means 16 */
 } tn_resnet_config;
 
 typedef struct tn_resnet_block {
@@ -304,6 +344,7 @@ typedef struct tn_resnet_block {
     tn_nn_conv2d shortcut_conv;   /* option B */
     tn_nn_batch_norm shortcut_bn; /* option B, BN variant */
     tn_tensor *scale;             /* NO_BN: (1) */
+    tn_nn_group_norm gn1, gn2, shortcut_gn; /* GN and LN, named bn1, bn2, shortcut.1 */
 } tn_resnet_block;
 
 typedef struct tn_resnet {
@@ -312,6 +353,7 @@ typedef struct tn_resnet {
     tn_nn_conv2d conv1;
     tn_nn_batch_norm bn1;         /* BN variant */
     tn_nn_batch_norm bn_final;    /* PREACT */
+    tn_nn_group_norm gn1;         /* GN and LN, named bn1 */
     int n_blocks;
     tn_resnet_block *blocks;      /* 3 * blocks_per_stage */
     tn_nn_linear linear;
@@ -327,9 +369,10 @@ void tn_resnet_free(tn_resnet *net);
 tn_tensor *tn_resnet_forward(tn_graph *g, const tn_resnet *net, tn_tensor *x);
 
 /* Describe the architecture in a checkpoint's metadata ("tenet.arch" =
- * "cifar_resnet", "resnet.depth", "resnet.variant" = bn | preact | nobn,
- * "resnet.shortcut" = A | B, "resnet.width", "resnet.num_classes",
- * "resnet.in_channels"), and read it back (TN_ERR_FORMAT naming the key when
+ * "cifar_resnet", "resnet.depth", "resnet.variant" = bn | preact | nobn | gn
+ * | ln, "resnet.shortcut" = A | B, "resnet.width", "resnet.num_classes",
+ * "resnet.in_channels", and for gn "resnet.gn_group_channels", optional on
+ * reading: 16), and read it back (TN_ERR_FORMAT naming the key when
  * absent or malformed; init and zero_init_residual are not stored).
  * scripts/safetensors_to_torch.py builds the PyTorch twin from these keys. */
 tn_status tn_resnet_meta_write(tn_st_writer *w, const tn_resnet_config *cfg);
@@ -339,6 +382,87 @@ tn_status tn_resnet_meta_read(const tn_st_file *f, tn_resnet_config *cfg);
  * ceil(H / stride), ceil(W / stride)), x[:, :, ::stride, ::stride] with `pad`
  * zero channels before and after. */
 tn_tensor *tn_nn_shortcut_a(tn_graph *g, tn_tensor *x, int stride, int pad);
+
+/* ----------------------------------------------------------- training aids
+ * Gradient accumulation: K micro-batches of about B/K samples, summed into
+ * the store's gradients before one optimizer step, give the gradient of the
+ * whole batch in the memory of a micro-batch.  The store's gradients are
+ * added to by every backward, so:
+ *
+ *     tn_params_zero_grad(ps);
+ *     for (int i = 0; i < k; i++) {
+ *         int start, m = tn_nn_micro_batch(n, k, i, &start);   // samples [start, start + m)
+ *         tn_graph_reset(g);
+ *         tn_tensor *loss = <mean loss of those m samples>;
+ *         if (i == 0) loss = tn_add(g, loss, tn_optim_penalty(opt, g)); // once a step
+ *         tn_backward(g, tn_scale(g, loss, (float)m / n));     // its share of the mean
+ *     }
+ *     tn_optim_step(opt, lr);
+ *
+ * The gradient equals the full batch's to float rounding (the sums run in
+ * another order) for a model whose samples do not interact.  Batch norm
+ * normalises each micro-batch by its own statistics (over B/K samples, not
+ * B) and updates its running statistics K times a step (momentum applied K
+ * times): a different, noisier model; group and layer norm do not depend on
+ * the batch. */
+
+/* Micro-batch i of k of n samples: its size, *start its first sample (the
+ * first n % k parts hold one sample more; parts may be empty when n < k). */
+int tn_nn_micro_batch(int n, int k, int i, int *start);
+
+/* Weight noise: Gaussian noise added to the weights for the forward and
+ * backward passes of a step, taken out before the update, so the optimizer
+ * applies the gradient at w + e to the clean weights w:
+ *
+ *     tn_nn_weight_noise_perturb(&wn, ps);   // w <- w + e, w saved
+ *     ... forward, backward (all micro-batches) ...
+ *     tn_nn_weight_noise_restore(&wn, ps);   // w back; gradients kept
+ *     tn_optim_step(opt, lr);
+ *
+ * The noise of a tensor has std `std` times that tensor's RMS at the time
+ * (relative: the same S suits every layer's scale; a tensor at zero takes
+ * none) and is drawn for the TN_PARAM tensors that decay (conv and linear
+ * weights; not biases or norm scales and shifts); one draw a step.  The rng
+ * (seeded by tn_nn_weight_noise_init) is the only state to checkpoint. */
+typedef struct tn_nn_weight_noise {
+    float std;        /* relative to each tensor's RMS; 0: off */
+    tn_rng rng;
+    float *clean;     /* the store's values before the perturbation */
+    size_t n;
+    bool perturbed;
+} tn_nn_weight_noise;
+void tn_nn_weight_noise_init(tn_nn_weight_noise *wn, float std, uint64_t seed);
+/* TN_ERR_NOMEM (weights unchanged) if the copy cannot be allocated. */
+tn_status tn_nn_weight_noise_perturb(tn_nn_weight_noise *wn, tn_params *ps);
+void tn_nn_weight_noise_restore(tn_nn_weight_noise *wn, tn_params *ps); /* no-op if not perturbed */
+void tn_nn_weight_noise_free(tn_nn_weight_noise *wn);
+
+/* Sharpness.  A loss over fixed data at the store's current values, into
+ * *loss; with `grad`, its gradient added to the store's gradients too
+ * (they are zeroed before each such call).  An error stops the measure. */
+typedef tn_status (*tn_nn_loss_fn)(void *ctx, tn_params *ps, bool grad, double *loss);
+
+typedef struct tn_nn_sharpness_result {
+    double loss;      /* f(w) */
+    double loss_max;  /* the largest f(w + delta) found */
+    double sharpness; /* 100 (loss_max - loss) / (1 + loss) */
+} tn_nn_sharpness_result;
+
+/* Keskar et al.'s epsilon-sharpness: the largest loss increase within the
+ * box |delta_i| <= eps (|w_i| + 1) around the TN_PARAM values, found by
+ * `steps` steps of projected sign-gradient ascent from delta = 0 (each a
+ * step of 2 / steps of the box's half-width, then clipped to the box), a
+ * lower bound of the true maximum.  The store is restored to its values
+ * before the call (parameters and buffers) on return. */
+tn_status tn_nn_sharpness(tn_params *ps, double eps, int steps, tn_nn_loss_fn loss, void *ctx,
+                          tn_nn_sharpness_result *out);
+
+/* A random direction (tn_params_size floats into dir) normalised filter by
+ * filter (Li et al. 2018): Gaussian, each filter (first-dim slice) of a
+ * parameter of >= 2 dims scaled to the norm of the weights' filter; zero
+ * for parameters of fewer dims (biases, norm scales and shifts) and for
+ * buffers.  The loss along it is f(w + alpha dir). */
+void tn_nn_filter_normalized_direction(const tn_params *ps, tn_rng *rng, float *dir);
 
 /* ------------------------------------------------------------- checkpoints
  * A model's store (parameters and buffers) as one safetensors file, with

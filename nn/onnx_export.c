@@ -279,8 +279,8 @@ static const char *ox_shortcut(ox *b, const tn_resnet *net, const tn_resnet_bloc
     case TN_RESNET_BN: return ox_bn(b, &blk->shortcut_bn, ox_conv(b, &blk->shortcut_conv, x));
     case TN_RESNET_PREACT: return ox_conv(b, &blk->shortcut_conv, pre);
     case TN_RESNET_NO_BN: return ox_conv(b, &blk->shortcut_conv, x);
+    default: return x; /* gn, ln: refused by tn_resnet_export_onnx */
     }
-    return x;
 }
 
 static const char *ox_res_block(ox *b, const tn_resnet *net, const tn_resnet_block *blk,
@@ -301,8 +301,8 @@ static const char *ox_res_block(ox *b, const tn_resnet *net, const tn_resnet_blo
         y = ox_unary(b, "Relu", ox_conv(b, &blk->conv1, x));
         y = ox_binary(b, "Mul", ox_conv(b, &blk->conv2, y), ox_param(b, blk->scale));
         return ox_unary(b, "Relu", ox_binary(b, "Add", y, ox_shortcut(b, net, blk, x, NULL)));
+    default: return x; /* gn, ln: refused by tn_resnet_export_onnx */
     }
-    return x;
 }
 
 /* The whole forward of tn_resnet_forward in eval mode; returns the logits. */
@@ -377,6 +377,10 @@ tn_status tn_resnet_export_onnx(const tn_resnet *net, const char *path,
                                         "width %d must be >= 0", path, o.batch, o.height, o.width);
     if (!o.height) o.height = 32;
     if (!o.width) o.width = 32;
+    if (net->cfg.variant == TN_RESNET_GN || net->cfg.variant == TN_RESNET_LN)
+        return tn_error_set(TN_ERR_ARG, "tenet: ONNX export to '%s': the %s variant is not "
+                                        "exported (opset 13 has no group or layer norm node)",
+                            path, net->cfg.variant == TN_RESNET_GN ? "gn" : "ln");
 
     ox b = {0};
     ox_resnet(&b, net, "input");

@@ -1,5 +1,5 @@
-/* nn/resnet.c - CIFAR ResNets (He et al. 2016): post-activation with batch
- * norm, pre-activation, and a variant without normalisation; option A
+/* nn/resnet.c - CIFAR ResNets (He et al. 2016): post-activation with batch,
+ * group or layer norm, pre-activation, and a variant without normalisation; option A
  * (parameter-free) and option B (projection) shortcuts.  See nn.h. */
 #include "internal.h"
 
@@ -93,6 +93,39 @@ static tn_status bad_config(const char *what, int value)
     return tn_error_set(TN_ERR_ARG, "tenet: tn_resnet_new: %s (got %d)", what, value);
 }
 
+/* Post-activation variants: conv -> norm -> relu, the norm a batch norm or
+ * (GN, LN) a group norm. */
+static bool post_act(const tn_resnet_config *cfg)
+{
+    return cfg->variant == TN_RESNET_BN || cfg->variant == TN_RESNET_GN ||
+           cfg->variant == TN_RESNET_LN;
+}
+
+static bool group_normed(const tn_resnet_config *cfg)
+{
+    return cfg->variant == TN_RESNET_GN || cfg->variant == TN_RESNET_LN;
+}
+
+/* GN: channels / gn_group_channels groups (at least 1, lowered to a divisor
+ * of channels); LN: 1. */
+static int norm_groups(const tn_resnet_config *cfg, int channels)
+{
+    if (cfg->variant == TN_RESNET_LN) return 1;
+    int per = cfg->gn_group_channels > 0 ? cfg->gn_group_channels : 16;
+    int groups = channels / per > 1 ? channels / per : 1;
+    while (channels % groups) groups--;
+    return groups;
+}
+
+/* The post-activation norm `name` of a block or the stem: bn, or gn for GN and LN. */
+static tn_status norm_init(const tn_resnet_config *cfg, tn_params *ps, const char *name,
+                           int channels, tn_nn_batch_norm *bn, tn_nn_group_norm *gn)
+{
+    if (group_normed(cfg))
+        return tn_nn_group_norm_init(gn, ps, name, norm_groups(cfg, channels), channels, true);
+    return tn_nn_batch_norm_init(bn, ps, name, channels, true);
+}
+
 static tn_status block_init(tn_resnet_block *b, tn_params *ps, const char *name,
                             const tn_resnet_config *cfg, int in_planes, int planes, int stride,
                             float no_bn_scale, tn_rng *rng)
@@ -114,15 +147,15 @@ static tn_status block_init(tn_resnet_block *b, tn_params *ps, const char *name,
     TRY(tn_nn_name(sub, name, "shortcut.1")); /* the longest name fits: SUB cannot fail */
     if (cfg->variant == TN_RESNET_PREACT) TRY(tn_nn_batch_norm_init(&b->bn1, ps, SUB("bn1"), in_planes, true));
     TRY(tn_nn_conv2d_init(&b->conv1, ps, SUB("conv1"), in_planes, planes, 3, stride, 1, conv_bias, rng));
-    if (cfg->variant == TN_RESNET_BN) TRY(tn_nn_batch_norm_init(&b->bn1, ps, SUB("bn1"), planes, true));
+    if (post_act(cfg)) TRY(norm_init(cfg, ps, SUB("bn1"), planes, &b->bn1, &b->gn1));
     if (cfg->variant == TN_RESNET_PREACT) TRY(tn_nn_batch_norm_init(&b->bn2, ps, SUB("bn2"), planes, true));
     TRY(tn_nn_conv2d_init(&b->conv2, ps, SUB("conv2"), planes, planes, 3, 1, 1, conv_bias, rng));
-    if (cfg->variant == TN_RESNET_BN) TRY(tn_nn_batch_norm_init(&b->bn2, ps, SUB("bn2"), planes, true));
+    if (post_act(cfg)) TRY(norm_init(cfg, ps, SUB("bn2"), planes, &b->bn2, &b->gn2));
     if (b->project && cfg->shortcut == TN_RESNET_SHORTCUT_B) {
         TRY(tn_nn_conv2d_init(&b->shortcut_conv, ps, SUB("shortcut.0"), in_planes, planes, 1,
                               stride, 0, conv_bias, rng));
-        if (cfg->variant == TN_RESNET_BN)
-            TRY(tn_nn_batch_norm_init(&b->shortcut_bn, ps, SUB("shortcut.1"), planes, true));
+        if (post_act(cfg))
+            TRY(norm_init(cfg, ps, SUB("shortcut.1"), planes, &b->shortcut_bn, &b->shortcut_gn));
     }
     if (!bn) TRY(tn_nn_param(ps, name, "scale", 0, NULL, TN_PARAM, &b->scale));
 
@@ -134,7 +167,8 @@ static tn_status block_init(tn_resnet_block *b, tn_params *ps, const char *name,
             tn_nn_init_apply(cfg->init, b->shortcut_conv.weight, b->shortcut_conv.bias, rng);
     }
     if (bn) {
-        if (cfg->zero_init_residual) tn_nn_init_zeros(b->bn2.weight);
+        if (cfg->zero_init_residual)
+            tn_nn_init_zeros(group_normed(cfg) ? b->gn2.weight : b->bn2.weight);
     } else {
         /* Fixup-style: conv1 scaled by L^(-1/2), the branch's last conv at
          * zero, biases at zero, the branch multiplier at one. */
@@ -163,7 +197,7 @@ tn_status tn_resnet_new(tn_resnet **out, tn_params *ps, const tn_resnet_config *
     if (cfg.num_classes < 1) return bad_config("num_classes must be > 0", cfg.num_classes);
     if (cfg.width < 1) return bad_config("width must be > 0", cfg.width);
     if (cfg.in_channels < 1) return bad_config("in_channels must be > 0", cfg.in_channels);
-    if ((unsigned)cfg.variant > TN_RESNET_NO_BN) return bad_config("unknown variant", (int)cfg.variant);
+    if ((unsigned)cfg.variant > TN_RESNET_LN) return bad_config("unknown variant", (int)cfg.variant);
     if ((unsigned)cfg.shortcut > TN_RESNET_SHORTCUT_B)
         return bad_config("unknown shortcut", (int)cfg.shortcut);
     if ((unsigned)cfg.init > TN_NN_INIT_XAVIER_NORMAL) return bad_config("unknown init", (int)cfg.init);
@@ -198,7 +232,7 @@ tn_status tn_resnet_new(tn_resnet **out, tn_params *ps, const tn_resnet_config *
     if (cfg.init != TN_NN_INIT_TORCH_DEFAULT)
         tn_nn_init_apply(cfg.init, net->conv1.weight, net->conv1.bias, rng);
     if (!bn) tn_nn_init_zeros(net->conv1.bias);
-    if (cfg.variant == TN_RESNET_BN) TRY_NET(tn_nn_batch_norm_init(&net->bn1, ps, "bn1", cfg.width, true));
+    if (post_act(&cfg)) TRY_NET(norm_init(&cfg, ps, "bn1", cfg.width, &net->bn1, &net->gn1));
 
     const float no_bn_scale = (float)(1.0 / sqrt((double)net->n_blocks));
     int in_planes = cfg.width;
@@ -242,6 +276,16 @@ static tn_tensor *bn_relu(tn_graph *g, const tn_nn_batch_norm *bn, tn_tensor *x,
                               bn->momentum, bn->eps, r);
 }
 
+/* relu(norm(x) + r), r may be NULL: the fused batch norm op, or group norm,
+ * add and relu for GN and LN. */
+static tn_tensor *norm_relu(tn_graph *g, const tn_resnet *net, const tn_nn_batch_norm *bn,
+                            const tn_nn_group_norm *gn, tn_tensor *x, tn_tensor *r)
+{
+    if (!group_normed(&net->cfg)) return bn_relu(g, bn, x, r);
+    tn_tensor *y = tn_nn_group_norm_forward(g, gn, x);
+    return tn_relu(g, r ? tn_add(g, y, r) : y);
+}
+
 static tn_tensor *shortcut(tn_graph *g, const tn_resnet *net, const tn_resnet_block *b,
                            tn_tensor *x, tn_tensor *pre)
 {
@@ -251,6 +295,9 @@ static tn_tensor *shortcut(tn_graph *g, const tn_resnet *net, const tn_resnet_bl
     switch (net->cfg.variant) {
     case TN_RESNET_BN:
         return tn_nn_batch_norm_forward(g, &b->shortcut_bn, tn_nn_conv2d_forward(g, &b->shortcut_conv, x));
+    case TN_RESNET_GN:
+    case TN_RESNET_LN:
+        return tn_nn_group_norm_forward(g, &b->shortcut_gn, tn_nn_conv2d_forward(g, &b->shortcut_conv, x));
     case TN_RESNET_PREACT: return tn_nn_conv2d_forward(g, &b->shortcut_conv, pre);
     case TN_RESNET_NO_BN: return tn_nn_conv2d_forward(g, &b->shortcut_conv, x);
     }
@@ -263,9 +310,11 @@ static tn_tensor *block_forward(tn_graph *g, const tn_resnet *net, const tn_resn
     tn_tensor *y, *pre = NULL;
     switch (net->cfg.variant) {
     case TN_RESNET_BN:
-        y = bn_relu(g, &b->bn1, tn_nn_conv2d_forward(g, &b->conv1, x), NULL);
+    case TN_RESNET_GN:
+    case TN_RESNET_LN:
+        y = norm_relu(g, net, &b->bn1, &b->gn1, tn_nn_conv2d_forward(g, &b->conv1, x), NULL);
         y = tn_nn_conv2d_forward(g, &b->conv2, y);
-        return bn_relu(g, &b->bn2, y, shortcut(g, net, b, x, NULL));
+        return norm_relu(g, net, &b->bn2, &b->gn2, y, shortcut(g, net, b, x, NULL));
     case TN_RESNET_PREACT:
         pre = bn_relu(g, &b->bn1, x, NULL);
         y = tn_nn_conv2d_forward(g, &b->conv1, pre);
@@ -288,7 +337,7 @@ tn_tensor *tn_resnet_forward(tn_graph *g, const tn_resnet *net, tn_tensor *x)
                   tn_shape_str(x, buf, sizeof buf));
     }
     tn_tensor *y = tn_nn_conv2d_forward(g, &net->conv1, x);
-    if (net->cfg.variant == TN_RESNET_BN) y = bn_relu(g, &net->bn1, y, NULL);
+    if (post_act(&net->cfg)) y = norm_relu(g, net, &net->bn1, &net->gn1, y, NULL);
     else if (net->cfg.variant == TN_RESNET_NO_BN) y = tn_relu(g, y);
     for (int i = 0; i < net->n_blocks && y; i++) y = block_forward(g, net, &net->blocks[i], y);
     if (net->cfg.variant == TN_RESNET_PREACT)
@@ -300,18 +349,20 @@ tn_tensor *tn_resnet_forward(tn_graph *g, const tn_resnet *net, tn_tensor *x)
 
 /* ---------------------------------------------------------------- metadata */
 
-static const char *const variant_names[] = {"bn", "preact", "nobn"};
+static const char *const variant_names[] = {"bn", "preact", "nobn", "gn", "ln"};
+#define N_VARIANTS ((int)(sizeof variant_names / sizeof variant_names[0]))
 
 tn_status tn_resnet_meta_write(tn_st_writer *w, const tn_resnet_config *cfg)
 {
-    if ((unsigned)cfg->variant > TN_RESNET_NO_BN || (unsigned)cfg->shortcut > TN_RESNET_SHORTCUT_B)
+    if ((unsigned)cfg->variant > TN_RESNET_LN || (unsigned)cfg->shortcut > TN_RESNET_SHORTCUT_B)
         tn_misuse("tn_resnet_meta_write", "unknown variant %d or shortcut %d", (int)cfg->variant,
                   (int)cfg->shortcut);
-    char buf[4][16];
+    char buf[5][16];
     snprintf(buf[0], sizeof buf[0], "%d", cfg->depth);
     snprintf(buf[1], sizeof buf[1], "%d", cfg->width ? cfg->width : 16);
     snprintf(buf[2], sizeof buf[2], "%d", cfg->num_classes ? cfg->num_classes : 10);
     snprintf(buf[3], sizeof buf[3], "%d", cfg->in_channels ? cfg->in_channels : 3);
+    snprintf(buf[4], sizeof buf[4], "%d", cfg->gn_group_channels > 0 ? cfg->gn_group_channels : 16);
     tn_status st = tn_st_add_meta(w, "tenet.arch", "cifar_resnet");
     if (st == TN_OK) st = tn_st_add_meta(w, "resnet.depth", buf[0]);
     if (st == TN_OK) st = tn_st_add_meta(w, "resnet.width", buf[1]);
@@ -320,6 +371,8 @@ tn_status tn_resnet_meta_write(tn_st_writer *w, const tn_resnet_config *cfg)
     if (st == TN_OK) st = tn_st_add_meta(w, "resnet.variant", variant_names[cfg->variant]);
     if (st == TN_OK)
         st = tn_st_add_meta(w, "resnet.shortcut", cfg->shortcut == TN_RESNET_SHORTCUT_A ? "A" : "B");
+    if (st == TN_OK && cfg->variant == TN_RESNET_GN)
+        st = tn_st_add_meta(w, "resnet.gn_group_channels", buf[4]);
     return st;
 }
 
@@ -349,15 +402,18 @@ tn_status tn_resnet_meta_read(const tn_st_file *f, tn_resnet_config *cfg)
     if (st != TN_OK) return st;
     const char *v = tn_st_meta(f, "resnet.variant"), *s = tn_st_meta(f, "resnet.shortcut");
     int vi = -1;
-    for (int i = 0; v && i < 3; i++)
+    for (int i = 0; v && i < N_VARIANTS; i++)
         if (strcmp(v, variant_names[i]) == 0) vi = i;
     if (vi < 0)
         return tn_error_set(TN_ERR_FORMAT, "tenet: checkpoint metadata 'resnet.variant' is %s%s%s",
-                            v ? "'" : "missing", v ? v : "", v ? "', not bn, preact or nobn" : "");
+                            v ? "'" : "missing", v ? v : "", v ? "', not bn, preact, nobn, gn or ln" : "");
     if (!s || (strcmp(s, "A") != 0 && strcmp(s, "B") != 0))
         return tn_error_set(TN_ERR_FORMAT, "tenet: checkpoint metadata 'resnet.shortcut' is %s%s%s",
                             s ? "'" : "missing", s ? s : "", s ? "', not A or B" : "");
     c.variant = (tn_resnet_variant)vi;
+    if (c.variant == TN_RESNET_GN && tn_st_meta(f, "resnet.gn_group_channels") &&
+        (st = meta_int(f, "resnet.gn_group_channels", &c.gn_group_channels)) != TN_OK)
+        return st;
     c.shortcut = s[0] == 'A' ? TN_RESNET_SHORTCUT_A : TN_RESNET_SHORTCUT_B;
     *cfg = c;
     return TN_OK;

@@ -3,7 +3,7 @@
 equivalent PyTorch model (tests/nn/torch_resnet.py) and check its logits.
 
     /usr/bin/python3 scripts/safetensors_to_torch.py CKPT.safetensors [...]
-        [--depth 20 --variant bn|preact|nobn --shortcut A|B --width 16
+        [--depth 20 --variant bn|preact|nobn|gn|ln --shortcut A|B --width 16
          --num-classes 10 --in-channels 3] [--tol 1e-4] [--save model.pt]
 
 The architecture comes from the checkpoint's metadata (tn_resnet_meta_write:
@@ -45,7 +45,8 @@ def load(path, args):
                 shortcut=pick(args.shortcut, "resnet.shortcut", str),
                 width=pick(args.width, "resnet.width", int),
                 num_classes=pick(args.num_classes, "resnet.num_classes", int),
-                in_channels=pick(args.in_channels, "resnet.in_channels", int))
+                in_channels=pick(args.in_channels, "resnet.in_channels", int),
+                group_channels=int(meta.get("resnet.gn_group_channels", 16)))
     model = CifarResNet(**arch)
     sd = model.state_dict()
     extra = sorted(k for k in tensors if k not in sd and not k.startswith(("check.", "optim.")))
@@ -70,7 +71,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoints", nargs="+")
     ap.add_argument("--depth", type=int)
-    ap.add_argument("--variant", choices=("bn", "preact", "nobn"))
+    ap.add_argument("--variant", choices=("bn", "preact", "nobn", "gn", "ln"))
     ap.add_argument("--shortcut", choices=("A", "B"))
     ap.add_argument("--width", type=int)
     ap.add_argument("--num-classes", type=int)

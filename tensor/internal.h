@@ -27,6 +27,15 @@ void tn_set_shape(tn_tensor *out, int ndim, const int *shape);
 /* Loops over this many elements or more run on all threads. */
 #define TN_PAR_MIN 32768
 
+/* Sums of the normalisation ops (tensor/ops_norm.c): float runs of 256 in
+ * vector lanes, the runs in double.  sum x[i] and sum (x[i] - mu)^2. */
+double tn_norm_sum(const float *x, size_t n);
+double tn_norm_sum_sq_centered(const float *x, size_t n, double mu);
+/* Adds sum dz and sum dz (x[i] - mu) to *sum_dz and *sum_dz_xc, dz = dy, or
+ * dy where y > 0 when y is given (after a relu). */
+void tn_norm_sums_dy(const float *dy, const float *y, const float *x, size_t n, float mu,
+                     double *sum_dz, double *sum_dz_xc);
+
 /* ------------------------------------------------------- element-wise ops
  * An op y = f(x) over all elements of a (...) -> (...), with an optional
  * float scalar `s` in out->attr:
@@ -83,7 +92,7 @@ void tn_check_same_shape(tn_tensor *out); /* out gets in[0]'s shape */
 #define TN_OPS_REDUCE(X) X(sum) X(mean) X(sum_axis) X(mean_axis) X(sum_squares) X(sum_abs)
 #define TN_OPS_SHAPE(X) X(reshape) X(flatten) X(transpose) X(permute) X(concat)
 #define TN_OPS_CONV(X) X(conv2d) X(max_pool2d) X(avg_pool2d) X(global_avg_pool)
-#define TN_OPS_NORM(X) X(batch_norm) X(batch_norm_relu) X(dropout)
+#define TN_OPS_NORM(X) X(batch_norm) X(batch_norm_relu) X(dropout) X(group_norm) X(layer_norm)
 #define TN_OPS_LOSS(X) X(cross_entropy) X(cross_entropy_soft) X(nll_loss) X(mse_loss)
 
 #define TN_BUILTIN_OPS(X)                                                      \

@@ -22,7 +22,7 @@
 
 static size_t chunk_len(size_t n, size_t i0) { return n - i0 < BN_CHUNK ? n - i0 : BN_CHUNK; }
 
-NORM_KERNEL static double sum_d(const float *x, size_t n)
+NORM_KERNEL double tn_norm_sum(const float *x, size_t n)
 {
     double s = 0.0;
     for (size_t i0 = 0; i0 < n; i0 += BN_CHUNK) {
@@ -37,7 +37,7 @@ NORM_KERNEL static double sum_d(const float *x, size_t n)
 }
 
 /* sum (x - mu)^2 */
-NORM_KERNEL static double sum_sq_centered(const float *x, size_t n, double mu)
+NORM_KERNEL double tn_norm_sum_sq_centered(const float *x, size_t n, double mu)
 {
     const float m = (float)mu;
     double s = 0.0;
@@ -57,8 +57,8 @@ NORM_KERNEL static double sum_sq_centered(const float *x, size_t n, double mu)
 
 /* sum dz and sum dz * (x - mu), added to *sum_dz and *sum_dz_xc, with dz = dy,
  * or dy where y > 0 when y is given (after a relu). */
-NORM_KERNEL static void sums_dy(const float *dy, const float *y, const float *x, size_t n,
-                                float mu, double *sum_dz, double *sum_dz_xc)
+NORM_KERNEL void tn_norm_sums_dy(const float *dy, const float *y, const float *x, size_t n,
+                                 float mu, double *sum_dz, double *sum_dz_xc)
 {
     double a = 0.0, b = 0.0;
     for (size_t i0 = 0; i0 < n; i0 += BN_CHUNK) {
@@ -237,8 +237,8 @@ static void bn_forward(tn_graph *g, tn_tensor *out)
             double mean = 0.0, m2 = 0.0, count = 0.0;
             for (int n = 0; n < d.n; n++) {
                 const float *xp = x->data + (size_t)n * cs + (size_t)c * d.s;
-                const double pm = sum_d(xp, d.s) / (double)d.s;
-                const double pq = sum_sq_centered(xp, d.s, pm);
+                const double pm = tn_norm_sum(xp, d.s) / (double)d.s;
+                const double pq = tn_norm_sum_sq_centered(xp, d.s, pm);
                 const double total = count + (double)d.s, delta = pm - mean;
                 mean += delta * ((double)d.s / total);
                 m2 += pq + delta * delta * (count * (double)d.s / total);
@@ -387,8 +387,8 @@ static void bn_backward(tn_graph *g, tn_tensor *out)
         double sum_dz = 0.0, sum_dz_xc = 0.0; /* xc = x - mean */
         for (int n = 0; n < d.n; n++) {
             const size_t off = (size_t)n * cs + (size_t)c * d.s;
-            sums_dy(gy + off, relu ? y + off : NULL, x->data + off, d.s, mu, &sum_dz,
-                    &sum_dz_xc);
+            tn_norm_sums_dy(gy + off, relu ? y + off : NULL, x->data + off, d.s, mu, &sum_dz,
+                            &sum_dz_xc);
         }
         if (ggamma) ggamma[c] += (float)(sum_dz_xc * is);
         if (gbeta) gbeta[c] += (float)sum_dz;

@@ -302,6 +302,20 @@ tn_tensor *tn_batch_norm_relu(tn_graph *g, tn_tensor *x, tn_tensor *gamma, tn_te
                               tn_tensor *running_mean, tn_tensor *running_var, float momentum,
                               float eps, tn_tensor *residual);
 
+/* Group norm (torch.nn.GroupNorm): x (N, C, *) in `groups` groups of C /
+ * groups channels, each (n, group) normalised by its own mean and biased
+ * variance, the same in train and eval mode; gamma, beta (C) or NULL.
+ * groups = C is instance norm (InstanceNorm2d(affine=True) with gamma, beta
+ * given), groups = 1 normalises each sample over (C, *) with a per-channel
+ * affine. */
+tn_tensor *tn_group_norm(tn_graph *g, tn_tensor *x, int groups, tn_tensor *gamma, tn_tensor *beta,
+                         float eps);
+
+/* Layer norm (torch.nn.LayerNorm): x (..., D1..Dk) normalised over its last
+ * k = norm_ndim dims; gamma, beta (D1..Dk) element-wise, or NULL. */
+tn_tensor *tn_layer_norm(tn_graph *g, tn_tensor *x, int norm_ndim, tn_tensor *gamma,
+                         tn_tensor *beta, float eps);
+
 /* Inverted dropout with probability p in train mode; identity in eval. */
 tn_tensor *tn_dropout(tn_graph *g, tn_tensor *x, float p, tn_rng *rng);
 

@@ -87,7 +87,8 @@ static const named SCHEDULES[] = {{"constant", TN_SCHED_CONSTANT},
                                   {"onecycle", TN_SCHED_ONE_CYCLE},
                                   {NULL, 0}};
 static const named VARIANTS[] = {
-    {"bn", TN_RESNET_BN}, {"preact", TN_RESNET_PREACT}, {"nobn", TN_RESNET_NO_BN}, {NULL, 0}};
+    {"bn", TN_RESNET_BN}, {"preact", TN_RESNET_PREACT}, {"nobn", TN_RESNET_NO_BN},
+    {"gn", TN_RESNET_GN}, {"ln", TN_RESNET_LN}, {NULL, 0}};
 
 static const char *name_of(const named *t, int v)
 {
@@ -229,6 +230,14 @@ static int set_no_bn(run_config *c, const char *opt, const char *v)
     return 0;
 }
 
+/* --accumulate 1 is the plain step: stored as 0, so it is not recorded. */
+static int check_accumulate(run_config *c, const char *opt, const char *v)
+{
+    (void)opt, (void)v;
+    if (c->accumulate == 1) c->accumulate = 0;
+    return 0;
+}
+
 static int method_given(run_config *c, const char *opt, const char *v)
 {
     (void)opt, (void)v;
@@ -297,9 +306,11 @@ static const option_row OPTIONS[] = {
     {"--depth", OPT_INT, F(depth), 8, 10000, 20, .record = REC_ALWAYS, .meta = "N",
      .parse = check_depth, .help = "the same, as a number"},
     {"--variant", OPT_ENUM, F(variant), .def = TN_RESNET_BN, .names = VARIANTS,
-     .record = REC_ALWAYS, .meta = "bn|preact|nobn",
+     .record = REC_ALWAYS, .meta = "bn|preact|nobn|gn|ln",
      .help = "post-activation with BN (default), pre-activation,\n"
-             "or without batch norm (Fixup-style; see README)"},
+             "without batch norm (Fixup-style; see README), or\n"
+             "post-activation with group norm (16 channels a group)\n"
+             "or layer norm (one group) in place of every BN"},
     {"--no-bn", OPT_SPECIAL, NO_FIELD, .parse = set_no_bn, .help = "the same as --variant nobn"},
     {"--shortcut", OPT_ENUM, F(shortcut), .def = TN_RESNET_SHORTCUT_A, .names = SHORTCUTS,
      .record = REC_ALWAYS, .meta = "A|B",
@@ -354,6 +365,16 @@ static const option_row OPTIONS[] = {
      .describe = "wd-tau", .help = "lambda from a decay timescale of T epochs"},
     {"--clip", OPT_DOUBLE, F(clip), 0, 1e6, 0, .record = REC_IF_POSITIVE, .meta = "NORM",
      .help = "clip the global gradient norm"},
+    {"--accumulate", OPT_INT, F(accumulate), 0, 4096, 0, .record = REC_IF_POSITIVE, .meta = "K",
+     .parse = check_accumulate,
+     .help = "sum the gradients of K micro-batches of batch/K before\n"
+             "each step (memory of batch/K; batch norm normalises by\n"
+             "micro-batch statistics)"},
+    {"--weight-noise", OPT_FLOAT, F(weight_noise), 0, 10, 0, .record = REC_IF_POSITIVE,
+     .meta = "S",
+     .help = "Gaussian noise of std S x each weight tensor's RMS on\n"
+             "the conv/linear weights for the forward and backward;\n"
+             "the update applies to the clean weights"},
 
     HEADING("Schedule (per batch, in fractional epochs):"),
     {"--schedule", OPT_ENUM, F(schedule), .def = TN_SCHED_COSINE, .names = SCHEDULES,

@@ -57,6 +57,8 @@ typedef struct run_config {
     bool cautious;             /* cautious decay (decoupled modes) */
     bool corrected;            /* corrected decay on the weights a batch norm follows */
     double wd_tau;             /* > 0: λ from this decay timescale in epochs */
+    int accumulate;            /* > 1: K micro-batches of batch/K a step (0: one) */
+    float weight_noise;        /* > 0: Gaussian weight noise, std relative to each tensor's RMS */
 
     /* schedule (epochs are converted to steps at run time) */
     tn_sched_kind schedule;

@@ -6,10 +6,12 @@
  *   resnet_cifar train --method adamw --epochs 30 --out runs/adamw
  *   resnet_cifar sweep --lrs 4 --wds 4
  *   resnet_cifar eval --checkpoint runs/adamw/checkpoint.safetensors
+ *   resnet_cifar sharpness --checkpoint runs/adamw/checkpoint.safetensors
  *   resnet_cifar export-onnx --checkpoint runs/adamw/checkpoint.safetensors --out model.onnx */
 #include "experiments.h"
 #include "export.h"
 #include "export_onnx.h"
+#include "sharpness.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -25,7 +27,8 @@ static void usage(FILE *out)
           "  sweep     learning rate x weight decay grids, heat maps of test error\n"
           "  eval      accuracy, loss, per-class accuracy and confusion matrix of a checkpoint\n"
           "  export    the model of a checkpoint alone, in PyTorch's state_dict names\n"
-          "  export-onnx  a checkpoint as an ONNX model (eval mode) for inference runtimes\n\n"
+          "  export-onnx  a checkpoint as an ONNX model (eval mode) for inference runtimes\n"
+          "  sharpness epsilon-sharpness of a checkpoint and its loss along a random direction\n\n"
           "resnet_cifar <command> --help lists the options of a command.\n",
           out);
 }
@@ -154,43 +157,26 @@ static int cmd_eval(int argc, char **argv)
             config_print_help(stdout);
             return 0;
         }
-        if (!strncmp(argv[i], "--checkpoint", 12) && (argv[i][12] == 0 || argv[i][12] == '=')) {
-            ckpt = argv[i][12] == '=' ? argv[i] + 13 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!ckpt) return fail("--checkpoint: missing value"), 2;
-            continue;
-        }
-        int r = config_parse_option(&c, argc, argv, &i);
+        int r = checkpoint_option(argc, argv, &i, &ckpt);
+        if (r == 0) r = config_parse_option(&c, argc, argv, &i);
         if (r < 0) return 2;
         if (r == 0) return fail("eval: unknown option '%s' (see --help)", argv[i]), 2;
     }
     if (!ckpt) return fail("eval: --checkpoint FILE is required"), 2;
     if (config_finish(&c)) return 2;
     /* A training checkpoint describes its model; others need the options. */
-    tn_st_file *f;
-    if (tn_st_open(ckpt, &f) != TN_OK) return fail("--checkpoint: %s", tn_error_message()), 1;
-    tn_resnet_config arch;
-    if (tn_resnet_meta_read(f, &arch) == TN_OK) {
-        c.depth = arch.depth;
-        c.width = arch.width;
-        c.variant = arch.variant;
-        c.shortcut = arch.shortcut;
-    }
-    tn_st_close(f);
-    snprintf(c.init, sizeof c.init, "%s", ckpt);
+    if (checkpoint_model(&c, ckpt)) return 1;
     c.subset = 1; /* the training set is only needed for its normalisation statistics */
-    run_data d;
-    if (data_load(&c, &d)) return 1;
-    tn_set_threads(c.threads);
-    tn_params *ps = tn_params_new();
-    tn_graph *g = tn_graph_new();
-    tn_resnet *net = NULL;
+    ckpt_model m;
+    if (ckpt_model_open(&c, &m)) {
+        ckpt_model_close(&m);
+        return 1;
+    }
+    const run_data d = m.d;
     int k = d.n_classes, rc = 1;
     long *conf = calloc((size_t)k * (size_t)k, sizeof *conf);
     double loss, acc;
-    tn_rng dropout_rng; /* unused in eval mode, but a model with dropout needs one */
-    tn_rng_seed(&dropout_rng, c.seed, 3);
-    if (ps && g && conf && model_build(&c, k, ps, &net, &dropout_rng) == 0 &&
-        evaluate(net, g, d.test, &d.norm, c.batch, &loss, &acc, conf) == 0) {
+    if (conf && evaluate(m.net, m.g, d.test, &d.norm, c.batch, &loss, &acc, conf) == 0) {
         printf("checkpoint %s: %d test images\ntest accuracy %.4f  loss %.4f\n\n", ckpt, d.test->n,
                acc, loss);
         printf("%-12s %8s   confusion (rows: true, columns: predicted)\n", "class", "accuracy");
@@ -204,10 +190,7 @@ static int cmd_eval(int argc, char **argv)
         rc = 0;
     }
     free(conf);
-    tn_resnet_free(net);
-    tn_graph_free(g);
-    tn_params_free(ps);
-    data_free(&d);
+    ckpt_model_close(&m);
     return rc;
 }
 
@@ -231,6 +214,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
     if (!strcmp(cmd, "export")) return cmd_export(argc, argv);
     if (!strcmp(cmd, "export-onnx")) return cmd_export_onnx(argc, argv);
-    fail("unknown command '%s' (train, compare, sweep, eval, export, export-onnx)", cmd);
+    if (!strcmp(cmd, "sharpness")) return cmd_sharpness(argc, argv);
+    fail("unknown command '%s' (train, compare, sweep, eval, sharpness, export, export-onnx)", cmd);
     return 2;
 }

@@ -363,6 +363,7 @@ typedef struct run_state {
     double best_test;
     double last_train_loss; /* data loss of the last finished epoch */
     tn_rng dropout_rng;
+    tn_nn_weight_noise noise; /* --weight-noise; its rng is checkpointed */
     tn_loader_pos pos;
     text csv;
 } run_state;
@@ -382,6 +383,20 @@ static int get_rng(const char *s, tn_rng *r)
     r->spare = (float)spare;
     r->has_spare = has != 0;
     return 0;
+}
+
+/* The weight-noise rng, with --weight-noise only (older runs have none). */
+static tn_status save_noise_rng(tn_st_writer *w, const run_state *st)
+{
+    if (st->noise.std <= 0) return TN_OK;
+    char buf[128];
+    put_rng(buf, sizeof buf, &st->noise.rng);
+    return tn_st_add_meta(w, "run.weight_noise_rng", buf);
+}
+
+static int load_noise_rng(const tn_st_file *f, run_state *st)
+{
+    return st->noise.std > 0 ? get_rng(tn_st_meta(f, "run.weight_noise_rng"), &st->noise.rng) : 0;
 }
 
 static int save_checkpoint(const run_config *c, const char *path, const tn_params *ps,
@@ -407,6 +422,7 @@ static int save_checkpoint(const run_config *c, const char *path, const tn_param
                              {"run.metrics_csv", st->csv.s ? st->csv.s : ""}};
     for (size_t i = 0; !s && i < sizeof meta / sizeof meta[0]; i++)
         s = tn_st_add_meta(w, meta[i][0], meta[i][1]);
+    if (!s) s = save_noise_rng(w, st);
     if (!s) s = tn_st_save(w, path);
     tn_st_writer_free(w);
     return s ? fail("saving %s: %s", path, tn_error_message()) : 0;
@@ -443,7 +459,7 @@ static int load_checkpoint(const run_config *c, const char *path, tn_params *ps,
                      &st->seen, &st->seconds, &st->train_seconds, &st->wait_seconds) < 6) ||
              sscanf(pos, "%" SCNu64 " %" SCNu64, &st->pos.epoch, &st->pos.batch) != 2 ||
              get_rng(tn_st_meta(f, "run.dropout_rng"), &st->dropout_rng) ||
-             get_rng(tn_st_meta(f, "run.loader_rng"), &st->pos.rng))
+             get_rng(tn_st_meta(f, "run.loader_rng"), &st->pos.rng) || load_noise_rng(f, st))
         rc = fail("--resume: %s: run metadata is malformed", path);
     else {
         st->csv.len = 0;
@@ -683,6 +699,7 @@ static int trainer_open(trainer *t, const run_config *c, const run_data *d)
     t->st = (run_state){.best_val = -1, .best_epoch = -1};
     t->saved_step = -1;
     tn_rng_seed(&t->st.dropout_rng, c->seed, 3);
+    tn_nn_weight_noise_init(&t->st.noise, c->weight_noise, c->seed);
     snprintf(t->ckpt, sizeof t->ckpt, "%s/checkpoint.safetensors", c->out);
     snprintf(t->csv_path, sizeof t->csv_path, "%s/metrics.csv", c->out);
     snprintf(t->best_path, sizeof t->best_path, "%s/best.safetensors", c->out);
@@ -703,6 +720,7 @@ static void trainer_close(trainer *t)
 {
     free(t->st.csv.s);
     free(t->layer_prev);
+    tn_nn_weight_noise_free(&t->st.noise);
     tn_loader_free(t->ld);
     tn_ddp_free(t->ddp);
     tn_optim_free(t->opt);
@@ -838,45 +856,84 @@ static void set_hyperparameters(trainer *t)
         tn_optim_set_momentum(t->opt, tn_sched_momentum(&t->sched, step, t->base_momentum));
 }
 
-/* One step: forward, loss + penalty, backward, clip, update; the epoch's
- * sums.  RUN_DONE, RUN_DIVERGED or RUN_ERROR. */
-static int train_step(trainer *t, const tn_batch *b)
+/* Sums of a step over this rank's rows (as sums, not means), the penalty
+ * once per rank: summed over the ranks, every rank decides alike. */
+typedef struct step_sums {
+    double loss, penalty, hits, rows;
+} step_sums;
+
+/* One micro-batch of a step, rows [start, start + n) of b out of this
+ * rank's `rows`: forward, its loss scaled by its share n / rows (the
+ * penalty added once, with the first part), backward into the store's
+ * gradients; with the last part the gradients are all-reduced over the
+ * ranks during backward.  -1 with a message on error. */
+static int micro_step(trainer *t, const tn_batch *b, int start, int n, int rows, bool first,
+                      bool last, step_sums *s)
 {
-    const run_config *c = t->c;
     tn_graph *g = t->g;
-    const int64_t step = tn_optim_steps(t->opt) + 1; /* counted from 1 in messages */
-    set_hyperparameters(t);
+    const size_t px = (size_t)b->c * b->h * b->w;
     tn_graph_reset(g);
-    tn_params_zero_grad(t->ps);
-    /* Under mpirun: this rank's rows of the global batch (every rank draws
-     * the same batches), the gradients all-reduced during backward. */
-    long lo, n;
-    tn_dist_slice(b->n, &lo, &n);
-    if (n == 0) return fail("step %" PRId64 ": a batch of %d rows for %d ranks", step, b->n, tn_dist_size()), RUN_ERROR;
-    const size_t img = (size_t)b->c * b->h * b->w;
-    const int32_t *labels = b->labels + lo;
-    tn_tensor *x = tn_from_data(g, TN_SHAPE((int)n, b->c, b->h, b->w), b->x + (size_t)lo * img);
+    tn_tensor *x = tn_from_data(g, TN_SHAPE(n, b->c, b->h, b->w), b->x + (size_t)start * px);
     tn_tensor *logits = x ? tn_resnet_forward(g, t->net, x) : NULL;
     tn_tensor *loss = NULL;
     if (logits)
-        loss = b->soft ? tn_cross_entropy_soft(g, logits, tn_from_data(g, TN_SHAPE((int)n, b->k),
-                                                                       b->soft + (size_t)lo * b->k))
-                       : tn_cross_entropy(g, logits, labels, 0.0f);
-    tn_tensor *penalty = loss ? tn_optim_penalty(t->opt, g) : NULL;
-    tn_tensor *total_loss = penalty ? tn_add(g, loss, penalty) : NULL;
-    if (!total_loss || tn_ddp_begin(t->ddp, g, n, b->n) != TN_OK || tn_backward(g, total_loss) != TN_OK ||
-        tn_ddp_finish(t->ddp) != TN_OK) {
+        loss = b->soft ? tn_cross_entropy_soft(g, logits, tn_from_data(g, TN_SHAPE(n, b->k),
+                                                                       b->soft + (size_t)start * b->k))
+                       : tn_cross_entropy(g, logits, b->labels + start, 0.0f);
+    tn_tensor *share = loss && n != rows ? tn_scale(g, loss, (float)n / (float)rows) : loss;
+    tn_tensor *penalty = share && first ? tn_optim_penalty(t->opt, g) : NULL;
+    tn_tensor *total = penalty ? tn_add(g, share, penalty) : share;
+    if (!total || (first && !penalty)) return -1;
+    if (last && tn_ddp_begin(t->ddp, g, rows, b->n) != TN_OK) return -1;
+    if (tn_backward(g, total) != TN_OK || (last && tn_ddp_finish(t->ddp) != TN_OK)) return -1;
+    s->loss += (double)loss->data[0] * n;
+    if (penalty) s->penalty += (double)penalty->data[0] * rows;
+    s->hits += (double)count_hits(logits, b->labels + start, NULL);
+    s->rows += n;
+    return 0;
+}
+
+/* The forward and backward passes of a step: under mpirun this rank's rows
+ * of the global batch (every rank draws the same batches), in --accumulate
+ * micro-batches, at the weights perturbed by --weight-noise (restored
+ * after). */
+static int step_gradients(trainer *t, const tn_batch *b, step_sums *s)
+{
+    long lo, rows;
+    tn_dist_slice(b->n, &lo, &rows);
+    if (rows == 0)
+        return tn_error_set(TN_ERR_ARG, "a batch of %d rows for %d ranks", b->n, tn_dist_size()), -1;
+    const int k = t->c->accumulate > 1 ? (t->c->accumulate < rows ? t->c->accumulate : (int)rows) : 1;
+    if (tn_nn_weight_noise_perturb(&t->st.noise, t->ps) != TN_OK) return -1;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < k; i++) {
+        int start, n = tn_nn_micro_batch((int)rows, k, i, &start);
+        rc = micro_step(t, b, (int)lo + start, n, (int)rows, i == 0, i == k - 1, s);
+    }
+    tn_nn_weight_noise_restore(&t->st.noise, t->ps);
+    return rc;
+}
+
+/* One step: forward, loss + penalty, backward (step_gradients), clip,
+ * update; the epoch's sums.  RUN_DONE, RUN_DIVERGED or RUN_ERROR. */
+static int train_step(trainer *t, const tn_batch *b)
+{
+    const run_config *c = t->c;
+    const int64_t step = tn_optim_steps(t->opt) + 1; /* counted from 1 in messages */
+    set_hyperparameters(t);
+    tn_params_zero_grad(t->ps);
+    step_sums s = {0};
+    if (step_gradients(t, b, &s)) {
         fail("step %" PRId64 ": %s", step, tn_error_message());
         return RUN_ERROR;
     }
-    /* The step's sums over the ranks (and whether any was interrupted):
-     * every rank decides alike. */
-    double sums[5] = {(double)loss->data[0] * n, (double)penalty->data[0] * n,
-                      (double)count_hits(logits, labels, NULL), (double)n, interrupted};
-    if (tn_dist_sum_d(sums, 5) != TN_OK) return fail("step %" PRId64 ": %s", step, tn_error_message()), RUN_ERROR;
+    double sums[5] = {s.loss, s.penalty, s.hits, s.rows, interrupted};
+    if (tn_dist_sum_d(sums, 5) != TN_OK)
+        return fail("step %" PRId64 ": %s", step, tn_error_message()), RUN_ERROR;
+    s = (step_sums){sums[0], sums[1], sums[2], sums[3]};
     t->stop_all = sums[4] > 0;
     double norm = c->clip > 0 ? tn_optim_clip_grad_norm(t->ps, (float)c->clip) : grad_norm(t->ps);
-    int rc = check_finite(t, "the loss", (sums[0] + sums[1]) / sums[3], step);
+    int rc = check_finite(t, "the loss", (s.loss + s.penalty) / s.rows, step);
     if (rc == RUN_DONE) rc = check_finite(t, "the gradient norm", norm, step);
     if (rc != RUN_DONE) return rc;
     tn_optim_step(t->opt, t->lr_t);
@@ -884,10 +941,10 @@ static int train_step(trainer *t, const tn_batch *b)
         return diverged(t, "a weight or running statistic is NaN or infinite", step);
 
     run_state *st = &t->st;
-    st->loss_sum += sums[0];
-    st->pen_sum += sums[1];
-    st->correct += (long)sums[2];
-    st->seen += (long)sums[3];
+    st->loss_sum += s.loss;
+    st->pen_sum += s.penalty;
+    st->correct += (long)s.hits;
+    st->seen += (long)s.rows;
     st->train_seconds += tn_clock_now() - t->t_step;
     return RUN_DONE;
 }

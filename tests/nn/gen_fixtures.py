@@ -15,6 +15,14 @@ tests/fixtures/nn/ (run from anywhere with /usr/bin/python3, PyTorch 1.13).
                             "loss" and "grad.<name>" of every parameter,
                             "after.<buffer>" running statistics after that
                             forward, then eval-mode "logits_eval".
+  resnet8_{gn_B,ln_A}.safetensors
+                            the same for ResNet-8 with group norm (option B,
+                            so the projection's norm is covered) and layer
+                            norm (option A), batch 4: no running statistics,
+                            and eval mode equals train mode.
+
+Arguments, if any, name the fixtures to write (file names without
+.safetensors); none writes them all.
 """
 import os
 import sys
@@ -69,11 +77,13 @@ def gen_torch_state():
     write_safetensors(os.path.join(OUT, "torch_state.safetensors"), sd, meta)
 
 
-def gen_resnet20(option, expected_params):
+def gen_resnet(option, expected_params, depth=20, variant="bn", batch=8,
+               fname=None):
     torch.manual_seed(0)
-    model = CifarResNet(20, shortcut=option)
+    model = CifarResNet(depth, shortcut=option, variant=variant)
     assert n_params(model) == expected_params, n_params(model)
-    meta = {"depth": "20", "shortcut": option, "variant": "bn", "batch": "8"}
+    meta = {"depth": str(depth), "shortcut": option, "variant": variant,
+            "batch": str(batch)}
     with torch.no_grad():
         for name, p in model.named_parameters():
             off, sc = det_init_spec(name, tuple(p.shape))
@@ -84,8 +94,8 @@ def gen_resnet20(option, expected_params):
         for _ in range(4):
             model(torch.randn(8, 3, 32, 32, generator=gen) * 1.5 + 0.2)
     out = {k: v.clone() for k, v in state_dict_f32(model).items()}
-    x = torch.randn(8, 3, 32, 32, generator=gen)
-    labels = torch.randint(0, 10, (8,), generator=gen)
+    x = torch.randn(batch, 3, 32, 32, generator=gen)
+    labels = torch.randint(0, 10, (batch,), generator=gen)
     logits = model(x)
     loss = F.cross_entropy(logits, labels)
     loss.backward()
@@ -102,13 +112,24 @@ def gen_resnet20(option, expected_params):
     out["logits_train"] = logits.detach()
     out["loss"] = loss.detach()
     meta["loss"] = repr(float(loss))
-    write_safetensors(os.path.join(OUT, "resnet20_%s.safetensors" % option), out, meta)
+    fname = fname or "resnet20_%s" % option
+    write_safetensors(os.path.join(OUT, fname + ".safetensors"), out, meta)
 
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     torch.set_num_threads(1)
-    gen_torch_state()
-    gen_resnet20("A", 269722)
-    gen_resnet20("B", 272474)
+    # Group and layer norm: the parameter counts of the batch-norm ResNet-8.
+    bn8 = {o: n_params(CifarResNet(8, shortcut=o)) for o in "AB"}
+    fixtures = {
+        "torch_state": gen_torch_state,
+        "resnet20_A": lambda: gen_resnet("A", 269722),
+        "resnet20_B": lambda: gen_resnet("B", 272474),
+        "resnet8_gn_B": lambda: gen_resnet("B", bn8["B"], depth=8, variant="gn", batch=4,
+                                           fname="resnet8_gn_B"),
+        "resnet8_ln_A": lambda: gen_resnet("A", bn8["A"], depth=8, variant="ln", batch=4,
+                                           fname="resnet8_ln_A"),
+    }
+    for name in sys.argv[1:] or fixtures:
+        fixtures[name]()
     print("wrote", OUT)

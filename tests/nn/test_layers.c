@@ -250,3 +250,41 @@ Test(layers, initialisers)
     (void)m;
     tn_params_free(ps);
 }
+
+/* Group and layer norm layers: names, shapes, ones/zeros, TN_NO_DECAY even
+ * for layer norm's 3-D scale, and the forward equals the op's. */
+Test(layers, group_and_layer_norm_layers)
+{
+    tn_params *ps = tn_params_new();
+    tn_nn_group_norm gn;
+    tn_nn_layer_norm ln;
+    cr_assert_eq(tn_nn_group_norm_init(&gn, ps, "gn", 2, 4, true), TN_OK);
+    cr_assert_eq(tn_nn_layer_norm_init(&ln, ps, "ln", 3, (int[]){4, 3, 2}, true), TN_OK);
+    cr_assert_eq(tn_params_count(ps), 4);
+    const char *names[] = {"gn.weight", "gn.bias", "ln.weight", "ln.bias"};
+    for (size_t i = 0; i < 4; i++) {
+        cr_assert_str_eq(tn_params_at(ps, i)->name, names[i]);
+        cr_assert(tn_params_flags(ps, i) & TN_NO_DECAY, "%s decays", names[i]);
+    }
+    cr_assert(ln.weight->ndim == 3 && ln.weight->numel == 24 && ln.weight->data[23] == 1.0f);
+    cr_assert(gn.bias->numel == 4 && gn.bias->data[3] == 0.0f);
+
+    tn_graph *g = tn_graph_new();
+    float xs[48];
+    for (int i = 0; i < 48; i++) xs[i] = (float)((i * 7) % 11) - 3.0f;
+    tn_tensor *x = tn_from_data(g, 4, (int[]){2, 4, 3, 2}, xs);
+    tn_tensor *a = tn_nn_group_norm_forward(g, &gn, x);
+    tn_tensor *b = tn_nn_layer_norm_forward(g, &ln, x);
+    tn_tensor *c = tn_group_norm(g, x, 1, NULL, NULL, 1e-5f);
+    /* Each (sample, group) has mean 0, variance ~1; layer norm over (C, H, W)
+     * with unit scale equals group norm with one group. */
+    for (int r = 0; r < 4; r++) {
+        double s = 0, q = 0;
+        for (int j = 0; j < 12; j++) s += a->data[r * 12 + j], q += a->data[r * 12 + j] * a->data[r * 12 + j];
+        cr_assert_float_eq(s / 12, 0.0, 1e-6);
+        cr_assert_float_eq(q / 12, 1.0, 1e-4);
+    }
+    for (int i = 0; i < 48; i++) cr_assert_float_eq(b->data[i], c->data[i], 1e-6);
+    tn_graph_free(g);
+    tn_params_free(ps);
+}

@@ -1,6 +1,7 @@
 /* tests/nn/test_resnet.c - CIFAR ResNets: parameter counts and names against
  * PyTorch, golden logits/loss/gradients/running statistics against
- * tests/fixtures/nn/resnet20_{A,B}.safetensors (tests/nn/gen_fixtures.py),
+ * tests/fixtures/nn/resnet20_{A,B}.safetensors and the group/layer-norm
+ * ResNet-8s resnet8_{gn_B,ln_A}.safetensors (tests/nn/gen_fixtures.py),
  * save -> load, the variants, and the option-A shortcut op's gradient. */
 #include "nn/nn.h"
 
@@ -101,12 +102,12 @@ static void max_err(const float *a, const float *b, size_t n, double *err, doubl
     }
 }
 
-static void golden(const char *fixture, tn_resnet_shortcut sc)
+static void golden(const char *fixture, int depth, tn_resnet_variant v, tn_resnet_shortcut sc)
 {
     tn_st_file *f;
     cr_assert_eq(tn_st_open(nt_fixture(fixture), &f), TN_OK, "%s", tn_error_message());
     tn_params *ps = tn_params_new();
-    tn_resnet *net = build(ps, 20, TN_RESNET_BN, sc, 123);
+    tn_resnet *net = build(ps, depth, v, sc, 123);
     check_names(ps, f);
 
     /* The fixture is a PyTorch state_dict (plus the batch and the
@@ -172,8 +173,12 @@ static void golden(const char *fixture, tn_resnet_shortcut sc)
     tn_st_close(f);
 }
 
-Test(resnet, golden_resnet20_option_a) { golden("resnet20_A.safetensors", TN_RESNET_SHORTCUT_A); }
-Test(resnet, golden_resnet20_option_b) { golden("resnet20_B.safetensors", TN_RESNET_SHORTCUT_B); }
+Test(resnet, golden_resnet20_option_a) { golden("resnet20_A.safetensors", 20, TN_RESNET_BN, TN_RESNET_SHORTCUT_A); }
+Test(resnet, golden_resnet20_option_b) { golden("resnet20_B.safetensors", 20, TN_RESNET_BN, TN_RESNET_SHORTCUT_B); }
+/* Group norm (1, 2 and 4 groups of 16 channels; option B: the projection's
+ * norm too) and layer norm (one group), names and counts as the BN net's. */
+Test(resnet, golden_resnet8_group_norm_option_b) { golden("resnet8_gn_B.safetensors", 8, TN_RESNET_GN, TN_RESNET_SHORTCUT_B); }
+Test(resnet, golden_resnet8_layer_norm_option_a) { golden("resnet8_ln_A.safetensors", 8, TN_RESNET_LN, TN_RESNET_SHORTCUT_A); }
 
 Test(resnet, save_load_bit_exact)
 {
@@ -245,11 +250,12 @@ Test(resnet, save_load_bit_exact)
 
 Test(resnet, variants_build_run_and_flags)
 {
-    tn_resnet_variant vs[] = {TN_RESNET_BN, TN_RESNET_PREACT, TN_RESNET_NO_BN};
+    tn_resnet_variant vs[] = {TN_RESNET_BN, TN_RESNET_PREACT, TN_RESNET_NO_BN, TN_RESNET_GN,
+                              TN_RESNET_LN};
     tn_resnet_shortcut scs[] = {TN_RESNET_SHORTCUT_A, TN_RESNET_SHORTCUT_B};
     tn_rng rng;
     tn_rng_seed(&rng, 11, 0);
-    for (int v = 0; v < 3; v++)
+    for (int v = 0; v < 5; v++)
         for (int s = 0; s < 2; s++) {
             tn_params *ps = tn_params_new();
             tn_resnet *net = build(ps, 8, vs[v], scs[s], 7);
@@ -267,6 +273,12 @@ Test(resnet, variants_build_run_and_flags)
                 cr_assert(tn_params_find(ps, "layer1.0.conv1.bias"));
             }
             if (vs[v] == TN_RESNET_PREACT) cr_assert(tn_params_find(ps, "bn_final.weight"));
+            if (vs[v] == TN_RESNET_GN || vs[v] == TN_RESNET_LN) {
+                cr_assert_eq(tn_params_numel(ps, TN_BUFFER), 0);
+                cr_assert(tn_params_find(ps, "layer3.0.bn2.weight"));
+                /* 16 channels a group (GN) or one group (LN). */
+                cr_assert_eq(net->blocks[net->n_blocks - 1].gn2.groups, vs[v] == TN_RESNET_GN ? 4 : 1);
+            }
             if (scs[s] == TN_RESNET_SHORTCUT_B)
                 cr_assert(tn_params_find(ps, "layer2.0.shortcut.0.weight"));
             else
@@ -373,6 +385,9 @@ Test(resnet, export_for_torch)
                                            .width = 8, .num_classes = 7}},
         {"resnet8_nobn_A.safetensors", {.depth = 8, .variant = TN_RESNET_NO_BN, .shortcut = TN_RESNET_SHORTCUT_A}},
         {"resnet8_nobn_B.safetensors", {.depth = 8, .variant = TN_RESNET_NO_BN, .shortcut = TN_RESNET_SHORTCUT_B}},
+        {"resnet8_gn_B.safetensors", {.depth = 8, .variant = TN_RESNET_GN, .shortcut = TN_RESNET_SHORTCUT_B,
+                                      .gn_group_channels = 8}},
+        {"resnet8_ln_A.safetensors", {.depth = 8, .variant = TN_RESNET_LN, .shortcut = TN_RESNET_SHORTCUT_A}},
     };
     tn_rng rng;
     tn_rng_seed(&rng, 77, 0);
@@ -413,7 +428,8 @@ Test(resnet, export_for_torch)
         cr_assert_eq(tn_resnet_meta_read(f, &back), TN_OK, "%s", tn_error_message());
         cr_assert(back.depth == net->cfg.depth && back.width == net->cfg.width &&
                   back.num_classes == net->cfg.num_classes && back.variant == net->cfg.variant &&
-                  back.shortcut == net->cfg.shortcut && back.in_channels == net->cfg.in_channels);
+                  back.shortcut == net->cfg.shortcut && back.in_channels == net->cfg.in_channels &&
+                  back.gn_group_channels == net->cfg.gn_group_channels);
         tn_st_close(f);
         tn_graph_free(g);
         tn_resnet_free(net);

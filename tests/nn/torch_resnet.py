@@ -5,7 +5,10 @@ generator (tests/nn/gen_fixtures.py) and scripts/safetensors_to_torch.py.
 Follows the common PyTorch CIFAR implementation (conv1, bn1,
 layer{1,2,3}.{i}.conv1/bn1/conv2/bn2, shortcut.0/.1, linear; option A is
 F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, planes // 4, planes // 4))), plus the
-pre-activation and the no-batch-norm (Fixup/SkipInit-style) variants.
+pre-activation and the no-batch-norm (Fixup/SkipInit-style) variants, and
+the group-norm (gn: groups = C // 16, at least 1, lowered to a divisor of C)
+and layer-norm (ln: GroupNorm(1, C)) variants of the post-activation net,
+their norms under the batch norms' names.
 
 Also a deterministic, well-scaled weight fill (det_fill) for the golden
 fixtures, independent of PyTorch's RNG.
@@ -17,11 +20,28 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-VARIANTS = ("bn", "preact", "nobn")
+VARIANTS = ("bn", "preact", "nobn", "gn", "ln")
+POST_ACT = ("bn", "gn", "ln")
+
+
+def norm_groups(variant, channels, group_channels=16):
+    if variant == "ln":
+        return 1
+    groups = max(1, channels // group_channels)
+    while channels % groups:
+        groups -= 1
+    return groups
+
+
+def post_norm(variant, channels, group_channels=16):
+    """The norm of a post-activation variant: BatchNorm2d or GroupNorm."""
+    if variant == "bn":
+        return nn.BatchNorm2d(channels)
+    return nn.GroupNorm(norm_groups(variant, channels, group_channels), channels)
 
 
 class BasicBlock(nn.Module):
-    def __init__(self, in_planes, planes, stride, variant="bn", shortcut="A"):
+    def __init__(self, in_planes, planes, stride, variant="bn", shortcut="A", group_channels=16):
         super().__init__()
         assert variant in VARIANTS and shortcut in ("A", "B")
         self.variant, self.option = variant, shortcut
@@ -30,20 +50,20 @@ class BasicBlock(nn.Module):
         if variant == "preact":
             self.bn1 = nn.BatchNorm2d(in_planes)
         self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=bias)
-        if variant == "bn":
-            self.bn1 = nn.BatchNorm2d(planes)
+        if variant in POST_ACT:
+            self.bn1 = post_norm(variant, planes, group_channels)
         if variant == "preact":
             self.bn2 = nn.BatchNorm2d(planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=bias)
-        if variant == "bn":
-            self.bn2 = nn.BatchNorm2d(planes)
+        if variant in POST_ACT:
+            self.bn2 = post_norm(variant, planes, group_channels)
         if variant == "nobn":
             self.scale = nn.Parameter(torch.ones(()))
         self.project = stride != 1 or in_planes != planes
         if self.project and shortcut == "B":
             layers = [nn.Conv2d(in_planes, planes, 1, stride, 0, bias=bias)]
-            if variant == "bn":
-                layers.append(nn.BatchNorm2d(planes))
+            if variant in POST_ACT:
+                layers.append(post_norm(variant, planes, group_channels))
             self.shortcut = nn.Sequential(*layers)
 
     def short(self, x, pre):
@@ -56,7 +76,7 @@ class BasicBlock(nn.Module):
         return self.shortcut(pre if self.variant == "preact" else x)
 
     def forward(self, x):
-        if self.variant == "bn":
+        if self.variant in POST_ACT:
             y = F.relu(self.bn1(self.conv1(x)))
             y = self.bn2(self.conv2(y))
             return F.relu(y + self.short(x, None))
@@ -72,21 +92,22 @@ class BasicBlock(nn.Module):
 
 class CifarResNet(nn.Module):
     def __init__(self, depth=20, num_classes=10, width=16, in_channels=3, variant="bn",
-                 shortcut="A"):
+                 shortcut="A", group_channels=16):
         super().__init__()
         assert (depth - 2) % 6 == 0 and depth >= 8
         n = (depth - 2) // 6
         self.variant = variant
         self.conv1 = nn.Conv2d(in_channels, width, 3, 1, 1, bias=variant == "nobn")
-        if variant == "bn":
-            self.bn1 = nn.BatchNorm2d(width)
+        if variant in POST_ACT:
+            self.bn1 = post_norm(variant, width, group_channels)
         in_planes = width
         for stage in range(3):
             planes = width << stage
             blocks = []
             for i in range(n):
                 stride = 2 if stage > 0 and i == 0 else 1
-                blocks.append(BasicBlock(in_planes, planes, stride, variant, shortcut))
+                blocks.append(BasicBlock(in_planes, planes, stride, variant, shortcut,
+                                         group_channels))
                 in_planes = planes
             setattr(self, "layer%d" % (stage + 1), nn.Sequential(*blocks))
         if variant == "preact":
@@ -95,7 +116,7 @@ class CifarResNet(nn.Module):
 
     def forward(self, x):
         y = self.conv1(x)
-        if self.variant == "bn":
+        if self.variant in POST_ACT:
             y = F.relu(self.bn1(y))
         elif self.variant == "nobn":
             y = F.relu(y)

@@ -16,6 +16,10 @@ float32 integers (tenet's reader takes F32 only).
                         grad_x, grad_gamma, grad_beta, running_mean_after,
                         running_var_after (one train step, momentum 0.1)
   batch_norm_eval_4d    the same in eval mode (running stats unchanged)
+  group_norm_*, instance_norm_4d, layer_norm_*
+                        x, gamma, beta, R -> out, grad_x, grad_gamma, grad_beta
+                        (torch.nn.GroupNorm, InstanceNorm2d(affine=True),
+                        LayerNorm; metadata: kind, groups or norm_ndim, eps)
   linear                x, w, b, R -> out, grad_x, grad_w, grad_b
   cross_entropy_*       logits, labels -> loss, grad_logits (loss.backward())
   cross_entropy_soft    logits, targets -> loss, grad_logits, grad_targets
@@ -89,6 +93,34 @@ def gen_batch_norm(name, seed, shape, training):
                 "grad_gamma": gd.grad, "grad_beta": bd.grad,
                 "running_mean_after": rm_d, "running_var_after": rv_d},
          {"training": int(training), "momentum": 0.1, "eps": 1e-5})
+
+
+def gen_group_norm(name, seed, shape, kind, groups=0, norm_ndim=0):
+    """kind: group (GroupNorm), instance (InstanceNorm2d(affine=True)) or
+    layer (LayerNorm over the last norm_ndim dims); modules in float64."""
+    torch.manual_seed(seed)
+    c = shape[1]
+    pshape = (c,) if kind != "layer" else tuple(shape[len(shape) - norm_ndim:])
+    x = rand(*shape, lo=-1.0, hi=3.0)
+    gamma, beta = rand(*pshape, lo=0.5, hi=1.5), rand(*pshape)
+    if kind == "group":
+        m = torch.nn.GroupNorm(groups, c, eps=1e-5)
+    elif kind == "instance":
+        m = torch.nn.InstanceNorm2d(c, eps=1e-5, affine=True)
+        groups = c
+    else:
+        m = torch.nn.LayerNorm(pshape, eps=1e-5)
+    m = m.double()
+    with torch.no_grad():
+        m.weight.copy_(gamma.double())
+        m.bias.copy_(beta.double())
+    xd = leaf(x)
+    out = m(xd)
+    r = rand(*out.shape)
+    (out * r.double()).sum().backward()
+    save(name, {"x": x, "gamma": gamma, "beta": beta, "R": r, "out": out,
+                "grad_x": xd.grad, "grad_gamma": m.weight.grad, "grad_beta": m.bias.grad},
+         {"kind": kind, "groups": groups, "norm_ndim": norm_ndim, "eps": 1e-5})
 
 
 def gen_linear(seed):
@@ -174,6 +206,12 @@ def main():
     gen_batch_norm("batch_norm_train_2d", 22, (8, 5), True)
     gen_batch_norm("batch_norm_eval_4d", 23, (4, 3, 3, 3), False)
     gen_batch_norm("batch_norm_train_3d", 24, (4, 3, 5), True)  # BatchNorm1d on (N, C, L)
+    gen_group_norm("group_norm_4d", 25, (3, 6, 4, 5), "group", groups=3)
+    gen_group_norm("group_norm_4d_1group", 26, (3, 4, 3, 3), "group", groups=1)
+    gen_group_norm("group_norm_resnet", 27, (2, 32, 8, 8), "group", groups=2)
+    gen_group_norm("instance_norm_4d", 28, (3, 4, 5, 4), "instance")
+    gen_group_norm("layer_norm_chw", 29, (3, 4, 3, 5), "layer", norm_ndim=3)
+    gen_group_norm("layer_norm_last", 30, (4, 3, 7), "layer", norm_ndim=1)
     gen_linear(31)
     gen_cross_entropy("cross_entropy", 41, 0.0)
     gen_cross_entropy("cross_entropy_smooth", 42, 0.1)

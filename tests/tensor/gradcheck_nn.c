@@ -1,5 +1,5 @@
 /* tests/tensor/gradcheck_nn.c - gradcheck cases for convolution, pooling,
- * normalisation, dropout and the losses. */
+ * normalisation (batch, group, layer), dropout and the losses. */
 #include "gradcheck.h"
 
 #include <stddef.h>
@@ -140,6 +140,29 @@ static const bn_relu_arg bnr_plain = {0};
 static const bn_relu_arg bnr_residual = {.residual = true, .running = true};
 static const bn_relu_arg bnr_self = {.self_residual = true};
 
+/* ----------------------------------------------- group norm, layer norm
+ * in = x, then gamma and beta when `affine`. */
+typedef struct gn_arg {
+    int groups;    /* group norm; 0: layer norm */
+    int norm_ndim; /* layer norm */
+    bool affine;
+} gn_arg;
+
+static tn_tensor *b_gn(tn_graph *g, tn_tensor **in, const void *arg)
+{
+    const gn_arg *a = arg;
+    tn_tensor *gamma = a->affine ? in[1] : NULL, *beta = a->affine ? in[2] : NULL;
+    if (a->groups) return tn_group_norm(g, in[0], a->groups, gamma, beta, 1e-5f);
+    return tn_layer_norm(g, in[0], a->norm_ndim, gamma, beta, 1e-5f);
+}
+
+static const gn_arg gn_g2_affine = {.groups = 2, .affine = true};
+static const gn_arg gn_g1_plain = {.groups = 1};
+static const gn_arg gn_instance = {.groups = 4, .affine = true};
+static const gn_arg ln_last_affine = {.norm_ndim = 1, .affine = true};
+static const gn_arg ln_chw_affine = {.norm_ndim = 3, .affine = true};
+static const gn_arg ln_last_plain = {.norm_ndim = 1};
+
 /* --------------------------------------------------------------- dropout
  * The rng is re-seeded on every build, so every pass draws the same mask. */
 
@@ -261,6 +284,23 @@ const gc_case gc_cases_nn[] = {
     {.name = "batch_norm_relu eval 4-D + residual", .op = "batch_norm_relu",
      .build = b_bn_relu, .atol = GC_ATOL_BN, .arg = &bnr_residual, .n_in = 4, .eval = true,
      .in = {IN(-1, 2, 3, 2, 3, 3), IN(0.5f, 1.5f, 2), IN(-1, 1, 2), IN(-1, 1, 3, 2, 3, 3)}},
+
+    {.name = "group_norm 4-D 2 groups affine", .op = "group_norm", .build = b_gn,
+     .atol = GC_ATOL_BN, .arg = &gn_g2_affine, .n_in = 3,
+     .in = {IN(-1, 2, 2, 4, 3, 2), IN(0.5f, 1.5f, 4), IN(-1, 1, 4)}},
+    {.name = "group_norm 3-D 1 group no affine", .op = "group_norm", .build = b_gn,
+     .atol = GC_ATOL_BN, .arg = &gn_g1_plain, .n_in = 1, .in = {IN(-1, 2, 3, 2, 5)}},
+    {.name = "group_norm 4-D one channel per group (instance norm)", .op = "group_norm",
+     .build = b_gn, .atol = GC_ATOL_BN, .arg = &gn_instance, .n_in = 3,
+     .in = {IN(-1, 2, 2, 4, 3, 3), IN(0.5f, 1.5f, 4), IN(-1, 1, 4)}},
+    {.name = "layer_norm last dim affine", .op = "layer_norm", .build = b_gn,
+     .atol = GC_ATOL_BN, .arg = &ln_last_affine, .n_in = 3,
+     .in = {IN(-1, 2, 3, 2, 6), IN(0.5f, 1.5f, 6), IN(-1, 1, 6)}},
+    {.name = "layer_norm over (C, H, W) affine", .op = "layer_norm", .build = b_gn,
+     .atol = GC_ATOL_BN, .arg = &ln_chw_affine, .n_in = 3,
+     .in = {IN(-1, 2, 2, 2, 3, 2), IN(0.5f, 1.5f, 2, 3, 2), IN(-1, 1, 2, 3, 2)}},
+    {.name = "layer_norm last dim no affine", .op = "layer_norm", .build = b_gn,
+     .atol = GC_ATOL_BN, .arg = &ln_last_plain, .n_in = 1, .in = {IN(-1, 2, 5, 4)}},
 
     {.name = "dropout p 0.3 2-D", .op = "dropout", .build = b_dropout, .arg = &dropout_p03,
      .n_in = 1, .in = {IN(-1, 1, 4, 5)}},

@@ -1,4 +1,4 @@
-/* tests/tensor/test_fixtures.c - conv2d, batch norm, linear, the losses
+/* tests/tensor/test_fixtures.c - conv2d, batch, group and layer norm, linear, the losses
  * (cross-entropy, nll, mse) and pooling against PyTorch references
  * (tests/tensor/gen_fixtures.py, files in tests/fixtures/tensor/).
  *
@@ -119,6 +119,19 @@ Test(fixtures, conv2d_resnet_stride2_pad1) { check_conv("conv2d_resnet_s2_p1"); 
 
 /* --------------------------------------------------------- batch norm */
 
+/* Backward of a normalisation's output y with the fixture's R; x's, gamma's
+ * and beta's gradients against the fixture's. */
+static void check_norm_grads(const char *fx, tn_st_file *f, tn_graph *g, tn_tensor *y,
+                             const tn_tensor *x, const tn_tensor *gamma, const tn_tensor *beta)
+{
+    backward_with(g, y, load(g, f, "R", false));
+    expect_close(fx, f, "grad_x", x->grad, x->numel, FIXTURE_TOL);
+    expect_close(fx, f, "grad_gamma", gamma->grad, gamma->numel, FIXTURE_TOL);
+    expect_close(fx, f, "grad_beta", beta->grad, beta->numel, FIXTURE_TOL);
+    tn_graph_free(g);
+    tn_st_close(f);
+}
+
 static void check_batch_norm(const char *fx)
 {
     tn_st_file *f = open_fixture(fx);
@@ -134,18 +147,37 @@ static void check_batch_norm(const char *fx)
     expect_close(fx, f, "out", y->data, y->numel, FIXTURE_TOL);
     expect_close(fx, f, "running_mean_after", rm->data, rm->numel, FIXTURE_TOL);
     expect_close(fx, f, "running_var_after", rv->data, rv->numel, FIXTURE_TOL);
-    backward_with(g, y, load(g, f, "R", false));
-    expect_close(fx, f, "grad_x", x->grad, x->numel, FIXTURE_TOL);
-    expect_close(fx, f, "grad_gamma", gamma->grad, gamma->numel, FIXTURE_TOL);
-    expect_close(fx, f, "grad_beta", beta->grad, beta->numel, FIXTURE_TOL);
-    tn_graph_free(g);
-    tn_st_close(f);
+    check_norm_grads(fx, f, g, y, x, gamma, beta);
 }
 
 Test(fixtures, batch_norm_train_4d) { check_batch_norm("batch_norm_train_4d"); }
 Test(fixtures, batch_norm_train_2d) { check_batch_norm("batch_norm_train_2d"); }
 Test(fixtures, batch_norm_eval_4d) { check_batch_norm("batch_norm_eval_4d"); }
 Test(fixtures, batch_norm_train_3d) { check_batch_norm("batch_norm_train_3d"); }
+
+/* ----------------------------------- group norm, instance norm, layer norm */
+
+static void check_group_norm(const char *fx)
+{
+    tn_st_file *f = open_fixture(fx);
+    tn_graph *g = tn_graph_new();
+    const int groups = (int)meta_num(f, "groups"), norm_ndim = (int)meta_num(f, "norm_ndim");
+    const float eps = (float)meta_num(f, "eps");
+    tn_tensor *x = load(g, f, "x", true), *gamma = load(g, f, "gamma", true);
+    tn_tensor *beta = load(g, f, "beta", true);
+    tn_tensor *y = groups ? tn_group_norm(g, x, groups, gamma, beta, eps)
+                          : tn_layer_norm(g, x, norm_ndim, gamma, beta, eps);
+    cr_assert_not_null(y);
+    expect_close(fx, f, "out", y->data, y->numel, FIXTURE_TOL);
+    check_norm_grads(fx, f, g, y, x, gamma, beta);
+}
+
+Test(fixtures, group_norm_4d) { check_group_norm("group_norm_4d"); }
+Test(fixtures, group_norm_4d_one_group) { check_group_norm("group_norm_4d_1group"); }
+Test(fixtures, group_norm_resnet_shape) { check_group_norm("group_norm_resnet"); }
+Test(fixtures, instance_norm_4d) { check_group_norm("instance_norm_4d"); }
+Test(fixtures, layer_norm_over_chw) { check_group_norm("layer_norm_chw"); }
+Test(fixtures, layer_norm_over_last_dim) { check_group_norm("layer_norm_last"); }
 
 /* ------------------------------------------------------------- linear */
 

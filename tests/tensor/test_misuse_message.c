@@ -114,3 +114,23 @@ Test(misuse_message, reshape_names_op_and_shapes)
 {
     EXPECT_MESSAGE(reshape_numel, "tenet: reshape:", "(2, 3)");
 }
+
+static void group_norm_groups(tn_graph *g)
+{
+    tn_group_norm(g, tn_zeros(g, TN_SHAPE(2, 6, 3, 3)), 4, NULL, NULL, 1e-5f);
+}
+
+static void layer_norm_gamma(tn_graph *g)
+{
+    tn_layer_norm(g, tn_zeros(g, TN_SHAPE(2, 3, 5)), 1, tn_ones(g, TN_SHAPE(3)), NULL, 1e-5f);
+}
+
+Test(misuse_message, group_norm_names_op_channels_and_groups)
+{
+    EXPECT_MESSAGE(group_norm_groups, "tenet: group_norm:", "(2, 6, 3, 3)", "C = 6", "groups 4");
+}
+
+Test(misuse_message, layer_norm_names_op_and_gamma_shape)
+{
+    EXPECT_MESSAGE(layer_norm_gamma, "tenet: layer_norm:", "gamma (3)", "(2, 3, 5)", "last 1 dims");
+}
