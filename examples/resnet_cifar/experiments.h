@@ -10,14 +10,23 @@ typedef struct experiment_options {
     method methods[METHOD_COUNT];
     double lr_sgd, lr_adam;      /* > 0: override the methods' lr */
     double wd[METHOD_COUNT];     /* >= 0: override a method's λ */
-    int jobs;                    /* sweep: parallel processes */
+    int jobs;                    /* runs at once (> 1: child processes); 0: the default */
+    int n_seeds;                 /* seeds seed, seed+1, ...; 0: the command's default */
     int n_lr, n_wd;              /* sweep: grid size */
     double lr_lo, lr_hi, wd_lo, wd_hi; /* sweep: ranges (0: defaults) */
-    bool set_subset, set_test_subset, set_epochs; /* given on the command line */
+    bool wd_axis_tau;            /* sweep: the decay axis as the timescale tau */
+    double tau_lo, tau_hi;       /* sweep: tau range in run lengths (0: defaults) */
+    bool set_subset, set_test_subset, set_epochs, set_model; /* given on the command line */
 } experiment_options;
 
+/* The budget of the quick (default) version of a command.  A model of its
+ * own (depth 0: the run options' model) unless --model, --depth, --variant
+ * or --width is given. */
 typedef struct quick_budget {
     int subset, test_subset, epochs;
+    int depth, width;
+    tn_resnet_variant variant;
+    int seeds;
 } quick_budget;
 
 void experiment_defaults(experiment_options *x);
