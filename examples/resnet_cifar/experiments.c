@@ -95,7 +95,8 @@ int experiment_parse_option(experiment_options *x, run_config *c, int argc, char
         if (KEY("--lr-sgd")) x->lr_sgd = d; else x->lr_adam = d;
         return 1;
     }
-    if (klen > 5 && strncmp(a, "--wd-", 5) == 0 && strncmp(a, "--wd-norm", 9) != 0) {
+    if (klen > 5 && strncmp(a, "--wd-", 5) == 0 && strncmp(a, "--wd-norm", 9) != 0 &&
+        !KEY("--wd-axis") && !KEY("--wd-range")) {
         char name[64];
         snprintf(name, sizeof name, "%.*s", (int)klen - 5, a + 5);
         method m;
@@ -157,6 +158,28 @@ int experiment_parse_option(experiment_options *x, run_config *c, int argc, char
     return config_parse_option(c, argc, argv, i);
 }
 
+void experiment_print_help(FILE *out, const char *cmd)
+{
+    const bool sweep = strcmp(cmd, "sweep") == 0;
+    fprintf(out,
+            "  --seeds N              seeds seed..seed+N-1 (default %s); per seed one initial\n"
+            "                         checkpoint and one batch order for every method; tables\n"
+            "                         give mean +- sd and, per L2 method and its decoupled\n"
+            "                         twin, the paired difference with its 95%% Student-t\n"
+            "                         interval over seeds\n"
+            "  --jobs N               runs at once as child processes (default %s)\n",
+            sweep ? "1" : "3 for the quick comparison, 1 with --full", sweep ? "2" : "1: in this process");
+    if (sweep)
+        fputs("  --wd-axis lambda|tau   the decay axis as lambda or as the decay timescale tau\n"
+              "                         (Wang & Aitchison: tau_iter = 1/(lr*lambda) for adamw-torch,\n"
+              "                         1/lambda for the schedule-scaled, proximal and L2 forms)\n"
+              "  --tau-min X --tau-max Y  tau range in run lengths (default 0.05 and 5)\n"
+              "Per learning rate the best lambda (a parabola through the best cell and its\n"
+              "neighbours in log lambda) and the slope d log lambda* / d log lr are printed\n"
+              "and drawn, with a 95% interval over seeds when there are several.\n",
+              out);
+}
+
 /* The quick version unless --full: a stratified subset and few epochs. */
 static void apply_budget(run_config *c, experiment_options *x, const quick_budget *q)
 {
@@ -172,12 +195,6 @@ static void apply_budget(run_config *c, experiment_options *x, const quick_budge
     }
 }
 
-/* One initial checkpoint per seed, shared by every run of that seed:
- * <out>/seed<s>/init.safetensors.  Written in this process with one
- * thread, so that forked runs start from a process without OpenMP
- * threads. */
-static int seed_inits(const run_config *base, const run_data *d, int n_seeds,
-                      char (*init)[1024]);
 
 /* ---------------------------------------------------------------- compare */
 
@@ -215,6 +232,19 @@ static int init_checkpoint(const run_config *base, const run_data *d, const char
     return rc;
 }
 
+/* The folder of one seed's runs: <out> itself with one seed (the layout
+ * of a single comparison), <out>/seed<s> with several; nonzero if too long. */
+static int seed_dir(char *dir, size_t size, const char *out, int n_seeds, uint64_t seed)
+{
+    int len = n_seeds == 1 ? snprintf(dir, size, "%s", out)
+                           : snprintf(dir, size, "%s/seed%llu", out, (unsigned long long)seed);
+    return len + 20 >= (int)size;
+}
+
+/* One initial checkpoint per seed, shared by every run of that seed:
+ * init.safetensors in the seed's folder.  Written in this process with one
+ * thread, so that forked runs start from a process without OpenMP
+ * threads. */
 static int seed_inits(const run_config *base, const run_data *d, int n_seeds,
                       char (*init)[1024])
 {
@@ -223,8 +253,7 @@ static int seed_inits(const run_config *base, const run_data *d, int n_seeds,
         run_config c = *base;
         c.seed = base->seed + (uint64_t)k;
         char dir[1100], model[256];
-        if (snprintf(dir, sizeof dir, "%s/seed%llu", base->out, (unsigned long long)c.seed) >=
-                (int)sizeof dir - 20 ||
+        if (seed_dir(dir, sizeof dir, base->out, n_seeds, c.seed) ||
             snprintf(init[k], 1024, "%s/init.safetensors", dir) >= 1024)
             return fail("--out: path too long");
         if (make_dirs(dir)) return -1;
@@ -236,8 +265,8 @@ static int seed_inits(const run_config *base, const run_data *d, int n_seeds,
     return 0;
 }
 
-/* The run of method m with seed number k of the experiment, in
- * <out>/seed<s>/<sub>, from that seed's initial weights. */
+/* The run of method m with seed number k of the experiment, in <sub> of
+ * the seed's folder, from that seed's initial weights. */
 static int job_config(run_job *j, const run_config *base, const experiment_options *x, method m,
                       int k, const char *init, const char *sub)
 {
@@ -246,8 +275,9 @@ static int job_config(run_job *j, const run_config *base, const experiment_optio
     method_config(c, x, m);
     c->seed = base->seed + (uint64_t)k;
     snprintf(c->init, sizeof c->init, "%s", init);
-    if (snprintf(c->out, sizeof c->out, "%s/seed%llu/%s", base->out, (unsigned long long)c->seed,
-                 sub) >= (int)sizeof c->out)
+    char dir[1024];
+    if (seed_dir(dir, sizeof dir, base->out, x->n_seeds, c->seed) ||
+        snprintf(c->out, sizeof c->out, "%s/%s", dir, sub) >= (int)sizeof c->out)
         return fail("--out: path too long");
     c->resume = true; /* an interrupted run continues; a finished one is skipped */
     snprintf(j->label, sizeof j->label, "%s seed %llu", sub, (unsigned long long)c->seed);
@@ -374,6 +404,8 @@ static int write_grid_csv(const char *out, const sweep_grid *s, const double *sd
                           double iters, double spe)
 {
     char path[1100], tmp[1110];
+    snprintf(path, sizeof path, "%s/%s", out, s->name);
+    if (make_dirs(path)) return -1;
     snprintf(path, sizeof path, "%s/%s/grid.csv", out, s->name);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
@@ -471,25 +503,31 @@ int run_sweep(run_config *base, experiment_options *x)
             if (isfinite(sl)) slopes[ns_slope++] = sl;
         }
         stats_interval si = stats_interval95(slopes, ns_slope);
-        printf("%s: best lambda per lr column (mean grid, parabola in log lambda):", s->name);
-        for (int i = 0; i < s->n_lr; i++)
-            printf(" lr %.3g -> %s", s->lr[i], isfinite(log_best[i]) ? "" : "edge");
-        printf("\n");
-        for (int i = 0; i < s->n_lr; i++)
-            if (isfinite(log_best[i])) printf("  lr %.3g: lambda* %.3g\n", s->lr[i], exp(log_best[i]));
+        printf("%s: best lambda per learning rate (mean grid; parabola through the best cell and "
+               "its neighbours in log lambda):\n", s->name);
+        for (int i = 0; i < s->n_lr; i++) {
+            printf("  lr %-9.3g ", s->lr[i]);
+            if (isfinite(log_best[i]))
+                printf("lambda* %.3g (tau* %.3g steps)\n", exp(log_best[i]),
+                       1 / (exp(log_best[i]) * (x->methods[q] == METHOD_ADAMW_TORCH ? s->lr[i] : 1)));
+            else
+                printf("best on the grid's edge\n");
+        }
         if (!isfinite(mean_slope))
             snprintf(s->slope_text, sizeof s->slope_text,
-                     "slope d log lambda*/d log lr: fewer than 2 columns with an interior optimum");
+                     "slope d log lambda*/d log lr: none (fewer than 2 interior optima)");
         else if (isfinite(si.half))
             snprintf(s->slope_text, sizeof s->slope_text,
-                     "slope d log lambda*/d log lr %.2f (mean grid); per seed %.2f +- %.2f "
-                     "(95%% t, %d seeds)", mean_slope, si.mean, si.half, ns_slope);
+                     "slope d log lambda*/d log lr = %.2f +- %.2f (95%% t, %d seeds)", si.mean,
+                     si.half, ns_slope);
         else
             snprintf(s->slope_text, sizeof s->slope_text,
-                     "slope d log lambda*/d log lr %.2f (%s: no interval)", mean_slope,
+                     "slope d log lambda*/d log lr = %.2f (%s: no interval)", mean_slope,
                      ns == 1 ? "1 seed" : "fewer than 2 seeds with a slope");
-        printf("%s: %s; %d of %d columns have their best lambda on the grid's edge (left out)\n",
-               s->name, s->slope_text, n_edge, s->n_lr);
+        printf("%s: %s; the mean grid's slope %.3g; %d of %d columns have their best lambda on the "
+               "grid's edge and are left out of the fit%s\n",
+               s->name, s->slope_text, mean_slope, n_edge, s->n_lr,
+               ns > 1 ? " (per seed likewise)" : "");
         rc = write_grid_csv(base->out, s, sd, ns, iters, spe);
     }
 

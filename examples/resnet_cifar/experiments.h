@@ -33,6 +33,10 @@ void experiment_defaults(experiment_options *x);
 /* Experiment options first, then run options; as config_parse_option. */
 int experiment_parse_option(experiment_options *x, run_config *c, int argc, char **argv, int *i);
 
+/* The help of the options added for repeated runs and the timescale axis
+ * (cmd "compare" or "sweep"). */
+void experiment_print_help(FILE *out, const char *cmd);
+
 int run_compare(run_config *base, experiment_options *x);
 int run_sweep(run_config *base, experiment_options *x);
 

@@ -253,14 +253,14 @@ int write_heatmap(const char *out, const char *png, const sweep_grid *const *gri
         const sweep_grid *s = grids[k];
         /* Cells on an index grid, labelled with their log-spaced values;
          * the best lambda per column (interpolated) as white points. */
-        fprintf(f, "set title '%s\\n%s'\nset ylabel '%s'\nset xrange [-0.5:%g]\nset yrange [-0.5:%g]\n",
+        fprintf(f, "set title \"%s\\n%s\"\nset ylabel '%s'\nset xrange [-0.5:%g]\nset yrange [-0.5:%g]\n",
                 s->name, s->slope_text, s->axis_label, s->n_lr - 0.5, s->n_wd - 0.5);
         fprintf(f, "set xtics (");
         for (int i = 0; i < s->n_lr; i++) fprintf(f, "%s'%.2g' %d", i ? ", " : "", s->lr[i], i);
         fprintf(f, ")\nset ytics (");
         for (int j = 0; j < s->n_wd; j++) fprintf(f, "%s'%.2g' %d", j ? ", " : "", s->axis[j], j);
         fprintf(f, ")\nplot '-' using 1:2:3 with image, '-' using 1:2:(sprintf('%%.1f', $3)) "
-                   "with labels font ',9', '-' using 1:2 with linespoints lw 2 pt 7 lc rgb 'white'\n");
+                   "with labels font ',9', '-' using 1:2 with linespoints lw 2 pt 6 ps 2 lc rgb 'white'\n");
         for (int pass = 0; pass < 2; pass++) {
             for (int i = 0; i < s->n_lr; i++)
                 for (int j = 0; j < s->n_wd; j++)
