@@ -16,17 +16,19 @@ typedef struct experiment_options {
     double lr_lo, lr_hi, wd_lo, wd_hi; /* sweep: ranges (0: defaults) */
     bool wd_axis_tau;            /* sweep: the decay axis as the timescale tau */
     double tau_lo, tau_hi;       /* sweep: tau range in run lengths (0: defaults) */
-    bool set_subset, set_test_subset, set_epochs, set_model; /* given on the command line */
+    bool set_subset, set_test_subset, set_epochs, set_model, set_batch; /* on the command line */
 } experiment_options;
 
-/* The budget of the quick (default) version of a command.  A model of its
- * own (depth 0: the run options' model) unless --model, --depth, --variant
- * or --width is given. */
+/* The budget of the quick (default) version of a command; each part
+ * applies unless given on the command line.  depth 0: the run options'
+ * model; batch 0: theirs; n_methods 0: the command's full list. */
 typedef struct quick_budget {
-    int subset, test_subset, epochs;
+    int subset, test_subset, epochs, batch;
     int depth, width;
     tn_resnet_variant variant;
     int seeds;
+    int n_methods;
+    method methods[METHOD_COUNT];
 } quick_budget;
 
 void experiment_defaults(experiment_options *x);
