@@ -368,14 +368,13 @@ static void log_space(double lo, double hi, int n, double *out)
         out[i] = n == 1 ? sqrt(lo * hi) : lo * pow(hi / lo, (double)i / (n - 1));
 }
 
-/* lambda of a decay timescale of tau_iter steps (Wang & Aitchison): the
- * decay shrinks w by lr*lambda per step when scaled by the learning rate
- * (torch's AdamW), by eta*lambda (eta = 1, the schedule's peak) for the
- * schedule-scaled decoupled forms, the proximal form and, in their own
- * units, the L2 forms. */
-static double lambda_of_tau(method m, double lr, double tau_iter)
+/* The decay per step of lambda (Wang & Aitchison's 1/tau_iter): lr*lambda
+ * when the decay is scaled by the learning rate (torch's AdamW), eta*lambda
+ * (eta = 1, the schedule's peak) for the schedule-scaled decoupled forms,
+ * the proximal form and, in their own units, the L2 forms. */
+static double decay_per_step(method m, double lr, double lambda)
 {
-    return m == METHOD_ADAMW_TORCH ? 1 / (lr * tau_iter) : 1 / tau_iter;
+    return m == METHOD_ADAMW_TORCH ? lr * lambda : lambda;
 }
 
 /* Per lr column, log lambda* (the parabola through the best cell of the
@@ -414,8 +413,8 @@ static double best_lambda_slope(const sweep_grid *s, const double *acc, double *
     return stats_slope(loglr, log_best, s->n_lr);
 }
 
-static int write_grid_csv(const char *out, const sweep_grid *s, const double *sd, int ns,
-                          double iters, double spe)
+static int write_grid_csv(const char *out, const sweep_grid *s, method m, const double *sd,
+                          int ns, double iters, double spe)
 {
     char path[1100], tmp[1110];
     snprintf(path, sizeof path, "%s/%s", out, s->name);
@@ -427,9 +426,7 @@ static int write_grid_csv(const char *out, const sweep_grid *s, const double *sd
     fprintf(f, "lr,wd,tau_iter,tau_epoch,tau_run,seeds,test_acc_mean,test_acc_sd,test_error_mean\n");
     for (int c = 0; c < s->n_lr * s->n_wd; c++) {
         const int i = c / s->n_wd;
-        const method m = METHOD_ADAMW_TORCH;
-        const double tau = strcmp(s->name, method_name(m)) == 0 ? 1 / (s->lr[i] * s->wd[c])
-                                                                 : 1 / s->wd[c];
+        const double tau = 1 / decay_per_step(m, s->lr[i], s->wd[c]);
         fprintf(f, "%g,%g,%.6g,%.6g,%.6g,%d,%.4f,%.4f,%.4f\n", s->lr[i], s->wd[c], tau, tau / spe,
                 tau / iters, ns, s->acc[c], sd[c], 1 - s->acc[c]);
     }
@@ -480,7 +477,8 @@ int run_sweep(run_config *base, experiment_options *x)
             log_space(x->wd_lo > 0 ? x->wd_lo : 1e-4, x->wd_hi > 0 ? x->wd_hi : 1e-2, s->n_wd, s->axis);
         }
         for (int c = 0; c < nc; c++)
-            s->wd[c] = x->wd_axis_tau ? lambda_of_tau(m, s->lr[c / s->n_wd], s->axis[c % s->n_wd] * iters)
+            s->wd[c] = x->wd_axis_tau ? 1 / (s->axis[c % s->n_wd] * iters *
+                                             decay_per_step(m, s->lr[c / s->n_wd], 1))
                                       : s->axis[c % s->n_wd];
         for (int k = 0; k < ns && rc == 0; k++)
             for (int c = 0; c < nc && rc == 0; c++) {
@@ -523,7 +521,7 @@ int run_sweep(run_config *base, experiment_options *x)
             printf("  lr %-9.3g ", s->lr[i]);
             if (isfinite(log_best[i]))
                 printf("lambda* %.3g (tau* %.3g steps)\n", exp(log_best[i]),
-                       1 / (exp(log_best[i]) * (x->methods[q] == METHOD_ADAMW_TORCH ? s->lr[i] : 1)));
+                       1 / decay_per_step(x->methods[q], s->lr[i], exp(log_best[i])));
             else
                 printf("best on the grid's edge\n");
         }
@@ -542,7 +540,7 @@ int run_sweep(run_config *base, experiment_options *x)
                "grid's edge and are left out of the fit%s\n",
                s->name, s->slope_text, mean_slope, n_edge, s->n_lr,
                ns > 1 ? " (per seed likewise)" : "");
-        rc = write_grid_csv(base->out, s, sd, ns, iters, spe);
+        rc = write_grid_csv(base->out, s, x->methods[q], sd, ns, iters, spe);
     }
 
     /* Heat maps side by side: the L2 method next to its decoupled twin. */
