@@ -92,7 +92,7 @@ void print_compare_tables(FILE *f, const compare_entry *e, int n)
                "Student-t interval mean ± t(0.975, n−1)·sd/√n:\n\n"
                "| pair | seeds | final test acc (points) | per seed | final train loss |\n"
                "|---|---|---|---|---|\n");
-    char words[4][512];
+    char words[4][900];
     int n_words = 0;
     for (size_t p = 0; p < sizeof PAIRS / sizeof PAIRS[0]; p++) {
         int a = find_entry(e, n, PAIRS[p][0]), b = find_entry(e, n, PAIRS[p][1]);
@@ -115,21 +115,28 @@ void print_compare_tables(FILE *f, const compare_entry *e, int n)
         fprintf(f, " |\n");
         char *w = words[n_words++];
         if (!isfinite(ia.half))
-            snprintf(w, 512, "- **%s vs %s**: %+.2f points with one seed, so no interval: run "
+            snprintf(w, 900, "- **%s vs %s**: %+.2f points with one seed, so no interval: run "
                      "with `--seeds 3` or more to tell it from seed-to-seed noise.",
                      e[b].name, e[a].name, 100 * ia.mean);
         else if (stats_excludes_zero(ia))
-            snprintf(w, 512, "- **%s vs %s**: %s is %s by %.2f points (95%% interval %.2f to "
+            snprintf(w, 900, "- **%s vs %s**: %s is %s by %.2f points (95%% interval %.2f to "
                      "%.2f over %d seeds); the interval excludes 0, so the difference exceeds "
                      "the seed-to-seed spread.",
                      e[b].name, e[a].name, e[b].name, ia.mean > 0 ? "ahead" : "behind",
                      fabs(100 * ia.mean), 100 * (ia.mean - ia.half), 100 * (ia.mean + ia.half), k);
         else
-            snprintf(w, 512, "- **%s vs %s**: %+.2f points, 95%% interval %.2f to %.2f over %d "
+            snprintf(w, 900, "- **%s vs %s**: %+.2f points, 95%% interval %.2f to %.2f over %d "
                      "seeds; the interval includes 0, so this difference is within the "
                      "seed-to-seed spread.",
                      e[b].name, e[a].name, 100 * ia.mean, 100 * (ia.mean - ia.half),
                      100 * (ia.mean + ia.half), k);
+        if (isfinite(il.half)) {
+            const size_t used = strlen(w);
+            snprintf(w + used, 900 - used, " Final train loss: %+.4f (95%% interval %+.4f to "
+                     "%+.4f), %s.", il.mean, il.mean - il.half, il.mean + il.half,
+                     stats_excludes_zero(il) ? "the interval excludes 0"
+                                             : "the interval includes 0");
+        }
     }
     fputc('\n', f);
     for (int i = 0; i < n_words; i++) fprintf(f, "%s\n", words[i]);
