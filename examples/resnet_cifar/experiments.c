@@ -208,9 +208,9 @@ static void apply_budget(run_config *c, experiment_options *x, const quick_budge
  * ResNet-32 without batch norm, whose residual branches start with their
  * last convolution at zero, so that their first convolution sees almost no
  * data gradient and Adam+L2's normalised decay gradient drives it to zero
- * within the first epoch while AdamW's decay leaves it to grow in.  1,000
- * training images in batches of 16 (640 steps), 500 test images, 3 seeds. */
-static const quick_budget QUICK_COMPARE = {.subset = 100, .test_subset = 50, .epochs = 10,
+ * within the first epoch while AdamW's decay leaves it to grow in.  2,000
+ * training images in batches of 16 (1,250 steps), 1,000 test images, 3 seeds. */
+static const quick_budget QUICK_COMPARE = {.subset = 200, .test_subset = 100, .epochs = 10,
                                            .batch = 16, .depth = 32, .width = 16,
                                            .variant = TN_RESNET_NO_BN, .seeds = 3, .n_methods = 2,
                                            .methods = {METHOD_ADAM_L2, METHOD_ADAMW}};
