@@ -47,7 +47,8 @@ static int run_sequential(run_job *jobs, int n, const run_data *d)
     return rc;
 }
 
-/* The child: train_run on the inherited data, output into <out>/train.log. */
+/* The child: train_run on the inherited data, its output and the RESULT
+ * line into <out>/train.log. */
 static void child_main(run_job *j, const run_data *d)
 {
     char log[1100];
@@ -59,6 +60,7 @@ static void child_main(run_job *j, const run_data *d)
         close(fd);
     }
     int st = train_run(&j->config, d, &j->result);
+    if (st == RUN_DONE) result_print(stdout, &j->result);
     fflush(NULL);
     _exit(st == RUN_DONE ? 0 : st == RUN_INTERRUPTED ? 130 : 1);
 }

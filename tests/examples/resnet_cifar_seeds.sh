@@ -67,7 +67,7 @@ check "lambda of tau 0.5 runs (2 steps) is 0.5" test "$(sed -n '2p' "$tmp/s/adam
 c1=$(acc "$tmp/s/seed1/adamw/lr1_wd2") c2=$(acc "$tmp/s/seed2/adamw/lr1_wd2")
 m=$(awk -v a="$c1" -v b="$c2" 'BEGIN{printf "%.4f", (a + b) / 2}')
 check "a cell's mean over seeds ($m)" test "$(sed -n '7p' "$tmp/s/adamw/grid.csv" | cut -d, -f7)" = "$m"
-check "each cell's output is in its train.log" test -s "$tmp/s/seed2/adam-l2/lr0_wd0/train.log"
+check "each cell's RESULT is in its train.log" grep -q '^RESULT test_acc=' "$tmp/s/seed2/adam-l2/lr0_wd0/train.log"
 check "the slope is printed" grep -q "^adamw: slope d log lambda\*/d log lr" "$tmp/s.out"
 check "the heat map is drawn" test -s "$tmp/s/heatmap_adam-l2_vs_adamw.png"
 
