@@ -4,13 +4,12 @@
 #include "experiments.h"
 
 #include "report.h"
+#include "runner.h"
+#include "stats.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 /* Parse a comma-separated list of methods. */
@@ -47,7 +46,6 @@ void experiment_defaults(experiment_options *x)
 {
     memset(x, 0, sizeof *x);
     for (int i = 0; i < METHOD_COUNT; i++) x->wd[i] = -1;
-    x->jobs = 2;
     x->n_lr = 4;
     x->n_wd = 4;
 }
@@ -80,7 +78,8 @@ int experiment_parse_option(experiment_options *x, run_config *c, int argc, char
         if (KEY("--lr-sgd")) x->lr_sgd = d; else x->lr_adam = d;
         return 1;
     }
-    if (klen > 5 && strncmp(a, "--wd-", 5) == 0 && strncmp(a, "--wd-norm", 9) != 0) {
+    if (klen > 5 && strncmp(a, "--wd-", 5) == 0 && strncmp(a, "--wd-norm", 9) != 0 &&
+        !KEY("--wd-axis") && !KEY("--wd-range")) {
         char name[64];
         snprintf(name, sizeof name, "%.*s", (int)klen - 5, a + 5);
         method m;
@@ -94,14 +93,33 @@ int experiment_parse_option(experiment_options *x, run_config *c, int argc, char
         x->wd[m] = d;
         return 1;
     }
-    if (KEY("--jobs") || KEY("--lrs") || KEY("--wds")) {
+    if (KEY("--jobs") || KEY("--lrs") || KEY("--wds") || KEY("--seeds")) {
         NEED();
         char *end;
+        const long max = KEY("--seeds") ? MAX_SEEDS : KEY("--jobs") ? 64 : GRID_MAX;
         long n = strtol(v, &end, 10);
-        if (*end || n < 1 || n > 16) return fail("%.*s: '%s' is not in 1..16", (int)klen, a, v);
+        if (*end || end == v || n < 1 || n > max)
+            return fail("%.*s: '%s' is not in 1..%ld", (int)klen, a, v, max);
         if (KEY("--jobs")) x->jobs = (int)n;
         else if (KEY("--lrs")) x->n_lr = (int)n;
+        else if (KEY("--seeds")) x->n_seeds = (int)n;
         else x->n_wd = (int)n;
+        return 1;
+    }
+    if (KEY("--wd-axis")) {
+        NEED();
+        if (strcmp(v, "lambda") && strcmp(v, "tau"))
+            return fail("--wd-axis: expected lambda or tau, got '%s'", v);
+        x->wd_axis_tau = strcmp(v, "tau") == 0;
+        return 1;
+    }
+    if (KEY("--tau-min") || KEY("--tau-max")) {
+        NEED();
+        char *end;
+        double d = strtod(v, &end);
+        if (*end || end == v || !(d > 0 && d < 1e6))
+            return fail("%.*s: '%s' is not a timescale in run lengths (> 0)", (int)klen, a, v);
+        if (KEY("--tau-min")) x->tau_lo = d; else x->tau_hi = d;
         return 1;
     }
     if (KEY("--lr-range") || KEY("--wd-range")) {
@@ -116,21 +134,71 @@ int experiment_parse_option(experiment_options *x, run_config *c, int argc, char
     if (KEY("--subset")) x->set_subset = true;
     if (KEY("--test-subset")) x->set_test_subset = true;
     if (KEY("--epochs")) x->set_epochs = true;
+    if (KEY("--batch")) x->set_batch = true;
+    if (KEY("--model") || KEY("--depth") || KEY("--variant") || KEY("--no-bn") || KEY("--width"))
+        x->set_model = true;
 #undef KEY
 #undef NEED
     return config_parse_option(c, argc, argv, i);
 }
 
-/* The quick version unless --full: a stratified subset and few epochs. */
-static void apply_budget(run_config *c, const experiment_options *x, const quick_budget *q)
+void experiment_print_help(FILE *out, const char *cmd)
 {
+    const bool sweep = strcmp(cmd, "sweep") == 0;
+    fprintf(out,
+            "  --seeds N              seeds seed..seed+N-1 (default %s);\n"
+            "                         per seed one initial checkpoint and one batch order for\n"
+            "                         every method; tables\n"
+            "                         give mean +- sd and, per L2 method and its decoupled\n"
+            "                         twin, the paired difference with its 95%% Student-t\n"
+            "                         interval over seeds\n"
+            "  --jobs N               runs at once as child processes (default %s)\n",
+            sweep ? "1" : "3 for the quick comparison, 1 with --full", sweep ? "2" : "1: in this process");
+    if (sweep)
+        fputs("  --wd-axis lambda|tau   the decay axis as lambda or as the decay timescale tau\n"
+              "                         (Wang & Aitchison: tau_iter = 1/(lr*lambda) for adamw-torch,\n"
+              "                         1/lambda for the schedule-scaled, proximal and L2 forms)\n"
+              "  --tau-min X --tau-max Y  tau range in run lengths (default 0.05 and 5)\n"
+              "Per learning rate the best lambda (a parabola through the best cell and its\n"
+              "neighbours in log lambda) and the slope d log lambda* / d log lr are printed\n"
+              "and drawn, with a 95% interval over seeds when there are several.\n",
+              out);
+}
+
+/* The quick version unless --full: a stratified subset and few epochs. */
+static void apply_budget(run_config *c, experiment_options *x, const quick_budget *q)
+{
+    if (x->n_seeds == 0) x->n_seeds = x->full ? 1 : q->seeds;
     if (x->full) return;
     if (!x->set_subset) c->subset = q->subset;
     if (!x->set_test_subset) c->test_subset = q->test_subset;
     if (!x->set_epochs) c->epochs = q->epochs;
+    if (!x->set_batch && q->batch) c->batch = q->batch;
+    if (x->n_methods == 0 && q->n_methods) {
+        x->n_methods = q->n_methods;
+        memcpy(x->methods, q->methods, sizeof q->methods);
+    }
+    if (!x->set_model && q->depth) {
+        c->depth = q->depth;
+        c->width = q->width;
+        c->variant = q->variant;
+    }
 }
 
+
 /* ---------------------------------------------------------------- compare */
+
+/* The quick comparison, Adam+L2 against AdamW where they differ most: a
+ * ResNet-32 without batch norm, whose residual branches start with their
+ * last convolution at zero, so that their first convolution sees almost no
+ * data gradient and Adam+L2's normalised decay gradient drives it to zero
+ * within the first epoch while AdamW's decay leaves it to grow in.  2,000
+ * training images in batches of 16 (1,250 steps), 1,000 test images, 3 seeds. */
+static const quick_budget QUICK_COMPARE = {.subset = 200, .test_subset = 100, .epochs = 10,
+                                           .batch = 16, .depth = 32, .width = 16,
+                                           .variant = TN_RESNET_NO_BN, .seeds = 3, .n_methods = 2,
+                                           .methods = {METHOD_ADAM_L2, METHOD_ADAMW}};
+static const quick_budget QUICK_SWEEP = {.subset = 200, .test_subset = 100, .epochs = 4, .seeds = 1};
 
 /* Write the shared initial weights, or check that an existing file was
  * made for this model (its "init.model" metadata). */
@@ -162,82 +230,116 @@ static int init_checkpoint(const run_config *base, const run_data *d, const char
     return rc;
 }
 
+/* The folder of one seed's runs: <out> itself with one seed (the layout
+ * of a single comparison), <out>/seed<s> with several; nonzero if too long. */
+static int seed_dir(char *dir, size_t size, const char *out, int n_seeds, uint64_t seed)
+{
+    int len = n_seeds == 1 ? snprintf(dir, size, "%s", out)
+                           : snprintf(dir, size, "%s/seed%llu", out, (unsigned long long)seed);
+    return len + 20 >= (int)size;
+}
+
+/* One initial checkpoint per seed, shared by every run of that seed:
+ * init.safetensors in the seed's folder.  Written in this process with one
+ * thread, so that forked runs start from a process without OpenMP
+ * threads. */
+static int seed_inits(const run_config *base, const run_data *d, int n_seeds,
+                      char (*init)[1024])
+{
+    tn_set_threads(1);
+    for (int k = 0; k < n_seeds; k++) {
+        run_config c = *base;
+        c.seed = base->seed + (uint64_t)k;
+        char dir[1100], model[256];
+        if (seed_dir(dir, sizeof dir, base->out, n_seeds, c.seed) ||
+            snprintf(init[k], 1024, "%s/init.safetensors", dir) >= 1024)
+            return fail("--out: path too long");
+        if (make_dirs(dir)) return -1;
+        snprintf(model, sizeof model, "depth=%d variant=%d shortcut=%d width=%d zero_init=%d "
+                 "classes=%d seed=%llu", c.depth, (int)c.variant, (int)c.shortcut, c.width,
+                 (int)c.zero_init_residual, d->n_classes, (unsigned long long)c.seed);
+        if (init_checkpoint(&c, d, init[k], model)) return -1;
+    }
+    return 0;
+}
+
+/* The run of method m with seed number k of the experiment, in <sub> of
+ * the seed's folder, from that seed's initial weights. */
+static int job_config(run_job *j, const run_config *base, const experiment_options *x, method m,
+                      int k, const char *init, const char *sub)
+{
+    run_config *c = &j->config;
+    *c = *base;
+    method_config(c, x, m);
+    c->seed = base->seed + (uint64_t)k;
+    snprintf(c->init, sizeof c->init, "%s", init);
+    char dir[1024];
+    if (seed_dir(dir, sizeof dir, base->out, x->n_seeds, c->seed) ||
+        snprintf(c->out, sizeof c->out, "%s/%s", dir, sub) >= (int)sizeof c->out)
+        return fail("--out: path too long");
+    c->resume = true; /* an interrupted run continues; a finished one is skipped */
+    snprintf(j->label, sizeof j->label, "%s seed %llu", sub, (unsigned long long)c->seed);
+    return config_finish(c);
+}
+
 int run_compare(run_config *base, experiment_options *x)
 {
+    apply_budget(base, x, &QUICK_COMPARE);
     if (x->n_methods == 0) {
         method def[] = {METHOD_SGD_L2, METHOD_SGDW, METHOD_ADAM_L2, METHOD_ADAMW, METHOD_ADAMPROX};
         x->n_methods = 5;
         memcpy(x->methods, def, sizeof def);
     }
-    apply_budget(base, x, &(quick_budget){.subset = 500, .test_subset = 200, .epochs = 8});
     if (make_dirs(base->out)) return -1;
 
     run_data d;
     if (data_load(base, &d)) return -1;
-
-    /* One initial checkpoint for every configuration, made once and reused
-     * only by the same model and seed. */
-    char init[sizeof base->init], model[256];
-    if (snprintf(init, sizeof init, "%s/init.safetensors", base->out) >= (int)sizeof init) {
-        data_free(&d);
-        return fail("--out: path too long");
-    }
-    snprintf(model, sizeof model, "depth=%d variant=%d shortcut=%d width=%d zero_init=%d "
-             "classes=%d seed=%llu", base->depth, (int)base->variant, (int)base->shortcut,
-             base->width, (int)base->zero_init_residual, d.n_classes,
-             (unsigned long long)base->seed);
-    if (init_checkpoint(base, &d, init, model)) {
-        data_free(&d);
-        return -1;
-    }
-
-    compare_entry e[METHOD_COUNT];
-    int rc = 0;
-    for (int k = 0; k < x->n_methods && rc == 0; k++) {
-        method m = x->methods[k];
-        run_config c = *base;
-        method_config(&c, x, m);
-        memcpy(c.init, init, sizeof c.init);
-        if (snprintf(c.out, sizeof c.out, "%s/%s", base->out, method_name(m)) >= (int)sizeof c.out) {
-            rc = fail("--out: path too long");
-            break;
-        }
-        c.resume = true; /* an interrupted run continues; a finished one is skipped */
-        if (config_finish(&c)) { rc = -1; break; }
-        compare_entry *en = &e[k];
-        memset(en, 0, sizeof *en);
-        snprintf(en->name, sizeof en->name, "%s", method_name(m));
-        snprintf(en->dir, sizeof en->dir, "%s", c.out);
-        en->optimizer = tn_optim_kind_name(c.optimizer);
-        en->reg = tn_reg_name(c.reg);
-        en->lr = c.lr;
-        en->wd = c.wd;
-        char opts[4096];
-        if (config_fingerprint(&c, opts, sizeof opts)) { rc = fail("options too long"); break; }
-        int have = result_read(c.out, opts, &en->r);
-        if (have > 0) { rc = -1; break; }
-        if (have == 0) {
-            fprintf(stderr, "[%d/%d] %s: finished earlier, skipped\n", k + 1, x->n_methods, en->name);
-            continue;
-        }
-        fprintf(stderr, "[%d/%d] %s\n", k + 1, x->n_methods, en->name);
-        int st = train_run(&c, &d, &en->r);
-        if (st != RUN_DONE) rc = st == RUN_INTERRUPTED ? RUN_INTERRUPTED : -1;
+    const int ns = x->n_seeds, nm = x->n_methods, n = ns * nm;
+    char(*init)[1024] = malloc(sizeof *init * (size_t)ns);
+    run_job *jobs = calloc((size_t)n, sizeof *jobs);
+    compare_entry *e = calloc((size_t)nm, sizeof *e);
+    int rc = init && jobs && e ? seed_inits(base, &d, ns, init) : fail("out of memory");
+    /* Seed by seed, every method: the first seeds' pairs are complete first. */
+    for (int k = 0; k < ns && rc == 0; k++)
+        for (int i = 0; i < nm && rc == 0; i++)
+            rc = job_config(&jobs[k * nm + i], base, x, x->methods[i], k, init[k],
+                            method_name(x->methods[i]));
+    if (rc == 0) {
+        const int at_once = x->jobs > 0 ? x->jobs : 1;
+        for (int k = 0; k < n; k++)
+            if (at_once > 1) {
+                jobs[k].config.quiet = true;
+                jobs[k].config.threads = base->threads / at_once > 0 ? base->threads / at_once : 1;
+            }
+        rc = runner_run(jobs, n, &d, at_once, at_once == 1);
     }
     if (rc == 0) {
+        for (int i = 0; i < nm; i++) {
+            method m = x->methods[i];
+            snprintf(e[i].name, sizeof e[i].name, "%s", method_name(m));
+            e[i].optimizer = tn_optim_kind_name(jobs[i].config.optimizer);
+            e[i].reg = tn_reg_name(jobs[i].config.reg);
+            e[i].lr = jobs[i].config.lr;
+            e[i].wd = jobs[i].config.wd;
+            e[i].n_seeds = ns;
+            for (int k = 0; k < ns; k++) {
+                e[i].dir[k] = jobs[k * nm + i].config.out;
+                e[i].r[k] = jobs[k * nm + i].result;
+            }
+        }
         char title[256];
-        snprintf(title, sizeof title, "ResNet-%d%s on %s: L2 in the loss vs decoupled decay",
+        snprintf(title, sizeof title, "ResNet-%d%s on %s: L2 in the loss vs decoupled decay, %d seed%s",
                  base->depth, base->variant == TN_RESNET_NO_BN ? " (no BN)" : "",
-                 x->full ? "CIFAR-10" : "a CIFAR-10 subset");
-        if (write_compare_report(base->out, e, x->n_methods, title)) rc = -1;
-        printf("\n| configuration | best test acc | final test acc | final train loss | time (s) | img/s |\n"
-               "|---|---|---|---|---|---|\n");
-        for (int k = 0; k < x->n_methods; k++)
-            printf("| %s | %.4f | %.4f | %.4f | %.0f | %.0f |\n", e[k].name, e[k].r.best_test_acc,
-                   e[k].r.test_acc, e[k].r.train_loss, e[k].r.seconds, e[k].r.images_per_s);
+                 x->full ? "CIFAR-10" : "a CIFAR-10 subset", ns, ns > 1 ? "s" : "");
+        if (write_compare_report(base->out, e, nm, title)) rc = -1;
+        printf("\n");
+        print_compare_tables(stdout, e, nm);
         printf("\nwritten: %s/results.md, %s/test_error.png, %s/train_loss.png\n", base->out,
                base->out, base->out);
     }
+    free(e);
+    free(jobs);
+    free(init);
     data_free(&d);
     return rc;
 }
@@ -250,156 +352,197 @@ static void log_space(double lo, double hi, int n, double *out)
         out[i] = n == 1 ? sqrt(lo * hi) : lo * pow(hi / lo, (double)i / (n - 1));
 }
 
-/* Start one grid cell as `resnet_cifar train ...` in a child process (a
- * fresh process: OpenMP's threads do not survive a fork), its output in
- * <out>/train.log. */
-static pid_t spawn_cell(const run_config *c)
+/* The decay per step of lambda (Wang & Aitchison's 1/tau_iter): lr*lambda
+ * when the decay is scaled by the learning rate (torch's AdamW), eta*lambda
+ * (eta = 1, the schedule's peak) for the schedule-scaled decoupled forms,
+ * the proximal form and, in their own units, the L2 forms. */
+static double decay_per_step(method m, double lr, double lambda)
 {
-    arg_list a = {0};
-    arg_push(&a, "resnet_cifar");
-    arg_push(&a, "train");
-    config_args(c, &a);
-    arg_push(&a, "--out");
-    arg_push(&a, "%s", c->out);
-    arg_push(&a, "--resume");
-    arg_push(&a, "--quiet");
-    if (c->cache[0]) {
-        arg_push(&a, "--cache");
-        arg_push(&a, "%s", c->cache);
-    } else {
-        arg_push(&a, "--no-cache");
+    return m == METHOD_ADAMW_TORCH ? lr * lambda : lambda;
+}
+
+/* Per lr column, log lambda* (the parabola through the best cell of the
+ * test error and its neighbours, in log lambda); NAN where the best cell
+ * is on the grid's edge.  Returns the least-squares slope of log lambda*
+ * on log lr over the interior columns (NAN with fewer than 2). */
+static double best_lambda_slope(const sweep_grid *s, const double *acc, double *log_best,
+                                double *pos, int *n_edge)
+{
+    double loglr[GRID_MAX];
+    *n_edge = 0;
+    for (int i = 0; i < s->n_lr; i++) {
+        double x[GRID_MAX], y[GRID_MAX];
+        for (int j = 0; j < s->n_wd; j++) {
+            x[j] = log(s->wd[i * s->n_wd + j]);
+            y[j] = 1 - acc[i * s->n_wd + j];
+        }
+        /* The axis may run downwards in lambda (tau up): keep x increasing. */
+        bool down = s->n_wd > 1 && x[1] < x[0];
+        if (down)
+            for (int j = 0; j < s->n_wd / 2; j++) {
+                double t = x[j]; x[j] = x[s->n_wd - 1 - j]; x[s->n_wd - 1 - j] = t;
+                t = y[j]; y[j] = y[s->n_wd - 1 - j]; y[s->n_wd - 1 - j] = t;
+            }
+        bool edge;
+        double b = stats_argmin_parabola(x, y, s->n_wd, &edge);
+        loglr[i] = log(s->lr[i]);
+        log_best[i] = edge || s->n_wd < 3 ? NAN : b;
+        *n_edge += edge || s->n_wd < 3;
+        if (pos) {
+            /* The fractional index of b on the (log-uniform) axis. */
+            double f = s->n_wd > 1 ? (b - x[0]) / ((x[s->n_wd - 1] - x[0]) / (s->n_wd - 1)) : 0;
+            pos[i] = isnan(b) ? NAN : down ? s->n_wd - 1 - f : f;
+        }
     }
-    char log[1100];
-    snprintf(log, sizeof log, "%s/train.log", c->out);
-    if (a.overflow) return fail("sweep: options too long"), -1;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid != 0) return pid;
-    int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) {
-        dup2(fd, 1);
-        dup2(fd, 2);
-        close(fd);
+    return stats_slope(loglr, log_best, s->n_lr);
+}
+
+static int write_grid_csv(const char *out, const sweep_grid *s, method m, const double *sd,
+                          int ns, double iters, double spe)
+{
+    char path[1100], tmp[1110];
+    snprintf(path, sizeof path, "%s/%s", out, s->name);
+    if (make_dirs(path)) return -1;
+    snprintf(path, sizeof path, "%s/%s/grid.csv", out, s->name);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return fail("cannot write %s", tmp);
+    fprintf(f, "lr,wd,tau_iter,tau_epoch,tau_run,seeds,test_acc_mean,test_acc_sd,test_error_mean\n");
+    for (int c = 0; c < s->n_lr * s->n_wd; c++) {
+        const int i = c / s->n_wd;
+        const double tau = 1 / decay_per_step(m, s->lr[i], s->wd[c]);
+        fprintf(f, "%g,%g,%.6g,%.6g,%.6g,%d,%.4f,%.4f,%.4f\n", s->lr[i], s->wd[c], tau, tau / spe,
+                tau / iters, ns, s->acc[c], sd[c], 1 - s->acc[c]);
     }
-    execv("/proc/self/exe", a.argv);
-    fprintf(stderr, "resnet_cifar: cannot run /proc/self/exe: %s\n", strerror(errno));
-    _exit(127);
+    if (fclose(f) != 0 || rename(tmp, path) != 0) return fail("cannot write %s", path);
+    printf("%s: %s\n", s->name, path);
+    return 0;
 }
 
 int run_sweep(run_config *base, experiment_options *x)
 {
+    apply_budget(base, x, &QUICK_SWEEP);
     if (x->n_methods == 0) {
         method def[] = {METHOD_SGD_L2, METHOD_SGDW, METHOD_ADAM_L2, METHOD_ADAMW};
         x->n_methods = 4;
         memcpy(x->methods, def, sizeof def);
     }
-    if (x->n_lr * x->n_wd > 256) return fail("--lrs x --wds: at most 256 cells");
-    apply_budget(base, x, &(quick_budget){.subset = 200, .test_subset = 100, .epochs = 4});
     if (make_dirs(base->out)) return -1;
+    run_data d;
+    if (data_load(base, &d)) return -1;
 
-    sweep_grid grids[METHOD_COUNT];
-    int rc = 0;
-    for (int k = 0; k < x->n_methods && rc == 0; k++) {
-        method m = x->methods[k];
-        sweep_grid *s = &grids[k];
-        memset(s, 0, sizeof *s);
+    /* The run length in steps, for the timescale axis. */
+    const double spe = ceil((double)d.train->n / base->batch), iters = spe * base->epochs;
+    const double tau_lo = x->tau_lo > 0 ? x->tau_lo : 0.05, tau_hi = x->tau_hi > 0 ? x->tau_hi : 5;
+    if (x->wd_axis_tau && !(tau_hi > tau_lo)) {
+        data_free(&d);
+        return fail("--tau-min %g must be below --tau-max %g", tau_lo, tau_hi);
+    }
+    const int ns = x->n_seeds, nm = x->n_methods, nc = x->n_lr * x->n_wd, n = ns * nm * nc;
+    sweep_grid *grids = calloc((size_t)nm, sizeof *grids);
+    run_job *jobs = calloc((size_t)n, sizeof *jobs);
+    char(*init)[1024] = malloc(sizeof *init * (size_t)ns);
+    int rc = grids && jobs && init ? seed_inits(base, &d, ns, init) : fail("out of memory");
+    const int at_once = x->jobs > 0 ? x->jobs : 2;
+    for (int q = 0; q < nm && rc == 0; q++) {
+        method m = x->methods[q];
+        sweep_grid *s = &grids[q];
         s->name = method_name(m);
         s->n_lr = x->n_lr;
         s->n_wd = x->n_wd;
         bool sgd = method_default_lr(m) >= 0.01;
         log_space(x->lr_lo > 0 ? x->lr_lo : (sgd ? 0.0125 : 1.25e-4),
                   x->lr_hi > 0 ? x->lr_hi : (sgd ? 0.4 : 4e-3), s->n_lr, s->lr);
-        log_space(x->wd_lo > 0 ? x->wd_lo : 1e-4, x->wd_hi > 0 ? x->wd_hi : 1e-2, s->n_wd, s->wd);
-
-        /* Cells in parallel, `jobs` processes of threads/jobs threads each. */
-        int n_cells = s->n_lr * s->n_wd, next = 0, running = 0, done = 0;
-        pid_t pids[16] = {0};
-        int cell_of[16];
-        static char fingerprints[16][4096];
-        while ((next < n_cells || running) && rc == 0) {
-            while (next < n_cells && running < x->jobs) {
-                int i = next / s->n_wd, j = next % s->n_wd;
-                run_config c = *base;
-                method_config(&c, x, m);
-                c.lr = s->lr[i];
-                c.wd = s->wd[j];
-                c.threads = base->threads / x->jobs > 0 ? base->threads / x->jobs : 1;
-                c.quiet = true;
-                c.resume = true;
-                if (snprintf(c.out, sizeof c.out, "%s/%s/lr%d_wd%d", base->out, s->name, i, j) >=
-                    (int)sizeof c.out) {
-                    rc = fail("--out: path too long");
-                    break;
-                }
-                if (config_finish(&c) || make_dirs(c.out)) { rc = -1; break; }
-                char opts[4096];
-                if (config_fingerprint(&c, opts, sizeof opts)) { rc = fail("options too long"); break; }
-                run_result r;
-                int have = result_read(c.out, opts, &r);
-                if (have > 0) { rc = -1; break; }
-                if (have == 0) {
-                    s->acc[next] = r.test_acc;
-                    done++;
-                    next++;
-                    continue;
-                }
-                int slot = 0;
-                while (pids[slot]) slot++;
-                pids[slot] = spawn_cell(&c);
-                memcpy(fingerprints[slot], opts, sizeof opts);
-                if (pids[slot] < 0) { rc = fail("fork: cannot start a sweep process"); break; }
-                cell_of[slot] = next++;
-                running++;
-            }
-            if (!running) break;
-            int status;
-            pid_t pid = wait(&status);
-            for (int slot = 0; slot < 16; slot++) {
-                if (pids[slot] != pid || pid <= 0) continue;
-                pids[slot] = 0;
-                running--;
-                int cell = cell_of[slot], i = cell / s->n_wd, j = cell % s->n_wd;
-                char dir[1100];
-                snprintf(dir, sizeof dir, "%s/%s/lr%d_wd%d", base->out, s->name, i, j);
-                run_result r;
-                if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
-                    result_read(dir, fingerprints[slot], &r)) {
-                    rc = fail("sweep cell %s failed (see %s/train.log); rerun to resume", dir, dir);
-                } else {
-                    s->acc[cell] = r.test_acc;
-                    done++;
-                    fprintf(stderr, "[%s %d/%d] lr %.3g wd %.3g: test error %.2f%%\n", s->name,
-                            done, n_cells, s->lr[i], s->wd[j], 100 * (1 - r.test_acc));
-                }
-            }
+        if (x->wd_axis_tau) {
+            s->axis_label = "tau (run lengths)";
+            log_space(tau_lo, tau_hi, s->n_wd, s->axis);
+        } else {
+            s->axis_label = "weight decay";
+            log_space(x->wd_lo > 0 ? x->wd_lo : 1e-4, x->wd_hi > 0 ? x->wd_hi : 1e-2, s->n_wd, s->axis);
         }
-        while (running > 0 && wait(NULL) > 0) running--;
-        if (rc) break;
+        for (int c = 0; c < nc; c++)
+            s->wd[c] = x->wd_axis_tau ? 1 / (s->axis[c % s->n_wd] * iters *
+                                             decay_per_step(m, s->lr[c / s->n_wd], 1))
+                                      : s->axis[c % s->n_wd];
+        for (int k = 0; k < ns && rc == 0; k++)
+            for (int c = 0; c < nc && rc == 0; c++) {
+                run_job *j = &jobs[(k * nm + q) * nc + c];
+                char sub[160];
+                snprintf(sub, sizeof sub, "%s/lr%d_wd%d", s->name, c / s->n_wd, c % s->n_wd);
+                rc = job_config(j, base, x, m, k, init[k], sub);
+                j->config.lr = s->lr[c / s->n_wd];
+                j->config.wd = s->wd[c];
+                j->config.quiet = true;
+                j->config.threads = base->threads / at_once > 0 ? base->threads / at_once : 1;
+            }
+    }
+    if (rc == 0) rc = runner_run(jobs, n, &d, at_once, false);
 
-        /* grid.csv */
-        char path[1100];
-        snprintf(path, sizeof path, "%s/%s/grid.csv", base->out, s->name);
-        FILE *f = fopen(path, "w");
-        if (!f) { rc = fail("cannot write %s", path); break; }
-        fprintf(f, "lr,wd,test_acc,test_error\n");
-        for (int c = 0; c < n_cells; c++)
-            fprintf(f, "%g,%g,%.4f,%.4f\n", s->lr[c / s->n_wd], s->wd[c % s->n_wd], s->acc[c],
-                    1 - s->acc[c]);
-        if (fclose(f) != 0) { rc = fail("cannot write %s", path); break; }
-        printf("%s: %s\n", s->name, path);
+    /* Per method: the mean grid over seeds, its best lambda per column and
+     * the slope of log lambda* on log lr, per seed with its interval. */
+    for (int q = 0; q < nm && rc == 0; q++) {
+        sweep_grid *s = &grids[q];
+        double sd[GRID_MAX * GRID_MAX], slopes[MAX_SEEDS], log_best[GRID_MAX];
+        for (int c = 0; c < nc; c++) {
+            double a[MAX_SEEDS];
+            for (int k = 0; k < ns; k++) a[k] = jobs[(k * nm + q) * nc + c].result.test_acc;
+            s->acc[c] = stats_mean(a, ns);
+            sd[c] = ns > 1 ? stats_sd(a, ns) : NAN;
+        }
+        int n_edge, ns_slope = 0;
+        const double mean_slope = best_lambda_slope(s, s->acc, log_best, s->best_pos, &n_edge);
+        for (int k = 0; k < ns; k++) {
+            double a[GRID_MAX * GRID_MAX], lb[GRID_MAX];
+            int e;
+            for (int c = 0; c < nc; c++) a[c] = jobs[(k * nm + q) * nc + c].result.test_acc;
+            const double sl = best_lambda_slope(s, a, lb, NULL, &e);
+            if (isfinite(sl)) slopes[ns_slope++] = sl;
+        }
+        stats_interval si = stats_interval95(slopes, ns_slope);
+        printf("%s: best lambda per learning rate (mean grid; parabola through the best cell and "
+               "its neighbours in log lambda):\n", s->name);
+        for (int i = 0; i < s->n_lr; i++) {
+            printf("  lr %-9.3g ", s->lr[i]);
+            if (isfinite(log_best[i]))
+                printf("lambda* %.3g (tau* %.3g steps)\n", exp(log_best[i]),
+                       1 / decay_per_step(x->methods[q], s->lr[i], exp(log_best[i])));
+            else
+                printf("best on the grid's edge\n");
+        }
+        if (!isfinite(mean_slope))
+            snprintf(s->slope_text, sizeof s->slope_text,
+                     "slope d log lambda*/d log lr: none (fewer than 2 interior optima)");
+        else if (isfinite(si.half))
+            snprintf(s->slope_text, sizeof s->slope_text,
+                     "slope d log lambda*/d log lr = %.2f +- %.2f (95%% t, %d seeds)", si.mean,
+                     si.half, ns_slope);
+        else
+            snprintf(s->slope_text, sizeof s->slope_text,
+                     "slope d log lambda*/d log lr = %.2f (%s: no interval)", mean_slope,
+                     ns == 1 ? "1 seed" : "fewer than 2 seeds with a slope");
+        printf("%s: %s; the mean grid's slope %.3g; %d of %d columns have their best lambda on the "
+               "grid's edge and are left out of the fit%s\n",
+               s->name, s->slope_text, mean_slope, n_edge, s->n_lr,
+               ns > 1 ? " (per seed likewise)" : "");
+        rc = write_grid_csv(base->out, s, x->methods[q], sd, ns, iters, spe);
     }
 
     /* Heat maps side by side: the L2 method next to its decoupled twin. */
-    for (int k = 0; k < x->n_methods && rc == 0; k += 2) {
-        const sweep_grid *pair[2] = {&grids[k], k + 1 < x->n_methods ? &grids[k + 1] : NULL};
-        char png[128];
+    for (int k = 0; k < nm && rc == 0; k += 2) {
+        const sweep_grid *pair[2] = {&grids[k], k + 1 < nm ? &grids[k + 1] : NULL};
+        char png[128], title[200];
         snprintf(png, sizeof png, "heatmap_%s%s%s.png", grids[k].name, pair[1] ? "_vs_" : "",
                  pair[1] ? grids[k + 1].name : "");
-        if (write_heatmap(base->out, png, pair, pair[1] ? 2 : 1,
-                          "final test error (%), learning rate x weight decay"))
+        snprintf(title, sizeof title, "final test error (%%), mean of %d seed%s; white: best %s per "
+                 "learning rate", ns, ns > 1 ? "s" : "", x->wd_axis_tau ? "tau" : "lambda");
+        if (write_heatmap(base->out, png, pair, pair[1] ? 2 : 1, title))
             rc = -1;
         else
             printf("heat map: %s/%s\n", base->out, png);
     }
+    free(init);
+    free(jobs);
+    free(grids);
+    data_free(&d);
     return rc;
 }

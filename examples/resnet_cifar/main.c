@@ -1,7 +1,7 @@
 /* examples/resnet_cifar/main.c - ResNets on CIFAR: train, compare L2 in the
  * loss with decoupled weight decay, sweep lr x wd, evaluate a checkpoint.
  *
- *   resnet_cifar compare               quick comparison (~15 min on 2 cores)
+ *   resnet_cifar compare               quick comparison: Adam+L2 vs AdamW, 3 seeds
  *   resnet_cifar compare --full        ResNet-20, full CIFAR-10, 15 epochs
  *   resnet_cifar train --method adamw --epochs 30 --out runs/adamw
  *   resnet_cifar sweep --lrs 4 --wds 4
@@ -37,13 +37,16 @@ static void help_experiment(FILE *out, const char *cmd)
 {
     if (strcmp(cmd, "compare") == 0)
         fputs("usage: resnet_cifar compare [options]\n\n"
-              "Trains each method from the same initial weights (out/init.safetensors) on the\n"
-              "same batch stream, into out/<method>/; finished runs are skipped and an\n"
-              "interrupted one resumes, so rerunning the command continues.  Writes\n"
-              "out/results.md, out/test_error.png and out/train_loss.png.\n\n"
-              "  --full                 full CIFAR-10, 15 epochs (default: quick: 500 training and\n"
-              "                         200 test images per class, 8 epochs)\n"
-              "  --methods LIST         default sgd-l2,sgdw,adam-l2,adamw,adamprox\n"
+              "Per seed, trains each method from the same initial weights on the same batch\n"
+              "stream, into out/<method>/ (one seed) or out/seed<s>/<method>/; finished runs\n"
+              "are skipped and an interrupted one resumes, so rerunning the command\n"
+              "continues.  Writes out/results.md, out/test_error.png and out/train_loss.png.\n\n"
+              "  --full                 ResNet-20 on full CIFAR-10, 15 epochs, methods\n"
+              "                         sgd-l2,sgdw,adam-l2,adamw,adamprox, 1 seed (default: the\n"
+              "                         quick comparison: adam-l2 vs adamw on a ResNet-32 without\n"
+              "                         batch norm, 200 training and 100 test images per class,\n"
+              "                         batch 16, 10 epochs, 3 seeds)\n"
+              "  --methods LIST         methods to compare\n"
               "  --lr-sgd X --lr-adam X base learning rates (0.1, 1e-3)\n"
               "  --wd-METHOD X          lambda of one method, e.g. --wd-adamw 1e-3\n"
               "  --out DIR              default runs/compare\n\n",
@@ -63,7 +66,8 @@ static void help_experiment(FILE *out, const char *cmd)
               "  --jobs N               processes in parallel (default 2)\n"
               "  --out DIR              default runs/sweep\n\n",
               out);
-    fputs("Run options (as for train):\n", out);
+    experiment_print_help(out, cmd);
+    fputs("\nRun options (as for train):\n", out);
     config_print_help(out);
 }
 

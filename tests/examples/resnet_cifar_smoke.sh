@@ -74,7 +74,7 @@ check "the best model is saved" test -s "$tmp/v/best.safetensors"
 
 # compare: 2 methods of two optimizer families (each gets its own
 # optimizer's defaults); interrupt the first mid-run, then rerun to finish.
-cmp_opts=(--methods sgd-l2,adamw --epochs 2 "${common[@]}")
+cmp_opts=(--methods sgd-l2,adamw --seeds 1 --model resnet20 --variant bn --epochs 2 "${common[@]}")
 "$prog" compare "${cmp_opts[@]}" --out "$tmp/c1" >/dev/null 2>"$tmp/c1.log"
 set +e
 "$prog" compare "${cmp_opts[@]}" --out "$tmp/c2" --stop-after-steps 3 >/dev/null 2>"$tmp/c2.log"
