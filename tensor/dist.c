@@ -38,11 +38,30 @@ static tn_status mpi_error(const char *who, int rc)
     } while (0)
 #endif
 
+#ifdef TENET_HAVE_MPI
+/* Whether a launcher (mpirun/mpiexec of Open MPI or MPICH, srun with PMI)
+ * started this process, or TENET_MPI=1 asks for MPI anyway.  A process
+ * started alone does not initialise MPI: a singleton MPI_Init starts the
+ * runtime's daemons and shared-memory store for a group of one, which
+ * costs time and fails where they cannot run (a file size limit, say). */
+static bool launched(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK",
+                                       "PMI_SIZE", "MPI_LOCALNRANKS"};
+    const char *force = getenv("TENET_MPI");
+    if (force && *force) return strcmp(force, "0") != 0;
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        if (getenv(vars[i])) return true;
+    return false;
+}
+#endif
+
 tn_status tn_dist_init(int *argc, char ***argv)
 {
 #ifdef TENET_HAVE_MPI
     int inited = 0;
     MPI_Initialized(&inited);
+    if (!inited && !launched()) return TN_OK; /* a group of one, without MPI */
     if (!inited) {
         int provided;
         if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)

@@ -39,7 +39,9 @@
 bool tn_dist_built(void);
 
 /* Start the process group (MPI_Init_thread, funneled) unless MPI is already
- * initialised; harmless without mpirun (a group of one).  argc/argv may be
+ * initialised.  A process started without a launcher (no mpirun/mpiexec/srun
+ * in its environment) is a group of one and does not initialise MPI at all
+ * (TENET_MPI=1 forces MPI_Init, TENET_MPI=0 forbids it).  argc/argv may be
  * NULL. */
 tn_status tn_dist_init(int *argc, char ***argv);
 
