@@ -110,6 +110,26 @@ tn_tensor *tn_gelu(tn_graph *g, tn_tensor *a)
  * Rows of K = the last dim; each row independent, in parallel when large.
  * The row's exponential sum is accumulated in double. */
 
+/* A row's largest entry m, and Σ exp(x_j − m) in double (the terms also
+ * written to e unless it is NULL). */
+static float row_max(const float *x, size_t k)
+{
+    float m = x[0];
+    for (size_t j = 1; j < k; j++) m = x[j] > m ? x[j] : m;
+    return m;
+}
+
+static double row_exp_sum(const float *x, size_t k, float m, float *e)
+{
+    double sum = 0.0;
+    for (size_t j = 0; j < k; j++) {
+        float t = expf(x[j] - m);
+        if (e) e[j] = t;
+        sum += t;
+    }
+    return sum;
+}
+
 static void softmax_forward(tn_graph *g, tn_tensor *out)
 {
     (void)g;
@@ -121,13 +141,7 @@ static void softmax_forward(tn_graph *g, tn_tensor *out)
     for (size_t r = 0; r < rows; r++) {
         const float *xr = x + r * k;
         float *yr = y + r * k;
-        float m = xr[0];
-        for (size_t j = 1; j < k; j++) m = xr[j] > m ? xr[j] : m;
-        double sum = 0.0;
-        for (size_t j = 0; j < k; j++) {
-            yr[j] = expf(xr[j] - m);
-            sum += yr[j];
-        }
+        double sum = row_exp_sum(xr, k, row_max(xr, k), yr);
         float inv = (float)(1.0 / sum);
         for (size_t j = 0; j < k; j++) yr[j] *= inv;
     }
@@ -162,11 +176,8 @@ static void log_softmax_forward(tn_graph *g, tn_tensor *out)
     for (size_t r = 0; r < rows; r++) {
         const float *xr = x + r * k;
         float *yr = y + r * k;
-        float m = xr[0];
-        for (size_t j = 1; j < k; j++) m = xr[j] > m ? xr[j] : m;
-        double sum = 0.0;
-        for (size_t j = 0; j < k; j++) sum += expf(xr[j] - m);
-        float lse = m + (float)log(sum);
+        float m = row_max(xr, k);
+        float lse = m + (float)log(row_exp_sum(xr, k, m, NULL));
         for (size_t j = 0; j < k; j++) yr[j] = xr[j] - lse;
     }
 }
