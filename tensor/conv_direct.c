@@ -257,7 +257,7 @@ bool tn_conv_direct_plan(const conv_geom *gm, conv_direct_plan *plan)
 bool tn_conv_direct_data_fits(const conv_direct_plan *plan) { return dc_fits(&plan->bwd); }
 
 void tn_conv_direct_forward(tn_graph *g, tn_tensor *out, const conv_geom *gm,
-                            const conv_direct_plan *plan)
+                            const conv_direct_plan *plan, double *moments)
 {
     const dc_geom *d = &plan->fwd;
     const dc_kernels *kern = dc_kernels_of(d);
@@ -275,7 +275,12 @@ void tn_conv_direct_forward(tn_graph *g, tn_tensor *out, const conv_geom *gm,
         thread_tiles(tid, nthr, gm->n, &n0, &n1);
         for (int n = n0; n < n1; n++) {
             dc_pad(d, x + (size_t)n * chw, xp);
-            kern->forward_img(d, xp, scratch, out->data + (size_t)n * ohw, false, b);
+            float *y = out->data + (size_t)n * ohw;
+            kern->forward_img(d, xp, scratch, y, false, b);
+            if (moments) /* while the image is in cache */
+                for (int o = 0; o < gm->o; o++)
+                    tn_bn_plane_moments(y + (size_t)o * gm->p, gm->p,
+                                        moments + 2 * ((size_t)n * gm->o + o));
         }
     });
 }
@@ -340,6 +345,7 @@ static void dc_backward_data(const void *ctx, int tid)
         else
             dc_kernels_of(db)->forward_img(db, gyp, c->s->shared, gx + (size_t)n * chw, add,
                                            NULL);
+        if (c->gr->bn_y) tn_bn_dsums_images(c->gr->bn_y, n, 1);
     }
 }
 
@@ -383,9 +389,9 @@ bool tn_conv_direct_data_fits(const conv_direct_plan *plan)
 }
 
 void tn_conv_direct_forward(tn_graph *g, tn_tensor *out, const conv_geom *gm,
-                            const conv_direct_plan *plan)
+                            const conv_direct_plan *plan, double *moments)
 {
-    (void)g, (void)out, (void)gm, (void)plan;
+    (void)g, (void)out, (void)gm, (void)plan, (void)moments;
 }
 
 void tn_conv_direct_backward(tn_graph *g, tn_tensor *out, const conv_geom *gm,

@@ -417,6 +417,10 @@ static void gemm_backward_data(const void *ctx, int tid)
             gemm_data_conv_tile(c, tid, k);
         else
             gemm_data_col2im_tile(c, tid, k);
+        if (c->gr->bn_y && k % td->per_chunk == td->per_chunk - 1) { /* a chunk is done */
+            const int n0 = k / td->per_chunk * td->nb;
+            tn_bn_dsums_images(c->gr->bn_y, n0, imin(td->nb, c->gm->n - n0));
+        }
     }
 }
 
