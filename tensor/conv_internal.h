@@ -217,7 +217,7 @@ bool tn_conv_bwd_data_is_conv(const conv_geom *gm);
 typedef struct dc_geom {
     int ci, co, h, w, pad, stride, oh, ow, ph, wp;
     bool wide;    /* the AVX-512 kernels' layout (conv_direct.c) */
-    bool up2;     /* wide: a stride-2 convolution's data gradient (up2_img) */
+    bool up2;     /* a stride-2 convolution's data gradient (up2_img) */
     size_t plane; /* floats per channel of the padded image */
     size_t row;   /* floats from one output row's base to the next */
     size_t size;  /* floats of one laid-out image */
@@ -237,7 +237,7 @@ typedef struct conv_direct_plan {
  * without AVX2 + FMA, or under TENET_MAX_ISA=generic. */
 bool tn_conv_direct_plan(const conv_geom *gm, conv_direct_plan *plan);
 
-/* Whether they also run its data gradient (not at stride 2 on AVX2). */
+/* Whether they also run its data gradient. */
 bool tn_conv_direct_data_fits(const conv_direct_plan *plan);
 
 /* moments: NULL, or (N, O, 2) for each output plane's tn_bn_plane_moments. */
@@ -270,9 +270,12 @@ extern const dc_kernels tn_conv_avx2_kernels;   /* the padded layout, !wide */
 extern const dc_kernels tn_conv_avx512_kernels; /* the wide layout */
 
 /* One image of the data gradient of a stride-2 convolution (d->up2): gx
- * (co, 2 oh, 2 ow) (+)= its 4 phases, computed into ph (4, co, oh, ow). */
+ * (co, 2 oh, 2 ow) (+)= its 4 phases, computed into ph (4, co, oh, ow);
+ * gs gy laid out by conv_direct.c for the wide or the padded layout. */
 void tn_conv_avx512_up2_img(const dc_geom *d, const float *gs, const float *wk, float *gx,
                             bool add, float *ph);
+void tn_conv_avx2_up2_img(const dc_geom *d, const float *gs, const float *wk, float *gx,
+                          bool add, float *ph);
 #endif
 
 #endif

@@ -118,7 +118,9 @@ static void conv_backward(tn_graph *g, tn_tensor *out)
             tn_conv_direct_backward(g, out, &gm, &plan, &gr);
             return;
         }
-        /* Stride 2 on AVX2: weights and bias here, the data gradient below. */
+        /* A data gradient the direct kernels do not take (stride 2 with an
+         * odd input, or an AVX2 row not a multiple of 8): weights and bias
+         * here, the data gradient below. */
         const conv_grads wb = {.gw = gr.gw, .gb = gr.gb};
         if (gr.gw || gr.gb) tn_conv_direct_backward(g, out, &gm, &plan, &wb);
         if (tn_graph_status(g) != TN_OK) return;

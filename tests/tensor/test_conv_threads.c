@@ -134,6 +134,18 @@ static void check_threads(conv_case cc, const char *isa)
     result_free(&again);
 }
 
+/* The AVX2 kernels take a stride-2 backward whole, the data gradient too
+ * (4 phase planes): no sgemm at all. */
+Test(conv_threads, avx2_stride2_backward_runs_no_sgemm)
+{
+    setenv("TENET_MAX_ISA", "avx2", 1);
+    conv_result r = run_conv((conv_case){.n = 8, .c = 16, .h = 16, .w = 16, .o = 32, .k = 3,
+                                         .stride = 2, .pad = 1}, 2);
+    cr_expect_eq(r.weight_threads | r.data_threads, 0u, "sgemm called by threads %#x",
+                 r.weight_threads | r.data_threads);
+    result_free(&r);
+}
+
 /* 1x1 (ResNet's projection shortcut): the GEMM path on every CPU. */
 Test(conv_threads, pointwise_backward_uses_both_threads)
 {
