@@ -21,14 +21,6 @@ typedef struct bn_run {
     bool moments; /* the first conv2d left its planes' moments */
 } bn_run;
 
-static float *copy_of(const float *p, size_t n)
-{
-    float *q = malloc(n * sizeof(float));
-    cr_assert_not_null(q);
-    memcpy(q, p, n * sizeof(float));
-    return q;
-}
-
 /* z = conv2(bn_relu(conv1(x) [+ r])), loss = sum(z * rand); with
  * `separate`, conv1's output and bn's output each pass through * 1 first. */
 static bn_run run(bn_case bc, bool separate, int threads)
@@ -51,11 +43,11 @@ static bn_run run(bn_case bc, bool separate, int threads)
     tn_tensor *z = tn_conv2d(g, cin, w2, NULL, 1, 1, 1);
     tn_tensor *loss = gc_dot(g, z, tn_uniform(g, 4, z->shape, -1, 1, &rng));
     cr_assert_eq(tn_backward(g, loss), TN_OK);
-    bn_run out = {.y = copy_of(y->data, y->numel), .z = copy_of(z->data, z->numel),
-                  .gx = copy_of(x->grad, x->numel), .gw1 = copy_of(w1->grad, w1->numel),
-                  .gw2 = copy_of(w2->grad, w2->numel), .gg = copy_of(gm->grad, gm->numel),
-                  .gb = copy_of(bt->grad, bt->numel), .rm = copy_of(rm->data, rm->numel),
-                  .rv = copy_of(rv->data, rv->numel),
+    bn_run out = {.y = gc_copy(y->data, y->numel), .z = gc_copy(z->data, z->numel),
+                  .gx = gc_copy(x->grad, x->numel), .gw1 = gc_copy(w1->grad, w1->numel),
+                  .gw2 = gc_copy(w2->grad, w2->numel), .gg = gc_copy(gm->grad, gm->numel),
+                  .gb = gc_copy(bt->grad, bt->numel), .rm = gc_copy(rm->data, rm->numel),
+                  .rv = gc_copy(rv->data, rv->numel),
                   .moments = tn_conv2d_plane_moments(c1) != NULL};
     tn_graph_free(g);
     return out;

@@ -60,14 +60,6 @@ typedef struct conv_result {
     unsigned weight_threads, data_threads; /* the backward's sgemm callers */
 } conv_result;
 
-static float *copy_of(const float *p, size_t n)
-{
-    float *q = malloc(n * sizeof(float));
-    cr_assert_not_null(q);
-    memcpy(q, p, n * sizeof(float));
-    return q;
-}
-
 /* The gradients of sum(conv(x, w, b) * r) on `threads` threads. */
 static conv_result run_conv(conv_case cc, int threads)
 {
@@ -83,8 +75,8 @@ static conv_result run_conv(conv_case cc, int threads)
     tn_tensor *loss = gc_dot(g, y, tn_uniform(g, 4, y->shape, -1, 1, &rng));
     memset(threads_by, 0, sizeof threads_by);
     cr_assert_eq(tn_backward(g, loss), TN_OK);
-    conv_result res = {.gx = copy_of(x->grad, x->numel), .gw = copy_of(w->grad, w->numel),
-                       .gb = copy_of(b->grad, b->numel),
+    conv_result res = {.gx = gc_copy(x->grad, x->numel), .gw = gc_copy(w->grad, w->numel),
+                       .gb = gc_copy(b->grad, b->numel),
                        .weight_threads = threads_by[0][1],
                        .data_threads = threads_by[1][0] | threads_by[0][0]};
     tn_graph_free(g);
