@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/compare.sh - tenet vs PyTorch, side by side: ResNet training and
-# inference throughput (img/s) and peak RSS on this machine.
+# inference throughput (img/s) and peak RSS on this machine; for inference
+# ONNX Runtime too, as the anchor.
 #
 #   bench/compare.sh [--quick] [--pairs N] [--build DIR] [--case "MODEL MODE BATCH THREADS"]...
 #
@@ -13,11 +14,18 @@
 # times slower before any training step), and the CASE line says how many
 # each side ran.
 #
+# Eval cases also run ONNX Runtime (bench/bench_ort.js, node +
+# onnxruntime-node, installed into BUILD/node_modules by
+# scripts/ort_setup.sh) on resnet_bench's weights (--save, exported once per
+# model by resnet_cifar export-onnx into a temporary directory), in the same
+# rotation, with the same steps and warm-up (it has no training step).
+# Without node or the package the ort fields are '-'.
+#
 # For each side: the median and the best img/s of its N runs, and its
 # spread (max - min) / median; the ratios tenet/pytorch median/median and
 # best/best; a side whose runs spread by more than 20% is flagged SPREAD in
-# the table (spread_tenet=1 / spread_pytorch=1 in the CASE line): rerun on
-# a quieter machine.  Peak RSS: the median of the runs' ru_maxrss.  Then one
+# the table (spread_tenet=1 / spread_pytorch=1 / spread_ort=1 in the CASE
+# line): rerun on a quieter machine.  Peak RSS: the median of the runs' ru_maxrss.  Then one
 # line per case:
 #   CASE model=resnet20 mode=train batch=128 threads=2 tenet=<median img/s>
 #        pytorch=<median img/s> ratio=<median/median> tenet_rss_mb=<MB>
@@ -25,7 +33,9 @@
 #        ratio_best=<best/best> tenet_spread=<fraction> pytorch_spread=<fraction>
 #        spread_tenet=<0|1> spread_pytorch=<0|1> runs=<N> steps=<timed steps>
 #        warmup=<steps> tenet_train_warmup=<steps> pytorch_train_warmup=<steps>
-# (one line each).  The build directory defaults to build/ (made by
+#        ort=<median img/s> ort_best=<img/s> ratio_ort=<tenet/ort median/median>
+#        ratio_ort_best=<best/best> ort_spread=<fraction> spread_ort=<0|1>
+# (one line each; the ort fields '-' in train cases or without ONNX Runtime).  The build directory defaults to build/ (made by
 # scripts/setup.sh when it has no resnet_bench yet).  The machine should be
 # otherwise idle: other work on the cores skews both sides.
 # OPENBLAS_CORETYPE (which may cap OpenBLAS at an older CPU's kernels:
@@ -107,6 +117,36 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {r = 0; if (b > 0) r = a / b; printf "%
 over() { awk -v s="$1" -v m="$SPREAD_MAX" 'BEGIN {f = 0; if (s > m) f = 1; print f}'; }
 pct() { awk -v s="$1" 'BEGIN {printf "%.0f%%", 100 * s}'; }
 
+# ONNX Runtime for the eval cases, when node and onnxruntime-node are there.
+ORT=0
+ORT_DIR=$(mktemp -d)
+trap 'rm -rf "$ORT_DIR"' EXIT
+RESNET_CIFAR="$BUILD/examples/resnet_cifar/resnet_cifar"
+if printf '%s\n' "${CASES[@]}" | awk '$2 == "eval" {f = 1} END {exit !f}'; then
+    if ! command -v node >/dev/null; then
+        echo "compare.sh: no node: the eval cases run without ONNX Runtime"
+    elif [ ! -x "$RESNET_CIFAR" ]; then
+        echo "compare.sh: $RESNET_CIFAR was not built: the eval cases run without ONNX Runtime"
+    else
+        scripts/ort_setup.sh "$BUILD"
+        if [ -d "$BUILD/node_modules/onnxruntime-node" ]; then
+            ORT=1
+        else
+            echo "compare.sh: no onnxruntime-node: the eval cases run without ONNX Runtime"
+        fi
+    fi
+fi
+# MODEL -> its .onnx (resnet_bench's weights), exported on first use.
+ort_model() {
+    local f="$ORT_DIR/$1.onnx"
+    if [ ! -f "$f" ]; then
+        "$TENET" --model "$1" --save "$ORT_DIR/$1.safetensors" >/dev/null || return 1
+        "$RESNET_CIFAR" export-onnx --checkpoint "$ORT_DIR/$1.safetensors" --out "$f" >/dev/null ||
+            return 1
+    fi
+    echo "$f"
+}
+
 # The training warm-up before an eval case, where the side supports it.
 T_TW_ARGS=(); T_TW=0
 if { "$TENET" --help 2>&1 || true; } | grep -q -- '--train-warmup'; then
@@ -114,10 +154,11 @@ if { "$TENET" --help 2>&1 || true; } | grep -q -- '--train-warmup'; then
 fi
 
 echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)}; $PAIRS runs per side per case; SPREAD: (max - min) / median > $(pct "$SPREAD_MAX")"
-printf '%-9s %-5s %5s %3s | %-17s | %-17s | %-11s | %-17s | %s\n' "" "" "" "" \
-    "tenet img/s" "torch img/s" "tenet/torch" "peak RSS MB" "spread"
-printf '%-9s %-5s %5s %3s | %8s %8s | %8s %8s | %5s %5s | %8s %8s | %s\n' model mode batch thr \
-    median best median best med best tenet torch "tenet/torch"
+printf '%-9s %-5s %5s %3s | %-17s | %-17s | %-11s | %-17s | %-11s | %-17s | %s\n' "" "" "" "" \
+    "tenet img/s" "torch img/s" "tenet/torch" "ort img/s" "tenet/ort" "peak RSS MB" "spread"
+printf '%-9s %-5s %5s %3s | %8s %8s | %8s %8s | %5s %5s | %8s %8s | %5s %5s | %8s %8s | %s\n' \
+    model mode batch thr median best median best med best median best med best tenet torch \
+    "tenet/torch[/ort]"
 LINES=()
 for c in "${CASES[@]}"; do
     read -r model mode batch threads <<<"$c"
@@ -128,16 +169,27 @@ for c in "${CASES[@]}"; do
         t_tw=$T_TW; t_extra=("${T_TW_ARGS[@]}")
         p_tw=$TRAIN_WARMUP; p_extra=(--train-warmup "$TRAIN_WARMUP")
     fi
-    t_ips=(); p_ips=(); t_rss=(); p_rss=()
+    sides=(tenet torch)
+    if [ "$mode" = eval ] && [ "$ORT" -eq 1 ]; then
+        sides+=(ort)
+        onnx=$(ort_model "$model")
+    fi
+    t_ips=(); p_ips=(); o_ips=(); t_rss=(); p_rss=()
     for ((i = 0; i < PAIRS; i++)); do
-        # Alternate which goes first, so that drift hits both alike.
-        for who in $( [ $((i % 2)) -eq 0 ] && echo "tenet torch" || echo "torch tenet"); do
+        # Rotate which goes first, so that drift hits every side alike.
+        for ((j = 0; j < ${#sides[@]}; j++)); do
+            who=${sides[$(((i + j) % ${#sides[@]}))]}
             if [ "$who" = tenet ]; then
                 out=$("$TENET" "${args[@]}" "${t_extra[@]}" | grep '^RESULT')
                 t_ips+=("$(field img_s <<<"$out")"); t_rss+=("$(field rss_mb <<<"$out")")
-            else
+            elif [ "$who" = torch ]; then
                 out=$("$PY" bench/bench_torch.py "${args[@]}" "${p_extra[@]}" | grep '^RESULT')
                 p_ips+=("$(field img_s <<<"$out")"); p_rss+=("$(field rss_mb <<<"$out")")
+            else
+                out=$(node bench/bench_ort.js --onnx "$onnx" --modules "$BUILD/node_modules" \
+                      --model "$model" --batch "$batch" --threads "$threads" --steps "$steps" \
+                      --warmup "$WARMUP" | grep '^RESULT')
+                o_ips+=("$(field img_s <<<"$out")")
             fi
         done
     done
@@ -146,12 +198,20 @@ for c in "${CASES[@]}"; do
     tr=$(printf '%s\n' "${t_rss[@]}" | median); pr=$(printf '%s\n' "${p_rss[@]}" | median)
     rm_=$(ratio "$tm" "$pm"); rb=$(ratio "$tb" "$pb")
     st=$(over "$ts"); sp=$(over "$ps")
+    om=- ob=- os=- so=- ro=- rob=-
     flag="$(pct "$ts")/$(pct "$ps")"
+    if [ ${#o_ips[@]} -gt 0 ]; then
+        read -r om ob os <<<"$(printf '%s\n' "${o_ips[@]}" | stats)"
+        ro=$(ratio "$tm" "$om"); rob=$(ratio "$tb" "$ob"); so=$(over "$os")
+        flag="$flag/$(pct "$os")"
+    fi
     [ "$st" -eq 1 ] && flag="$flag SPREAD:tenet"
     [ "$sp" -eq 1 ] && flag="$flag SPREAD:torch"
-    printf '%-9s %-5s %5s %3s | %8s %8s | %8s %8s | %5s %5s | %8s %8s | %s\n' "$model" "$mode" \
-        "$batch" "$threads" "$tm" "$tb" "$pm" "$pb" "$rm_" "$rb" "$tr" "$pr" "$flag"
-    LINES+=("CASE model=$model mode=$mode batch=$batch threads=$threads tenet=$tm pytorch=$pm ratio=$rm_ tenet_rss_mb=$tr pytorch_rss_mb=$pr tenet_best=$tb pytorch_best=$pb ratio_best=$rb tenet_spread=$ts pytorch_spread=$ps spread_tenet=$st spread_pytorch=$sp runs=$PAIRS steps=$steps warmup=$WARMUP tenet_train_warmup=$t_tw pytorch_train_warmup=$p_tw")
+    [ "$so" = 1 ] && flag="$flag SPREAD:ort"
+    printf '%-9s %-5s %5s %3s | %8s %8s | %8s %8s | %5s %5s | %8s %8s | %5s %5s | %8s %8s | %s\n' \
+        "$model" "$mode" "$batch" "$threads" "$tm" "$tb" "$pm" "$pb" "$rm_" "$rb" "$om" "$ob" "$ro" \
+        "$rob" "$tr" "$pr" "$flag"
+    LINES+=("CASE model=$model mode=$mode batch=$batch threads=$threads tenet=$tm pytorch=$pm ratio=$rm_ tenet_rss_mb=$tr pytorch_rss_mb=$pr tenet_best=$tb pytorch_best=$pb ratio_best=$rb tenet_spread=$ts pytorch_spread=$ps spread_tenet=$st spread_pytorch=$sp runs=$PAIRS steps=$steps warmup=$WARMUP tenet_train_warmup=$t_tw pytorch_train_warmup=$p_tw ort=$om ort_best=$ob ratio_ort=$ro ratio_ort_best=$rob ort_spread=$os spread_ort=$so")
 done
 echo
 printf '%s\n' "${LINES[@]}"

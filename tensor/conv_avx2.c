@@ -132,6 +132,100 @@ DC_TARGET static void dc_weight_tile(const dc_geom *d, const float *const *xps,
     }
 }
 
+/* Phase (A, B) of the stride-2 data gradient (dc_up2_geometry in
+ * conv_direct.c) for 4 gx channels x V vectors of 8 phase pixels at pix[v]:
+ * ph[b][q] = sum over the gy channels o and the phase's taps of
+ * w'[b][o][kh][kw] * gy[o][i + dr][j + dc], gy laid out with a zero row
+ * below and a zero column on the right.  wk packed DC_PACK_TRANSPOSE. */
+static inline __attribute__((always_inline)) DC_TARGET void
+dc_up2_block(const dc_geom *d, const float *gs, const float *wk, float *ph, const int *pix, int V,
+             int A, int B)
+{
+    /* Taps of a phase row (col) parity: kernel row kh, gy row offset dr. */
+    static const int KH[2][2] = {{1, 1}, {0, 2}}, DR[2][2] = {{0, 0}, {1, 0}};
+    __m256 acc[4][3];
+    size_t base[3];
+    for (int v = 0; v < V; v++) {
+        base[v] = (size_t)(pix[v] / d->ow) * d->row + (size_t)(pix[v] % d->ow);
+        for (int b = 0; b < 4; b++) acc[b][v] = _mm256_setzero_ps();
+    }
+    for (int o = 0; o < d->ci; o++) {
+        const float *go = gs + (size_t)o * d->plane;
+        const float *wo = wk + (size_t)o * 36;
+        for (int r = 0; r < (A ? 2 : 1); r++)
+            for (int t = 0; t < (B ? 2 : 1); t++) {
+                const float *wt = wo + (KH[A][r] * 3 + KH[B][t]) * 4;
+                const float *xr = go + (size_t)DR[A][r] * d->row + (size_t)DR[B][t];
+                __m256 xv[3];
+                for (int v = 0; v < V; v++) xv[v] = _mm256_loadu_ps(xr + base[v]);
+                for (int b = 0; b < 4; b++) {
+                    const __m256 wb = _mm256_broadcast_ss(wt + b);
+                    for (int v = 0; v < V; v++) acc[b][v] = _mm256_fmadd_ps(wb, xv[v], acc[b][v]);
+                }
+            }
+    }
+    const size_t p = (size_t)d->oh * d->ow;
+    for (int b = 0; b < 4; b++)
+        for (int v = 0; v < V; v++) _mm256_storeu_ps(ph + (size_t)b * p + pix[v], acc[b][v]);
+}
+
+/* One phase (A, B) of all gx channels into ph (co, oh, ow). */
+static inline __attribute__((always_inline)) DC_TARGET void
+dc_up2_phase(const dc_geom *d, const float *gs, const float *wk, float *ph, int A, int B)
+{
+    const int nv = d->oh * d->ow / 8;
+    const size_t p = (size_t)d->oh * d->ow;
+    for (int v = 0; v < nv; v += 3) {
+        const int V = imin(3, nv - v);
+        const int pix[3] = {v * 8, v * 8 + 8, v * 8 + 16};
+        for (int cb = 0; cb < d->co / 4; cb++) {
+            const float *w = wk + (size_t)cb * d->ci * 36;
+            float *dst = ph + (size_t)cb * 4 * p;
+            if (V == 3)
+                dc_up2_block(d, gs, w, dst, pix, 3, A, B);
+            else if (V == 2)
+                dc_up2_block(d, gs, w, dst, pix, 2, A, B);
+            else
+                dc_up2_block(d, gs, w, dst, pix, 1, A, B);
+        }
+    }
+}
+
+/* dst[2j] (+)= e[j], dst[2j + 1] (+)= o[j] for j < n (n % 8 == 0). */
+static inline DC_TARGET void dc_interleave(const float *e, const float *o, float *dst, size_t n,
+                                           bool add)
+{
+    for (size_t j = 0; j < n; j += 8) {
+        const __m256 ev = _mm256_loadu_ps(e + j), ov = _mm256_loadu_ps(o + j);
+        const __m256 lo = _mm256_unpacklo_ps(ev, ov), hi = _mm256_unpackhi_ps(ev, ov);
+        __m256 a = _mm256_permute2f128_ps(lo, hi, 0x20), b = _mm256_permute2f128_ps(lo, hi, 0x31);
+        if (add) {
+            a = _mm256_add_ps(a, _mm256_loadu_ps(dst + 2 * j));
+            b = _mm256_add_ps(b, _mm256_loadu_ps(dst + 2 * j + 8));
+        }
+        _mm256_storeu_ps(dst + 2 * j, a);
+        _mm256_storeu_ps(dst + 2 * j + 8, b);
+    }
+}
+
+DC_TARGET void tn_conv_avx2_up2_img(const dc_geom *d, const float *gs, const float *wk, float *gx,
+                                    bool add, float *ph)
+{
+    const size_t p = (size_t)d->oh * d->ow, ow = (size_t)d->ow, co = (size_t)d->co;
+    dc_up2_phase(d, gs, wk, ph, 0, 0);
+    dc_up2_phase(d, gs, wk, ph + co * p, 0, 1);
+    dc_up2_phase(d, gs, wk, ph + 2 * co * p, 1, 0);
+    dc_up2_phase(d, gs, wk, ph + 3 * co * p, 1, 1);
+    const size_t w2 = 2 * ow, plane = 4 * p;
+    for (size_t c = 0; c < co; c++)
+        for (int i = 0; i < d->oh; i++)
+            for (int a = 0; a < 2; a++) {
+                const float *e = ph + ((size_t)(2 * a) * co + c) * p + (size_t)i * ow;
+                const float *o = ph + ((size_t)(2 * a + 1) * co + c) * p + (size_t)i * ow;
+                dc_interleave(e, o, gx + c * plane + (size_t)(2 * i + a) * w2, ow, add);
+            }
+}
+
 const dc_kernels tn_conv_avx2_kernels = {.forward_img = dc_forward_img,
                                          .weight_tile = dc_weight_tile};
 #endif

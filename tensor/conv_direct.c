@@ -9,8 +9,8 @@
  * forward and the data gradient, tiles of images for the weight gradient
  * (each thread its own partial gw, summed in thread order).  The data
  * gradient at stride 1 is the forward kernel over gy with the flipped,
- * transposed weights; at stride 2 the AVX-512 path computes it as 4 phase
- * planes, and the AVX2 path leaves it to the GEMM path. */
+ * transposed weights; at stride 2 (an even input) both widths compute it as
+ * its 4 phase planes, each a sum of 1, 2 or 4 taps over gy. */
 #include "conv_internal.h"
 
 #include <stdlib.h>
@@ -93,6 +93,20 @@ static dc_geom dc_geometry(int ci, int co, int h, int w, int pad, int stride, bo
     return d;
 }
 
+/* The data gradient of a 3x3, stride-2, padding-1 convolution as the AVX2
+ * kernels see it: as below, but each gy channel laid out (oh + 1, ow + 1),
+ * a zero row below and a zero column on the right. */
+static dc_geom dc_up2_geometry(int ci, int co, int oh, int ow)
+{
+    dc_geom d = {.ci = ci, .co = co, .h = 2 * oh, .w = 2 * ow, .pad = 1, .stride = 1,
+                 .oh = oh, .ow = ow, .wp = ow + 1, .up2 = true};
+    d.ph = oh + 1;
+    d.row = (size_t)d.wp;
+    d.plane = (size_t)d.ph * d.wp;
+    d.size = (size_t)ci * d.plane;
+    return d;
+}
+
 /* The data gradient of a 3x3, stride-2, padding-1 convolution as the wide
  * kernels see it: ci channels of gy (oh, ow) in, co channels of gx (2 oh,
  * 2 ow) out, computed as its 4 phases gx[2i + a][2j + b], each of the size
@@ -113,6 +127,7 @@ static dc_geom dz_up2_geometry(int ci, int co, int oh, int ow)
 
 static bool dc_fits(const dc_geom *d)
 {
+    if (d->up2 && !d->wide) return d->oh >= 1 && d->ow >= 8 && d->ow % 8 == 0 && d->co % 4 == 0;
     if (d->up2)
         return d->oh >= 1 && ((size_t)d->oh * d->ow) % 16 == 0 &&
                (d->ow % 16 == 0 || 16 % d->ow == 0) && d->co % 4 == 0;
@@ -165,6 +180,14 @@ static void dc_pad(const dc_geom *d, const float *x, float *xp)
 {
     if (d->wide) {
         dz_layout(d, x, xp);
+        return;
+    }
+    if (d->up2) { /* x is gy (ci, oh, ow): a zero row below, a zero column right */
+        memset(xp, 0, d->size * sizeof(float));
+        for (int c = 0; c < d->ci; c++)
+            for (int i = 0; i < d->oh; i++)
+                memcpy(xp + (size_t)c * d->plane + (size_t)i * d->row,
+                       x + ((size_t)c * d->oh + i) * d->ow, (size_t)d->ow * sizeof(float));
         return;
     }
     const size_t hw = (size_t)d->h * d->w;
@@ -246,8 +269,9 @@ bool tn_conv_direct_plan(const conv_geom *gm, conv_direct_plan *plan)
     }
     *bwd = dc_geometry(gm->o, gm->c, gm->oh, gm->ow, 2 - gm->pad, 1, wide);
     if (gm->stride != 1) { /* the data gradient is not a plain conv */
-        if (wide && gm->h == 2 * gm->oh && gm->w == 2 * gm->ow)
-            *bwd = dz_up2_geometry(gm->o, gm->c, gm->oh, gm->ow);
+        if (gm->h == 2 * gm->oh && gm->w == 2 * gm->ow)
+            *bwd = wide ? dz_up2_geometry(gm->o, gm->c, gm->oh, gm->ow)
+                        : dc_up2_geometry(gm->o, gm->c, gm->oh, gm->ow);
         else
             bwd->oh = 0;
     }
@@ -257,7 +281,7 @@ bool tn_conv_direct_plan(const conv_geom *gm, conv_direct_plan *plan)
 bool tn_conv_direct_data_fits(const conv_direct_plan *plan) { return dc_fits(&plan->bwd); }
 
 void tn_conv_direct_forward(tn_graph *g, tn_tensor *out, const conv_geom *gm,
-                            const conv_direct_plan *plan)
+                            const conv_direct_plan *plan, double *moments)
 {
     const dc_geom *d = &plan->fwd;
     const dc_kernels *kern = dc_kernels_of(d);
@@ -275,7 +299,12 @@ void tn_conv_direct_forward(tn_graph *g, tn_tensor *out, const conv_geom *gm,
         thread_tiles(tid, nthr, gm->n, &n0, &n1);
         for (int n = n0; n < n1; n++) {
             dc_pad(d, x + (size_t)n * chw, xp);
-            kern->forward_img(d, xp, scratch, out->data + (size_t)n * ohw, false, b);
+            float *y = out->data + (size_t)n * ohw;
+            kern->forward_img(d, xp, scratch, y, false, b);
+            if (moments) /* while the image is in cache */
+                for (int o = 0; o < gm->o; o++)
+                    tn_bn_plane_moments(y + (size_t)o * gm->p, gm->p,
+                                        moments + 2 * ((size_t)n * gm->o + o));
         }
     });
 }
@@ -335,11 +364,12 @@ static void dc_backward_data(const void *ctx, int tid)
     for (int n = n0; n < n1 && gx; n++) {
         dc_pad(db, c->gy + (size_t)n * ohw, gyp); /* gy copied before gx is written */
         if (db->up2)
-            tn_conv_avx512_up2_img(db, gyp, c->s->shared, gx + (size_t)n * chw, add,
-                                   gyp + line_up(db->size));
+            (db->wide ? tn_conv_avx512_up2_img : tn_conv_avx2_up2_img)(
+                db, gyp, c->s->shared, gx + (size_t)n * chw, add, gyp + line_up(db->size));
         else
             dc_kernels_of(db)->forward_img(db, gyp, c->s->shared, gx + (size_t)n * chw, add,
                                            NULL);
+        if (c->gr->bn_y) tn_bn_dsums_images(c->gr->bn_y, n, 1);
     }
 }
 
@@ -383,9 +413,9 @@ bool tn_conv_direct_data_fits(const conv_direct_plan *plan)
 }
 
 void tn_conv_direct_forward(tn_graph *g, tn_tensor *out, const conv_geom *gm,
-                            const conv_direct_plan *plan)
+                            const conv_direct_plan *plan, double *moments)
 {
-    (void)g, (void)out, (void)gm, (void)plan;
+    (void)g, (void)out, (void)gm, (void)plan, (void)moments;
 }
 
 void tn_conv_direct_backward(tn_graph *g, tn_tensor *out, const conv_geom *gm,

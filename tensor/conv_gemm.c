@@ -314,7 +314,9 @@ static void gemm_backward_weights(const void *ctx, int tid, float *gwt)
     const size_t chw = (size_t)gm->c * gm->h * gm->w, ohw = (size_t)gm->o * gm->p;
     float *gyt = conv_part(c->s, tid, GB_GYT), *cols = conv_part(c->s, tid, GB_COLS);
     double *bsum = conv_bias_sums(c->s, tid);
-    const int nthr_w = conv_threads(tw->count);
+    /* The team's size, not conv_threads(): inside this parallel region
+     * that would say 1 and leave every tile to thread 0. */
+    const int nthr_w = imin(c->s->nthr, tw->count);
     int k0, k1;
     thread_tiles(tid, nthr_w, tw->count, &k0, &k1);
     if (tid >= nthr_w) k0 = k1 = 0;
@@ -404,7 +406,7 @@ static void gemm_backward_data(const void *ctx, int tid)
 {
     const gemm_backward *c = ctx;
     const conv_tiles *td = &c->td;
-    const int chunks_d = td->count / td->per_chunk, nthr_d = conv_threads(chunks_d);
+    const int chunks_d = td->count / td->per_chunk, nthr_d = imin(c->s->nthr, chunks_d);
     int k0, k1;
     thread_tiles(tid, nthr_d, chunks_d, &k0, &k1);
     k0 *= td->per_chunk;
@@ -415,6 +417,10 @@ static void gemm_backward_data(const void *ctx, int tid)
             gemm_data_conv_tile(c, tid, k);
         else
             gemm_data_col2im_tile(c, tid, k);
+        if (c->gr->bn_y && k % td->per_chunk == td->per_chunk - 1) { /* a chunk is done */
+            const int n0 = k / td->per_chunk * td->nb;
+            tn_bn_dsums_images(c->gr->bn_y, n0, imin(td->nb, c->gm->n - n0));
+        }
     }
 }
 

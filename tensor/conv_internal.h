@@ -118,6 +118,10 @@ static inline void thread_tiles(int t, int nthr, int n, int *k0, int *k1)
 typedef struct conv_grads {
     float *gx, *gw, *gb;
     bool gx_fresh, in_place;
+    /* x when it is a batch norm's output whose gradient this backward
+     * finishes (tn_bn_dsums_begin): each data pass calls
+     * tn_bn_dsums_images for the images of gx it has written.  Else NULL. */
+    const tn_tensor *bn_y;
 } conv_grads;
 
 /* The backward's scratch, one block of the graph's scratch memory:
@@ -162,6 +166,36 @@ void tn_conv_backward_run(const conv_scratch *s, const conv_grads *gr, double t_
                           void (*weights)(const void *ctx, int tid, float *gwt),
                           void (*data)(const void *ctx, int tid), const void *ctx);
 
+/* ------------------------------------------- batch norm, fused (ops_norm.c)
+ *
+ * A batch norm's statistics and its backward's sums run per (n, c) plane,
+ * so the convolution next to it can make them while a plane is in cache:
+ *   forward   the conv2d behind a batch norm's input leaves each output
+ *             plane's moments (tn_bn_plane_moments) for it to merge;
+ *   backward  the conv2d that consumes a batch norm's output first (so its
+ *             backward is the last to add to that gradient) makes each
+ *             plane's sums of dz and dz * (x - mean) once it has written
+ *             the plane's gradient.
+ * The same functions as the batch norm's own passes, merged in the same
+ * order: the results are bit-identical. */
+
+extern const tn_op tn_op_conv2d, tn_op_batch_norm, tn_op_batch_norm_relu;
+
+/* x: s floats; mom[0] its mean, mom[1] its centred sum of squares. */
+void tn_bn_plane_moments(const float *x, size_t s, double mom[2]);
+
+/* The planes' moments a conv2d output y (N, C, H, W) left, (N, C, 2)
+ * doubles, or NULL (ops_conv.c). */
+const double *tn_conv2d_plane_moments(const tn_tensor *y);
+
+/* Whether y is a training batch norm's output that wants the sums from its
+ * consumer's backward; if so, makes room for them (false if out of memory,
+ * the graph's status set). */
+bool tn_bn_dsums_begin(tn_graph *g, const tn_tensor *y);
+
+/* The sums of images [n0, n0 + m) of y->grad, which is final there. */
+void tn_bn_dsums_images(const tn_tensor *y, int n0, int m);
+
 /* ----------------------------------------------------------- the paths */
 
 /* im2col + sgemm: y (N, O, OH, OW) = conv(x, w) + b; the gradients. */
@@ -183,7 +217,7 @@ bool tn_conv_bwd_data_is_conv(const conv_geom *gm);
 typedef struct dc_geom {
     int ci, co, h, w, pad, stride, oh, ow, ph, wp;
     bool wide;    /* the AVX-512 kernels' layout (conv_direct.c) */
-    bool up2;     /* wide: a stride-2 convolution's data gradient (up2_img) */
+    bool up2;     /* a stride-2 convolution's data gradient (up2_img) */
     size_t plane; /* floats per channel of the padded image */
     size_t row;   /* floats from one output row's base to the next */
     size_t size;  /* floats of one laid-out image */
@@ -203,11 +237,12 @@ typedef struct conv_direct_plan {
  * without AVX2 + FMA, or under TENET_MAX_ISA=generic. */
 bool tn_conv_direct_plan(const conv_geom *gm, conv_direct_plan *plan);
 
-/* Whether they also run its data gradient (not at stride 2 on AVX2). */
+/* Whether they also run its data gradient. */
 bool tn_conv_direct_data_fits(const conv_direct_plan *plan);
 
+/* moments: NULL, or (N, O, 2) for each output plane's tn_bn_plane_moments. */
 void tn_conv_direct_forward(tn_graph *g, tn_tensor *out, const conv_geom *gm,
-                            const conv_direct_plan *plan);
+                            const conv_direct_plan *plan, double *moments);
 /* gr->gx NULL: the weight and bias gradients only. */
 void tn_conv_direct_backward(tn_graph *g, tn_tensor *out, const conv_geom *gm,
                              const conv_direct_plan *plan, const conv_grads *gr);
@@ -235,9 +270,12 @@ extern const dc_kernels tn_conv_avx2_kernels;   /* the padded layout, !wide */
 extern const dc_kernels tn_conv_avx512_kernels; /* the wide layout */
 
 /* One image of the data gradient of a stride-2 convolution (d->up2): gx
- * (co, 2 oh, 2 ow) (+)= its 4 phases, computed into ph (4, co, oh, ow). */
+ * (co, 2 oh, 2 ow) (+)= its 4 phases, computed into ph (4, co, oh, ow);
+ * gs gy laid out by conv_direct.c for the wide or the padded layout. */
 void tn_conv_avx512_up2_img(const dc_geom *d, const float *gs, const float *wk, float *gx,
                             bool add, float *ph);
+void tn_conv_avx2_up2_img(const dc_geom *d, const float *gs, const float *wk, float *gx,
+                          bool add, float *ph);
 #endif
 
 #endif

@@ -11,6 +11,12 @@
 
 typedef struct conv_attr {
     int stride, padding, dilation;
+    /* Training: each output plane's moments (N, O, 2) for a batch norm
+     * (direct path; else NULL).  first_use: this conv2d was the first op
+     * recorded on x, x a batch norm's output, so its backward finishes x's
+     * gradient (conv_internal.h). */
+    double *moments;
+    bool first_use;
 } conv_attr;
 
 static conv_geom conv_geometry(const tn_tensor *out)
@@ -58,12 +64,27 @@ static void conv_check(tn_tensor *out)
 
 static void conv_forward(tn_graph *g, tn_tensor *out)
 {
+    conv_attr *at = out->attr;
     const conv_geom gm = conv_geometry(out);
+    const tn_tensor *x = out->in[0];
+    const size_t tape = tn_graph_tape_len(g);
+    at->moments = NULL;
+    at->first_use = out->requires_grad && tape > 0 && tn_graph_tape_node(g, tape - 1) == x &&
+                    (x->op == &tn_op_batch_norm || x->op == &tn_op_batch_norm_relu);
     conv_direct_plan plan;
-    if (tn_conv_direct_plan(&gm, &plan))
-        tn_conv_direct_forward(g, out, &gm, &plan);
-    else
+    if (tn_conv_direct_plan(&gm, &plan)) {
+        if (tn_graph_training(g) &&
+            !(at->moments = tn_graph_alloc(g, 2 * (size_t)gm.n * gm.o * sizeof(double))))
+            return;
+        tn_conv_direct_forward(g, out, &gm, &plan, at->moments);
+    } else {
         tn_conv_gemm_forward(g, out, &gm);
+    }
+}
+
+const double *tn_conv2d_plane_moments(const tn_tensor *y)
+{
+    return y->op == &tn_op_conv2d ? ((const conv_attr *)y->attr)->moments : NULL;
 }
 
 static void conv_backward(tn_graph *g, tn_tensor *out)
@@ -88,13 +109,18 @@ static void conv_backward(tn_graph *g, tn_tensor *out)
     gr.gb = out->n_in == 3 ? tn_grad(g, out->in[2]) : NULL;
     if (tn_graph_status(g) != TN_OK) return;
     if (!gr.gx && !gr.gw && !gr.gb) return;
+    const conv_attr *at = out->attr;
+    if (gr.gx && at->first_use && tn_bn_dsums_begin(g, x)) gr.bn_y = x;
+    if (tn_graph_status(g) != TN_OK) return;
     conv_direct_plan plan;
     if (tn_conv_direct_plan(&gm, &plan)) {
         if (!gr.gx || tn_conv_direct_data_fits(&plan)) {
             tn_conv_direct_backward(g, out, &gm, &plan, &gr);
             return;
         }
-        /* Stride 2 on AVX2: weights and bias here, the data gradient below. */
+        /* A data gradient the direct kernels do not take (stride 2 with an
+         * odd input, or an AVX2 row not a multiple of 8): weights and bias
+         * here, the data gradient below. */
         const conv_grads wb = {.gw = gr.gw, .gb = gr.gb};
         if (gr.gw || gr.gb) tn_conv_direct_backward(g, out, &gm, &plan, &wb);
         if (tn_graph_status(g) != TN_OK) return;

@@ -2,6 +2,7 @@
  * fused relu(batch_norm(x) + residual), and inverted dropout. */
 #include "internal.h"
 
+#include "conv_internal.h"
 #include "dist.h"
 
 #include <math.h>
@@ -106,6 +107,9 @@ typedef struct bn_attr {
     bool training;
     bool sync;                             /* statistics over every rank (dist.h) */
     float *mean, *invstd;                  /* (C) each, saved by forward */
+    /* (N, C, 2): each plane's sums of dz and dz * (x - mean), made by the
+     * conv2d whose backward finishes the output's gradient; else NULL. */
+    double *dsums;
 } bn_attr;
 
 typedef struct bn_dims {
@@ -179,18 +183,13 @@ NORM_KERNEL static void bn_apply(float *y, const float *x, const float *r, size_
 }
 
 /* Channel c from its mean and centred sum of squares m2 over m values: the
- * running statistics, the saved mean and 1/std, the output planes. */
-static void bn_channel_forward(tn_tensor *out, bn_dims d, int c, double mean, double m2, double m)
+ * running statistics, the saved mean and 1/std. */
+static void bn_channel_forward(tn_tensor *out, int c, double mean, double m2, double m)
 {
     const bn_attr *at = out->attr;
-    const tn_tensor *x = out->in[0];
-    const float *gamma = at->gamma ? out->in[at->gamma]->data : NULL;
-    const float *beta = at->beta ? out->in[at->beta]->data : NULL;
-    const float *res = at->residual ? out->in[at->residual]->data : NULL;
     float *rm = at->running_mean ? at->running_mean->data : NULL;
     float *rv = at->running_var ? at->running_var->data : NULL;
     const double mom = at->momentum;
-    const size_t cs = (size_t)d.c * d.s;
     const double invstd = 1.0 / sqrt(m2 / m + (double)at->eps);
     if (rm) {
         rm[c] = (float)((1.0 - mom) * rm[c] + mom * mean);
@@ -198,12 +197,6 @@ static void bn_channel_forward(tn_tensor *out, bn_dims d, int c, double mean, do
     }
     at->mean[c] = (float)mean;
     at->invstd[c] = (float)invstd;
-    const float mu = (float)mean, k = (float)invstd * (gamma ? gamma[c] : 1.0f);
-    const float b = beta ? beta[c] : 0.0f;
-    for (int n = 0; n < d.n; n++) {
-        const size_t off = (size_t)n * cs + (size_t)c * d.s;
-        bn_apply(out->data + off, x->data + off, res ? res + off : NULL, d.s, mu, k, b, at->relu);
-    }
 }
 
 static void bn_forward(tn_graph *g, tn_tensor *out)
@@ -226,9 +219,10 @@ static void bn_forward(tn_graph *g, tn_tensor *out)
     const double eps = at->eps;
 
     if (training) {
-        /* Synchronised: every channel's moments first, merged over the ranks,
-         * then applied; else each channel in one pass. */
+        /* Every channel's moments (synchronised: merged over the ranks),
+         * then the planes applied in memory order. */
         double *cnt = NULL, *mean_d = NULL, *m2_d = NULL;
+        const double *pmom = tn_conv2d_plane_moments(x); /* made by x's conv2d, or NULL */
         if (at->sync && !((cnt = tn_graph_alloc(g, 3 * (size_t)d.c * sizeof(double))))) return;
         if (cnt) mean_d = cnt + d.c, m2_d = cnt + 2 * d.c;
 #pragma omp parallel for schedule(static) if (x->numel >= TN_PAR_MIN)
@@ -236,9 +230,14 @@ static void bn_forward(tn_graph *g, tn_tensor *out)
             /* Plane by plane: its mean, its centred squares; merged. */
             double mean = 0.0, m2 = 0.0, count = 0.0;
             for (int n = 0; n < d.n; n++) {
-                const float *xp = x->data + (size_t)n * cs + (size_t)c * d.s;
-                const double pm = tn_norm_sum(xp, d.s) / (double)d.s;
-                const double pq = tn_norm_sum_sq_centered(xp, d.s, pm);
+                double mom[2];
+                if (pmom) {
+                    mom[0] = pmom[2 * ((size_t)n * d.c + c)];
+                    mom[1] = pmom[2 * ((size_t)n * d.c + c) + 1];
+                } else {
+                    tn_bn_plane_moments(x->data + (size_t)n * cs + (size_t)c * d.s, d.s, mom);
+                }
+                const double pm = mom[0], pq = mom[1];
                 const double total = count + (double)d.s, delta = pm - mean;
                 mean += delta * ((double)d.s / total);
                 m2 += pq + delta * delta * (count * (double)d.s / total);
@@ -248,23 +247,23 @@ static void bn_forward(tn_graph *g, tn_tensor *out)
                 cnt[c] = count, mean_d[c] = mean, m2_d[c] = m2;
                 continue;
             }
-            bn_channel_forward(out, d, c, mean, m2, m);
+            bn_channel_forward(out, c, mean, m2, m);
         }
-        if (!cnt) return;
-        tn_status st = tn_dist_merge_moments((size_t)d.c, cnt, mean_d, m2_d);
-        if (st != TN_OK) {
-            tn_graph_poison(g, st);
-            return;
+        if (cnt) {
+            tn_status st = tn_dist_merge_moments((size_t)d.c, cnt, mean_d, m2_d);
+            if (st != TN_OK) {
+                tn_graph_poison(g, st);
+                return;
+            }
+            for (int c = 0; c < d.c; c++) bn_channel_forward(out, c, mean_d[c], m2_d[c], cnt[c]);
         }
-#pragma omp parallel for schedule(static) if (x->numel >= TN_PAR_MIN)
-        for (int c = 0; c < d.c; c++) bn_channel_forward(out, d, c, mean_d[c], m2_d[c], cnt[c]);
-        return;
+    } else {
+        for (int c = 0; c < d.c; c++) {
+            mean_s[c] = rm[c];
+            invstd_s[c] = (float)(1.0 / sqrt((double)rv[c] + eps));
+        }
     }
-    for (int c = 0; c < d.c; c++) {
-        mean_s[c] = rm[c];
-        invstd_s[c] = (float)(1.0 / sqrt((double)rv[c] + eps));
-    }
-    /* Eval: independent planes, all threads. */
+    /* Independent planes in memory order, all threads. */
     const long planes = (long)d.n * d.c;
 #pragma omp parallel for schedule(static) if (x->numel >= TN_PAR_MIN)
     for (long pl = 0; pl < planes; pl++) {
@@ -329,25 +328,32 @@ NORM_KERNEL static void bn_dx_plane(size_t s, const float *gp, const float *yp, 
 #undef BN_LOOP
 }
 
-/* dx (into gx) and dresidual (into gr) of channel c from the means of dz
- * and dz * (x - mean) over the statistics' values. */
-static void bn_channel_backward(const tn_tensor *out, bn_dims d, int c, double mean_dz,
-                                double mean_dz_xc, float *gx, bool gx_fresh, float *gr,
-                                bool gr_fresh)
+/* The dx coefficients of channel c from the means of dz and dz * (x - mean)
+ * over the statistics' values. */
+static bn_dx_coef bn_channel_coef(const tn_tensor *out, int c, double mean_dz, double mean_dz_xc)
 {
     const bn_attr *at = out->attr;
-    const tn_tensor *x = out->in[0];
     const float *gamma = at->gamma ? out->in[at->gamma]->data : NULL;
-    const size_t cs = (size_t)d.c * d.s;
     const float mu = at->mean[c], is = at->invstd[c];
     const float k = is * (gamma ? gamma[c] : 1.0f);
     const float mdz = at->training ? (float)mean_dz : 0.0f;
     const float proj = at->training ? (float)(mean_dz_xc * is * is) : 0.0f;
-    for (int n = 0; n < d.n; n++) {
-        const size_t off = (size_t)n * cs + (size_t)c * d.s;
+    return (bn_dx_coef){mu, mdz, proj, k};
+}
+
+/* dx (into gx) and dresidual (into gr) of every plane, in memory order. */
+static void bn_planes_backward(const tn_tensor *out, bn_dims d, const bn_dx_coef *cf, float *gx,
+                               bool gx_fresh, float *gr, bool gr_fresh)
+{
+    const bn_attr *at = out->attr;
+    const tn_tensor *x = out->in[0];
+    const long planes = (long)d.n * d.c;
+#pragma omp parallel for schedule(static) if (x->numel >= TN_PAR_MIN)
+    for (long pl = 0; pl < planes; pl++) {
+        const size_t off = (size_t)pl * d.s;
         bn_dx_plane(d.s, out->grad + off, at->relu ? out->data + off : NULL, x->data + off,
                     gx ? gx + off : NULL, gx_fresh, gr ? gr + off : NULL, gr_fresh,
-                    (bn_dx_coef){mu, mdz, proj, k});
+                    cf[pl % d.c]);
     }
 }
 
@@ -381,11 +387,18 @@ static void bn_backward(tn_graph *g, tn_tensor *out)
      * dbeta keep this rank's own sums (the gradient all-reduce adds them). */
     double *sums = NULL;
     if (at->sync && training && !(sums = tn_graph_alloc(g, 4 * (size_t)d.c * sizeof(double)))) return;
+    bn_dx_coef *cf = tn_graph_alloc(g, (size_t)d.c * sizeof *cf);
+    if (!cf) return;
 #pragma omp parallel for schedule(static) if (x->numel >= TN_PAR_MIN)
     for (int c = 0; c < d.c; c++) {
         const float mu = at->mean[c], is = at->invstd[c];
         double sum_dz = 0.0, sum_dz_xc = 0.0; /* xc = x - mean */
         for (int n = 0; n < d.n; n++) {
+            if (at->dsums) { /* the planes' sums, as sums_dy adds them */
+                sum_dz += at->dsums[2 * ((size_t)n * d.c + c)];
+                sum_dz_xc += at->dsums[2 * ((size_t)n * d.c + c) + 1];
+                continue;
+            }
             const size_t off = (size_t)n * cs + (size_t)c * d.s;
             tn_norm_sums_dy(gy + off, relu ? y + off : NULL, x->data + off, d.s, mu, &sum_dz,
                             &sum_dz_xc);
@@ -396,9 +409,13 @@ static void bn_backward(tn_graph *g, tn_tensor *out)
             sums[c] = sum_dz, sums[d.c + c] = sum_dz_xc;
             continue;
         }
-        if (gx || gr) bn_channel_backward(out, d, c, sum_dz / m, sum_dz_xc / m, gx, gx_fresh, gr, gr_fresh);
+        cf[c] = bn_channel_coef(out, c, sum_dz / m, sum_dz_xc / m);
     }
-    if (!sums || (!gx && !gr)) return;
+    if (!gx && !gr) return;
+    if (!sums) {
+        bn_planes_backward(out, d, cf, gx, gx_fresh, gr, gr_fresh);
+        return;
+    }
     const double w = tn_graph_rank_weight(g);
     for (int c = 0; c < 2 * d.c; c++) sums[2 * d.c + c] = sums[c] * w;
     tn_status st = tn_dist_sum_d(sums + 2 * d.c, 2 * (size_t)d.c);
@@ -409,9 +426,39 @@ static void bn_backward(tn_graph *g, tn_tensor *out)
     /* The global means of dz and dz * xc in this rank's units: over the
      * global count M, divided by w; M * w = m (w = this rank's rows / all). */
     const double *all = sums + 2 * d.c;
-#pragma omp parallel for schedule(static) if (x->numel >= TN_PAR_MIN)
-    for (int c = 0; c < d.c; c++)
-        bn_channel_backward(out, d, c, all[c] / m, all[d.c + c] / m, gx, gx_fresh, gr, gr_fresh);
+    for (int c = 0; c < d.c; c++) cf[c] = bn_channel_coef(out, c, all[c] / m, all[d.c + c] / m);
+    bn_planes_backward(out, d, cf, gx, gx_fresh, gr, gr_fresh);
+}
+
+void tn_bn_plane_moments(const float *x, size_t s, double mom[2])
+{
+    mom[0] = tn_norm_sum(x, s) / (double)s;
+    mom[1] = tn_norm_sum_sq_centered(x, s, mom[0]);
+}
+
+bool tn_bn_dsums_begin(tn_graph *g, const tn_tensor *y)
+{
+    bn_attr *at = y->attr;
+    if (!(y->op == &tn_op_batch_norm || y->op == &tn_op_batch_norm_relu) || !at->training)
+        return false;
+    const bn_dims d = bn_dims_of(y);
+    at->dsums = tn_graph_alloc(g, 2 * (size_t)d.n * d.c * sizeof(double));
+    return at->dsums != NULL;
+}
+
+void tn_bn_dsums_images(const tn_tensor *y, int n0, int m)
+{
+    const bn_attr *at = y->attr;
+    const bn_dims d = bn_dims_of(y);
+    const size_t cs = (size_t)d.c * d.s;
+    for (int n = n0; n < n0 + m; n++)
+        for (int c = 0; c < d.c; c++) {
+            const size_t off = (size_t)n * cs + (size_t)c * d.s;
+            double *ps = at->dsums + 2 * ((size_t)n * d.c + c);
+            ps[0] = ps[1] = 0.0;
+            tn_norm_sums_dy(y->grad + off, at->relu ? y->data + off : NULL, y->in[0]->data + off, d.s,
+                            at->mean[c], &ps[0], &ps[1]);
+        }
 }
 
 const tn_op tn_op_batch_norm = {.name = "batch_norm", .check = bn_check, .forward = bn_forward,

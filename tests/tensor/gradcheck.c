@@ -170,3 +170,14 @@ bool gc_covers(const gc_case *c, const char *name)
     teardown(&h);
     return found;
 }
+
+float *gc_copy(const float *p, size_t n)
+{
+    float *q = malloc(n * sizeof(float));
+    if (!q) {
+        fprintf(stderr, "gc_copy: out of memory\n");
+        abort();
+    }
+    memcpy(q, p, n * sizeof(float));
+    return q;
+}

@@ -47,6 +47,9 @@ bool gc_covers(const gc_case *c, const char *name);
  * from it feeds x the fixed upstream gradient r. */
 tn_tensor *gc_dot(tn_graph *g, tn_tensor *x, tn_tensor *r);
 
+/* A malloc'ed copy of n floats (a failed test when out of memory). */
+float *gc_copy(const float *p, size_t n);
+
 /* The case tables, one per family of ops. */
 extern const gc_case gc_cases_math[]; /* elementwise, activation, linalg, reduce, shape */
 extern const size_t gc_n_cases_math;

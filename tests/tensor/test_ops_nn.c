@@ -140,6 +140,10 @@ static void resnet_shapes_on(const char *isa)
         {.n = 2, .c = 3, .h = 10, .w = 10, .o = 4, .k = 3, .stride = 1, .pad = 0, .dil = 1},
         {.n = 2, .c = 16, .h = 32, .w = 32, .o = 32, .k = 3, .stride = 2, .pad = 1, .dil = 1},
         {.n = 3, .c = 8, .h = 16, .w = 16, .o = 8, .k = 3, .stride = 2, .pad = 1, .dil = 1},
+        /* Stride 2, rows of 3 AVX2 vectors; then an odd input height (its
+         * data gradient on the GEMM path). */
+        {.n = 2, .c = 4, .h = 48, .w = 48, .o = 8, .k = 3, .stride = 2, .pad = 1, .dil = 1},
+        {.n = 2, .c = 4, .h = 17, .w = 16, .o = 8, .k = 3, .stride = 2, .pad = 1, .dil = 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) check_conv_direct(cases[i], 2);
 }
