@@ -15,7 +15,8 @@ schedule's multiplier), adam-l2 (Adam, weight_decay) and adamw-torch
 initialisation; --init kaiming uses tenet's (Kaiming normal, fan_out, for
 every conv and linear weight).  --save-init FILE writes the initial weights
 as a safetensors file that `resnet_cifar train --init FILE` starts from, so
-both frameworks can start from the same weights.
+both frameworks can start from the same weights (with --epochs 0 it writes
+them and stops).
 
 Writes OUT/metrics.csv (epoch, lr, train loss and accuracy, test loss and
 accuracy, seconds) and prints `RESULT test_acc=... train_loss=...`.
@@ -94,7 +95,7 @@ def main():
     ap.add_argument("--method", choices=sorted(DEFAULT_LR), default="sgd-l2")
     ap.add_argument("--lr", type=float, default=0.0, help="default: 0.1 (SGD), 1e-3 (Adam)")
     ap.add_argument("--wd", type=float, default=5e-4)
-    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--epochs", type=int, default=10, help="0: only --save-init")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--depth", type=int, default=20)
     ap.add_argument("--shortcut", choices=("A", "B"), default="B")
@@ -135,6 +136,8 @@ def main():
     if a.save_init:
         write_safetensors(a.save_init, {k: v for k, v in model.state_dict().items()
                                         if not k.endswith("num_batches_tracked")})
+        if a.epochs == 0:
+            return
     decay = [p for p in model.parameters() if p.dim() >= 2]
     rest = [p for p in model.parameters() if p.dim() < 2]
     coupled = a.wd if a.method in ("sgd-l2", "adam-l2", "adamw-torch") else 0.0

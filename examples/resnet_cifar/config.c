@@ -1,6 +1,8 @@
 /* examples/resnet_cifar/config.c - run options: defaults, parsing, checks. */
 #include "config.h"
 
+#include <unistd.h>
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -285,6 +287,49 @@ static void record_method(const run_config *c, arg_list *a)
     }
 }
 
+/* `path` as absolute components ("." dropped, ".." applied), in buf. */
+static int path_parts(const char *path, char *buf, size_t size, char **part, int max)
+{
+    char cwd[1024] = "";
+    if (path[0] != '/' && !getcwd(cwd, sizeof cwd)) return -1;
+    if (snprintf(buf, size, "%s/%s", cwd, path) >= (int)size) return -1;
+    int n = 0;
+    for (char *tok = strtok(buf, "/"); tok; tok = strtok(NULL, "/")) {
+        if (strcmp(tok, ".") == 0) continue;
+        if (strcmp(tok, "..") == 0) {
+            if (n > 0) n--;
+            continue;
+        }
+        if (n == max) return -1;
+        part[n++] = tok;
+    }
+    return n;
+}
+
+/* --init relative to the run folder, so a run's recorded options name no
+ * place outside it: runs/compare/seed1/init.safetensors from the run
+ * folder runs/compare/seed1/adamw is ../init.safetensors. */
+static void record_init(const run_config *c, arg_list *a)
+{
+    if (!c->init[0]) return;
+    enum { MAX = 256 };
+    char bi[2048], bo[2048], rel[2048] = "";
+    char *pi[MAX], *po[MAX];
+    int ni = path_parts(c->init, bi, sizeof bi, pi, MAX);
+    int no = path_parts(c->out, bo, sizeof bo, po, MAX);
+    arg_push(a, "--init");
+    if (ni < 0 || no < 0) { /* too long to rewrite: as given */
+        arg_push(a, "%s", c->init);
+        return;
+    }
+    int k = 0;
+    while (k < ni - 1 && k < no && strcmp(pi[k], po[k]) == 0) k++;
+    for (int i = k; i < no; i++) snprintf(rel + strlen(rel), sizeof rel - strlen(rel), "../");
+    for (int i = k; i < ni; i++)
+        snprintf(rel + strlen(rel), sizeof rel - strlen(rel), "%s%s", pi[i], i + 1 < ni ? "/" : "");
+    arg_push(a, "%s", rel);
+}
+
 static void record_milestones(const run_config *c, arg_list *a)
 {
     if (!c->n_milestones) return;
@@ -433,8 +478,8 @@ static const option_row OPTIONS[] = {
      .meta = "N", .help = "threads"},
     {"--seed", OPT_SEED, F(seed), 0, 0x7fffffff, 1, .record = REC_ALWAYS, .help_default = true,
      .meta = "N", .describe = "seed", .help = "initial weights, batch order, augmentation"},
-    {"--init", OPT_PATH, F(init), .record = REC_IF_GIVEN, .meta = "CKPT",
-     .help = "start from these weights"},
+    {"--init", OPT_PATH, F(init), .record = REC_CUSTOM, .record_fn = record_init, .meta = "CKPT",
+     .help = "start from these weights (recorded relative to the run folder)"},
     {"--out", OPT_PATH, F(out), .def_path = "runs/train", .help_default = true, .meta = "DIR",
      .help = "run folder (metrics.csv, checkpoint.safetensors)"},
     {"--resume", OPT_SET, F(resume), .help = "continue the run in --out from its checkpoint"},
