@@ -11,8 +11,13 @@
 #include <mpi.h>
 #endif
 
-static int g_rank = 0, g_size = 1;
+static int g_rank = 0, g_size = 1;             /* in the current group */
+static int g_world_rank = 0, g_world_size = 1; /* in the whole job */
 static bool g_started; /* tn_dist_init called MPI_Init */
+static bool g_split;   /* tn_dist_split made the current group */
+#ifdef TENET_HAVE_MPI
+static MPI_Comm g_comm; /* the current group: MPI_COMM_WORLD or the split's */
+#endif
 
 bool tn_dist_built(void)
 {
@@ -69,8 +74,11 @@ tn_status tn_dist_init(int *argc, char ***argv)
         g_started = true;
     }
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+    MPI_Comm_rank(MPI_COMM_WORLD, &g_world_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &g_world_size);
+    g_comm = MPI_COMM_WORLD;
+    g_rank = g_world_rank;
+    g_size = g_world_size;
 #else
     (void)argc, (void)argv;
 #endif
@@ -79,23 +87,68 @@ tn_status tn_dist_init(int *argc, char ***argv)
 
 void tn_dist_finalize(void)
 {
+    if (g_split) tn_dist_unsplit();
 #ifdef TENET_HAVE_MPI
     if (g_started) MPI_Finalize();
 #endif
     g_started = false;
-    g_rank = 0;
-    g_size = 1;
+    g_rank = g_world_rank = 0;
+    g_size = g_world_size = 1;
 }
 
 int tn_dist_rank(void) { return g_rank; }
 int tn_dist_size(void) { return g_size; }
+int tn_dist_world_rank(void) { return g_world_rank; }
+int tn_dist_world_size(void) { return g_world_size; }
+
+tn_status tn_dist_split(int color)
+{
+    if (g_split) tn_misuse("tn_dist_split", "the group is already split (tn_dist_unsplit first)");
+    if (color < 0) tn_misuse("tn_dist_split", "color %d, expected >= 0", color);
+#ifdef TENET_HAVE_MPI
+    if (g_world_size > 1) {
+        MPI_Comm sub;
+        MPI_TRY("tn_dist_split", MPI_Comm_split(MPI_COMM_WORLD, color, g_world_rank, &sub));
+        MPI_Comm_set_errhandler(sub, MPI_ERRORS_RETURN);
+        g_comm = sub;
+        MPI_Comm_rank(sub, &g_rank);
+        MPI_Comm_size(sub, &g_size);
+    }
+#endif
+    g_split = true;
+    return TN_OK;
+}
+
+tn_status tn_dist_unsplit(void)
+{
+    if (!g_split) tn_misuse("tn_dist_unsplit", "the group is not split (tn_dist_split)");
+    g_split = false;
+    g_rank = g_world_rank;
+    g_size = g_world_size;
+#ifdef TENET_HAVE_MPI
+    if (g_world_size > 1) {
+        MPI_Comm sub = g_comm;
+        g_comm = MPI_COMM_WORLD;
+        MPI_TRY("tn_dist_unsplit", MPI_Comm_free(&sub));
+    }
+#endif
+    return TN_OK;
+}
+
+tn_status tn_dist_barrier(void)
+{
+#ifdef TENET_HAVE_MPI
+    if (g_size > 1) MPI_TRY("tn_dist_barrier", MPI_Barrier(g_comm));
+#endif
+    return TN_OK;
+}
 
 _Noreturn void tn_dist_abort(int code)
 {
     fflush(stdout);
     fflush(stderr);
 #ifdef TENET_HAVE_MPI
-    if (g_size > 1) MPI_Abort(MPI_COMM_WORLD, code);
+    if (g_world_size > 1) MPI_Abort(MPI_COMM_WORLD, code);
 #endif
     exit(code);
 }
@@ -114,7 +167,7 @@ static tn_status sum_of(void *buf, size_t n, MPI_Datatype type, const char *who)
 {
     if (g_size == 1 || n == 0) return TN_OK;
     if (n > INT32_MAX) tn_misuse(who, "%zu elements, at most %d", n, INT32_MAX);
-    MPI_TRY(who, MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, type, MPI_SUM, MPI_COMM_WORLD));
+    MPI_TRY(who, MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, type, MPI_SUM, g_comm));
     return TN_OK;
 }
 #endif
@@ -154,7 +207,7 @@ tn_status tn_dist_broadcast(void *buf, size_t bytes, int root)
 #ifdef TENET_HAVE_MPI
     if (g_size == 1 || bytes == 0) return TN_OK;
     if (bytes > INT32_MAX) tn_misuse("tn_dist_broadcast", "%zu bytes, at most %d", bytes, INT32_MAX);
-    MPI_TRY("tn_dist_broadcast", MPI_Bcast(buf, (int)bytes, MPI_BYTE, root, MPI_COMM_WORLD));
+    MPI_TRY("tn_dist_broadcast", MPI_Bcast(buf, (int)bytes, MPI_BYTE, root, g_comm));
 #else
     (void)buf, (void)bytes, (void)root;
 #endif
@@ -167,7 +220,7 @@ tn_status tn_dist_allgather(const void *send, void *recv, size_t bytes)
     if (g_size > 1) {
         if (bytes > INT32_MAX) tn_misuse("tn_dist_allgather", "%zu bytes, at most %d", bytes, INT32_MAX);
         MPI_TRY("tn_dist_allgather", MPI_Allgather(send, (int)bytes, MPI_BYTE, recv, (int)bytes,
-                                                   MPI_BYTE, MPI_COMM_WORLD));
+                                                   MPI_BYTE, g_comm));
         return TN_OK;
     }
 #endif
@@ -352,7 +405,7 @@ static void start_bucket(tn_ddp *d, size_t k)
     const float w = (float)d->w;
     for (size_t i = 0; i < n; i++) gr[i] *= w;
 #ifdef TENET_HAVE_MPI
-    MPI_Iallreduce(MPI_IN_PLACE, gr, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &d->req[k]);
+    MPI_Iallreduce(MPI_IN_PLACE, gr, (int)n, MPI_FLOAT, MPI_SUM, g_comm, &d->req[k]);
 #endif
 }
 

@@ -25,6 +25,14 @@
  *   }
  *   tn_ddp_free(ddp);
  *   tn_dist_finalize();
+ *
+ * Task parallel (independent runs on separate ranks): tn_dist_split(color)
+ * makes the ranks of one color a group of their own; everything above
+ * (rank, size, slices, collectives, DDP, synchronised batch norm) then
+ * works within that group, so that code written for the whole job runs a
+ * job of its own on each group; tn_dist_unsplit() returns to the whole job
+ * (tn_dist_world_rank/size never change).  With one rank per color every
+ * group is a group of one: no communication at all.
  */
 #ifndef TENET_TENSOR_DIST_H
 #define TENET_TENSOR_DIST_H
@@ -48,11 +56,27 @@ tn_status tn_dist_init(int *argc, char ***argv);
 /* End it (MPI_Finalize) if tn_dist_init started it. */
 void tn_dist_finalize(void);
 
-int tn_dist_rank(void); /* 0 before tn_dist_init */
-int tn_dist_size(void); /* 1 before tn_dist_init */
+int tn_dist_rank(void); /* in the current group; 0 before tn_dist_init */
+int tn_dist_size(void); /* in the current group; 1 before tn_dist_init */
+int tn_dist_world_rank(void); /* in the whole job, split or not */
+int tn_dist_world_size(void);
 
-/* End every rank now with `code` (MPI_Abort; exit() in a group of one): for
- * a rank that failed alone, after it printed why. */
+/* Split the job into groups (MPI_Comm_split): the ranks calling it with
+ * the same color >= 0 form the current group, ranked in their order in
+ * the job.  Every rank of the job must call it, and each group must call
+ * tn_dist_unsplit before the next split.  Without MPI, or in a job of one,
+ * only the bookkeeping. */
+tn_status tn_dist_split(int color);
+/* Back to the whole job as the group (frees the split's communicator;
+ * every rank of the current group calls it). */
+tn_status tn_dist_unsplit(void);
+
+/* Wait until every rank of the current group has called it. */
+tn_status tn_dist_barrier(void);
+
+/* End every rank of the whole job, split or not, now with `code`
+ * (MPI_Abort; exit() in a job of one): for a rank that failed alone, after
+ * it printed why. */
 _Noreturn void tn_dist_abort(int code);
 
 /* This rank's contiguous rows [*start, *start + *count) of n rows split

@@ -15,7 +15,7 @@ int fail(const char *fmt, ...)
 {
     va_list ap;
     fputs("resnet_cifar: ", stderr);
-    if (tn_dist_size() > 1) fprintf(stderr, "rank %d: ", tn_dist_rank());
+    if (tn_dist_world_size() > 1) fprintf(stderr, "rank %d: ", tn_dist_world_rank());
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);

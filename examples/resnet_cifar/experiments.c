@@ -93,14 +93,18 @@ int experiment_parse_option(experiment_options *x, run_config *c, int argc, char
         x->wd[m] = d;
         return 1;
     }
-    if (KEY("--jobs") || KEY("--lrs") || KEY("--wds") || KEY("--seeds")) {
+    if (KEY("--jobs") || KEY("--lrs") || KEY("--wds") || KEY("--seeds") || KEY("--ranks-per-run")) {
         NEED();
         char *end;
-        const long max = KEY("--seeds") ? MAX_SEEDS : KEY("--jobs") ? 64 : GRID_MAX;
+        const long max = KEY("--seeds")           ? MAX_SEEDS
+                         : KEY("--jobs")          ? 64
+                         : KEY("--ranks-per-run") ? 65536
+                                                  : GRID_MAX;
         long n = strtol(v, &end, 10);
         if (*end || end == v || n < 1 || n > max)
             return fail("%.*s: '%s' is not in 1..%ld", (int)klen, a, v, max);
         if (KEY("--jobs")) x->jobs = (int)n;
+        else if (KEY("--ranks-per-run")) x->ranks_per_run = (int)n;
         else if (KEY("--lrs")) x->n_lr = (int)n;
         else if (KEY("--seeds")) x->n_seeds = (int)n;
         else x->n_wd = (int)n;
@@ -152,7 +156,11 @@ void experiment_print_help(FILE *out, const char *cmd)
             "                         give mean +- sd and, per L2 method and its decoupled\n"
             "                         twin, the paired difference with its 95%% Student-t\n"
             "                         interval over seeds\n"
-            "  --jobs N               runs at once as child processes (default %s)\n",
+            "  --jobs N               runs at once as child processes (default %s)\n"
+            "  --ranks-per-run K      under mpirun: whole runs on separate groups of K ranks\n"
+            "                         (default 1), each run data parallel within its group,\n"
+            "                         one after another per group (--jobs is not used);\n"
+            "                         rank 0 writes the tables from every run's result.txt\n",
             sweep ? "1" : "3 for the quick comparison, 1 with --full", sweep ? "2" : "1: in this process");
     if (sweep)
         fputs("  --wd-axis lambda|tau   the decay axis as lambda or as the decay timescale tau\n"
@@ -242,25 +250,40 @@ static int seed_dir(char *dir, size_t size, const char *out, int n_seeds, uint64
 /* One initial checkpoint per seed, shared by every run of that seed:
  * init.safetensors in the seed's folder.  Written in this process with one
  * thread, so that forked runs start from a process without OpenMP
- * threads. */
+ * threads; under mpirun by rank 0 while the others wait. */
 static int seed_inits(const run_config *base, const run_data *d, int n_seeds,
                       char (*init)[1024])
 {
     tn_set_threads(1);
-    for (int k = 0; k < n_seeds; k++) {
+    int rc = 0;
+    for (int k = 0; k < n_seeds && rc == 0; k++) {
         run_config c = *base;
         c.seed = base->seed + (uint64_t)k;
         char dir[1100], model[256];
         if (seed_dir(dir, sizeof dir, base->out, n_seeds, c.seed) ||
-            snprintf(init[k], 1024, "%s/init.safetensors", dir) >= 1024)
-            return fail("--out: path too long");
-        if (make_dirs(dir)) return -1;
+            snprintf(init[k], 1024, "%s/init.safetensors", dir) >= 1024) {
+            rc = fail("--out: path too long");
+            break;
+        }
+        if (tn_dist_world_rank() > 0) continue;
         snprintf(model, sizeof model, "depth=%d variant=%d shortcut=%d width=%d zero_init=%d "
                  "classes=%d seed=%llu", c.depth, (int)c.variant, (int)c.shortcut, c.width,
                  (int)c.zero_init_residual, d->n_classes, (unsigned long long)c.seed);
-        if (init_checkpoint(&c, d, init[k], model)) return -1;
+        rc = make_dirs(dir) ? -1 : init_checkpoint(&c, d, init[k], model);
     }
+    /* Every rank waits for rank 0's files (and learns whether it failed). */
+    if (!tn_dist_all_ok(rc == 0)) return rc ? rc : fail("the initial checkpoints: rank 0 failed");
     return 0;
+}
+
+/* The jobs in this process (in_process), as children (jobs_at_once at a
+ * time) or, under mpirun, on the ranks (runner_run_ranks). */
+static int run_jobs(run_job *jobs, int n, const run_data *d, const experiment_options *x,
+                    int at_once, bool in_process)
+{
+    if (tn_dist_world_size() > 1)
+        return runner_run_ranks(jobs, n, d, x->ranks_per_run > 0 ? x->ranks_per_run : 1);
+    return runner_run(jobs, n, d, at_once, in_process);
 }
 
 /* The run of method m with seed number k of the experiment, in <sub> of
@@ -305,15 +328,15 @@ int run_compare(run_config *base, experiment_options *x)
             rc = job_config(&jobs[k * nm + i], base, x, x->methods[i], k, init[k],
                             method_name(x->methods[i]));
     if (rc == 0) {
-        const int at_once = x->jobs > 0 ? x->jobs : 1;
+        const int at_once = x->jobs > 0 && tn_dist_world_size() == 1 ? x->jobs : 1;
         for (int k = 0; k < n; k++)
             if (at_once > 1) {
                 jobs[k].config.quiet = true;
                 jobs[k].config.threads = base->threads / at_once > 0 ? base->threads / at_once : 1;
             }
-        rc = runner_run(jobs, n, &d, at_once, at_once == 1);
+        rc = run_jobs(jobs, n, &d, x, at_once, at_once == 1);
     }
-    if (rc == 0) {
+    if (rc == 0 && tn_dist_world_rank() == 0) {
         for (int i = 0; i < nm; i++) {
             method m = x->methods[i];
             snprintf(e[i].name, sizeof e[i].name, "%s", method_name(m));
@@ -443,7 +466,7 @@ int run_sweep(run_config *base, experiment_options *x)
     run_job *jobs = calloc((size_t)n, sizeof *jobs);
     char(*init)[1024] = malloc(sizeof *init * (size_t)ns);
     int rc = grids && jobs && init ? seed_inits(base, &d, ns, init) : fail("out of memory");
-    const int at_once = x->jobs > 0 ? x->jobs : 2;
+    const int at_once = tn_dist_world_size() > 1 ? 1 : x->jobs > 0 ? x->jobs : 2;
     for (int q = 0; q < nm && rc == 0; q++) {
         method m = x->methods[q];
         sweep_grid *s = &grids[q];
@@ -476,11 +499,12 @@ int run_sweep(run_config *base, experiment_options *x)
                 j->config.threads = base->threads / at_once > 0 ? base->threads / at_once : 1;
             }
     }
-    if (rc == 0) rc = runner_run(jobs, n, &d, at_once, false);
+    if (rc == 0) rc = run_jobs(jobs, n, &d, x, at_once, false);
+    const bool report = tn_dist_world_rank() == 0; /* under mpirun rank 0 alone */
 
     /* Per method: the mean grid over seeds, its best lambda per column and
      * the slope of log lambda* on log lr, per seed with its interval. */
-    for (int q = 0; q < nm && rc == 0; q++) {
+    for (int q = 0; q < nm && rc == 0 && report; q++) {
         sweep_grid *s = &grids[q];
         double sd[GRID_MAX * GRID_MAX], slopes[MAX_SEEDS], log_best[GRID_MAX];
         for (int c = 0; c < nc; c++) {
@@ -528,7 +552,7 @@ int run_sweep(run_config *base, experiment_options *x)
     }
 
     /* Heat maps side by side: the L2 method next to its decoupled twin. */
-    for (int k = 0; k < nm && rc == 0; k += 2) {
+    for (int k = 0; k < nm && rc == 0 && report; k += 2) {
         const sweep_grid *pair[2] = {&grids[k], k + 1 < nm ? &grids[k + 1] : NULL};
         char png[128], title[200];
         snprintf(png, sizeof png, "heatmap_%s%s%s.png", grids[k].name, pair[1] ? "_vs_" : "",

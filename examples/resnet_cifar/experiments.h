@@ -11,6 +11,7 @@ typedef struct experiment_options {
     double lr_sgd, lr_adam;      /* > 0: override the methods' lr */
     double wd[METHOD_COUNT];     /* >= 0: override a method's λ */
     int jobs;                    /* runs at once (> 1: child processes); 0: the default */
+    int ranks_per_run;           /* under mpirun: ranks per run (0: 1) */
     int n_seeds;                 /* seeds seed, seed+1, ...; 0: the command's default */
     int n_lr, n_wd;              /* sweep: grid size */
     double lr_lo, lr_hi, wd_lo, wd_hi; /* sweep: ranges (0: defaults) */

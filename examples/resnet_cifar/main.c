@@ -138,6 +138,7 @@ static int cmd_experiment(int argc, char **argv, const char *cmd)
                2;
     /* Each method's run is finished from c (its optimizer's defaults);
      * check the shared options on a copy so c keeps no method's. */
+    if (tn_dist_world_rank() > 0) c.quiet = true; /* under mpirun rank 0 alone reports */
     run_config probe = c;
     if (config_finish(&probe)) return 2;
     install_interrupt_handler();
@@ -214,7 +215,14 @@ int main(int argc, char **argv)
         tn_dist_finalize();
         return rc;
     }
-    if (!strcmp(cmd, "compare") || !strcmp(cmd, "sweep")) return cmd_experiment(argc, argv, cmd);
+    if (!strcmp(cmd, "compare") || !strcmp(cmd, "sweep")) {
+        /* Under mpirun, task parallel: whole runs on separate ranks. */
+        if (tn_dist_init(&argc, &argv) != TN_OK) return fail("%s", tn_error_message()), 1;
+        int rc = cmd_experiment(argc, argv, cmd);
+        if (rc != 0 && rc != 130 && tn_dist_world_size() > 1) tn_dist_abort(rc);
+        tn_dist_finalize();
+        return rc;
+    }
     if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
     if (!strcmp(cmd, "export")) return cmd_export(argc, argv);
     if (!strcmp(cmd, "export-onnx")) return cmd_export_onnx(argc, argv);

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@ static int finished_earlier(run_job *j)
 
 static void report_done(const run_job *j, int done, int n)
 {
+    if (tn_dist_rank() > 0) return; /* a run's group reports once */
     if (j->skipped)
         fprintf(stderr, "[%d/%d] %s: finished earlier, skipped\n", done, n, j->label);
     else if (j->status == RUN_DONE)
@@ -40,7 +42,8 @@ static int run_sequential(run_job *jobs, int n, const run_data *d)
             report_done(j, k + 1, n);
             continue;
         }
-        fprintf(stderr, "[%d/%d] %s\n", k + 1, n, j->label);
+        if (tn_dist_rank() == 0) fprintf(stderr, "[%d/%d] %s\n", k + 1, n, j->label);
+        fflush(stderr);
         j->status = train_run(&j->config, d, &j->result);
         if (j->status != RUN_DONE) rc = j->status == RUN_INTERRUPTED ? RUN_INTERRUPTED : RUN_ERROR;
     }
@@ -129,13 +132,70 @@ static int run_forked(run_job *jobs, int n, const run_data *d, int at_once)
     return rc;
 }
 
-int runner_run(run_job *jobs, int n, const run_data *d, int jobs_at_once, bool in_process)
+static void reset_jobs(run_job *jobs, int n)
 {
     for (int k = 0; k < n; k++) {
         jobs[k].status = RUN_ERROR;
         jobs[k].skipped = false;
         memset(&jobs[k].result, 0, sizeof jobs[k].result);
     }
+}
+
+int runner_run(run_job *jobs, int n, const run_data *d, int jobs_at_once, bool in_process)
+{
+    reset_jobs(jobs, n);
     return in_process ? run_sequential(jobs, n, d)
                       : run_forked(jobs, n, d, jobs_at_once > 1 ? jobs_at_once : 1);
+}
+
+/* This group's jobs (k % groups == group) run one after another, quiet,
+ * labelled with the ranks that run them. */
+static int run_group_share(const run_job *jobs, int n, const run_data *d, int groups, int group)
+{
+    const int m = (n - group + groups - 1) / groups;
+    if (m <= 0) return RUN_DONE;
+    run_job *mine = calloc((size_t)m, sizeof *mine);
+    if (!mine) return fail("out of memory");
+    const int first = tn_dist_world_rank() - tn_dist_rank(), last = first + tn_dist_size() - 1;
+    for (int i = 0; i < m; i++) {
+        run_job *j = &mine[i];
+        *j = jobs[group + i * groups];
+        j->config.quiet = true;
+        char ranks[32];
+        if (first == last) snprintf(ranks, sizeof ranks, "rank %d", first);
+        else snprintf(ranks, sizeof ranks, "ranks %d-%d", first, last);
+        size_t len = strlen(j->label);
+        snprintf(j->label + len, sizeof j->label - len, " (%s)", ranks);
+    }
+    const int rc = run_sequential(mine, m, d);
+    free(mine);
+    return rc;
+}
+
+int runner_run_ranks(run_job *jobs, int n, const run_data *d, int ranks_per_run)
+{
+    const int world = tn_dist_world_size(), me = tn_dist_world_rank();
+    if (ranks_per_run < 1 || world % ranks_per_run)
+        return fail("--ranks-per-run %d does not divide the %d ranks", ranks_per_run, world);
+    reset_jobs(jobs, n);
+    const int groups = world / ranks_per_run, group = me / ranks_per_run;
+    if (tn_dist_split(group) != TN_OK) return fail("%s", tn_error_message());
+    int rc = run_group_share(jobs, n, d, groups, group);
+    if (tn_dist_unsplit() != TN_OK) rc = fail("%s", tn_error_message());
+    if (rc != RUN_DONE && rc != RUN_INTERRUPTED) tn_dist_abort(1); /* its message printed */
+    /* Every rank is here: whether one was stopped (Ctrl-C, --stop-after-steps). */
+    long stopped = rc == RUN_INTERRUPTED;
+    if (tn_dist_sum_l(&stopped, 1) != TN_OK) return fail("%s", tn_error_message());
+    if (stopped) return RUN_INTERRUPTED;
+    /* Every result.txt is written: rank 0 reads them all. */
+    bool ok = true;
+    for (int k = 0; k < n && me == 0 && ok; k++) {
+        run_job *j = &jobs[k];
+        int have = finished_earlier(j);
+        j->skipped = false;
+        j->status = have == 0 ? RUN_DONE : RUN_ERROR;
+        if (have < 0) fail("%s: no result.txt in %s after its run", j->label, j->config.out);
+        ok = have == 0;
+    }
+    return tn_dist_all_ok(ok) ? RUN_DONE : RUN_ERROR;
 }

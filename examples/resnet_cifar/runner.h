@@ -27,4 +27,16 @@ typedef struct run_job {
  * run failed (its message printed); the statuses say which. */
 int runner_run(run_job *jobs, int n, const run_data *d, int jobs_at_once, bool in_process);
 
+/* Task parallel under mpirun (tn_dist_world_size() > 1; every rank calls it
+ * with the same jobs): the ranks in groups of ranks_per_run consecutive
+ * ranks (tn_dist_split), group g running jobs g, g + G, ... of the G groups
+ * in this process, one after another, quiet, each run data parallel within
+ * its group alone.  A run that fails ends the whole job (tn_dist_abort)
+ * after its message.  Then every rank waits for the others and rank 0
+ * reads every job's result.txt into jobs[] (the other ranks' jobs[] hold
+ * no results).  Returns RUN_DONE on every rank when all are done,
+ * RUN_INTERRUPTED on every rank when a rank was stopped, RUN_ERROR when
+ * ranks_per_run does not divide the ranks or rank 0 misses a result. */
+int runner_run_ranks(run_job *jobs, int n, const run_data *d, int ranks_per_run);
+
 #endif
