@@ -150,7 +150,7 @@ int runner_run(run_job *jobs, int n, const run_data *d, int jobs_at_once, bool i
 
 /* This group's jobs (k % groups == group) run one after another, quiet,
  * labelled with the ranks that run them. */
-static int run_group_share(const run_job *jobs, int n, const run_data *d, int groups, int group)
+static int run_group_share(run_job *jobs, int n, const run_data *d, int groups, int group)
 {
     const int m = (n - group + groups - 1) / groups;
     if (m <= 0) return RUN_DONE;
@@ -168,6 +168,12 @@ static int run_group_share(const run_job *jobs, int n, const run_data *d, int gr
         snprintf(j->label + len, sizeof j->label - len, " (%s)", ranks);
     }
     const int rc = run_sequential(mine, m, d);
+    for (int i = 0; i < m; i++) {
+        run_job *j = &jobs[group + i * groups];
+        j->status = mine[i].status;
+        j->skipped = mine[i].skipped;
+        j->result = mine[i].result;
+    }
     free(mine);
     return rc;
 }
@@ -187,15 +193,20 @@ int runner_run_ranks(run_job *jobs, int n, const run_data *d, int ranks_per_run)
     long stopped = rc == RUN_INTERRUPTED;
     if (tn_dist_sum_l(&stopped, 1) != TN_OK) return fail("%s", tn_error_message());
     if (stopped) return RUN_INTERRUPTED;
-    /* Every result.txt is written: rank 0 reads them all. */
+    /* Every result.txt is written: rank 0 checks that it sees them all (a
+     * shared file system), and each run's results come from the rank that
+     * ran it as it holds them (result.txt rounds), so that the tables are
+     * those of the runs in one process. */
     bool ok = true;
-    for (int k = 0; k < n && me == 0 && ok; k++) {
-        run_job *j = &jobs[k];
-        int have = finished_earlier(j);
-        j->skipped = false;
-        j->status = have == 0 ? RUN_DONE : RUN_ERROR;
-        if (have < 0) fail("%s: no result.txt in %s after its run", j->label, j->config.out);
-        ok = have == 0;
+    for (int k = 0; k < n; k++) {
+        run_job *j = &jobs[k], check = *j;
+        if (me == 0 && ok && finished_earlier(&check) != 0) {
+            fail("%s: no result.txt in %s after its run", j->label, j->config.out);
+            ok = false;
+        }
+        j->status = RUN_DONE;
+        if (tn_dist_broadcast(&j->result, sizeof j->result, (k % groups) * ranks_per_run) != TN_OK)
+            return fail("%s", tn_error_message());
     }
     return tn_dist_all_ok(ok) ? RUN_DONE : RUN_ERROR;
 }

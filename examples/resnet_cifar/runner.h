@@ -32,9 +32,10 @@ int runner_run(run_job *jobs, int n, const run_data *d, int jobs_at_once, bool i
  * ranks (tn_dist_split), group g running jobs g, g + G, ... of the G groups
  * in this process, one after another, quiet, each run data parallel within
  * its group alone.  A run that fails ends the whole job (tn_dist_abort)
- * after its message.  Then every rank waits for the others and rank 0
- * reads every job's result.txt into jobs[] (the other ranks' jobs[] hold
- * no results).  Returns RUN_DONE on every rank when all are done,
+ * after its message.  Then every rank waits for the others, rank 0 checks
+ * that it reads every job's result.txt, and every rank receives each
+ * job's result from the rank that ran it (unrounded, as runner_run in one
+ * process gives).  Returns RUN_DONE on every rank when all are done,
  * RUN_INTERRUPTED on every rank when a rank was stopped, RUN_ERROR when
  * ranks_per_run does not divide the ranks or rank 0 misses a result. */
 int runner_run_ranks(run_job *jobs, int n, const run_data *d, int ranks_per_run);
