@@ -15,16 +15,21 @@ cmp=(--seeds 2 --methods adam-l2,adamw "${tiny[@]}")
 np2=("$mpirun" --allow-run-as-root --oversubscribe -np 2)
 # result.txt without its timings
 numbers() { sed 's/seconds=[^ ]*//; s/images_per_s=[^ ]*//; s/data_wait_fraction=[^ ]*//' "$1"; }
+# same_runs WHAT DIR: every run's result.txt in DIR is one process's.
+same_runs() {
+    local s m
+    for s in 1 2; do
+        for m in adam-l2 adamw; do
+            check "$1: seed $s $m's result.txt as one process" \
+                cmp <(numbers "$tmp/one/seed$s/$m/result.txt") <(numbers "$2/seed$s/$m/result.txt")
+        done
+    done
+}
 
 "$prog" compare "${cmp[@]}" --out "$tmp/one" >/dev/null 2>"$tmp/one.err"
 "${np2[@]}" "$prog" compare "${cmp[@]}" --out "$tmp/two" >"$tmp/two.out" 2>"$tmp/two.err"
 check "2 ranks: the same results.md as one process" cmp "$tmp/one/results.md" "$tmp/two/results.md"
-for s in 1 2; do
-    for m in adam-l2 adamw; do
-        check "seed $s $m: the same result.txt" \
-            cmp <(numbers "$tmp/one/seed$s/$m/result.txt") <(numbers "$tmp/two/seed$s/$m/result.txt")
-    done
-done
+same_runs "2 ranks" "$tmp/two"
 check "the table is printed once" test "$(grep -c '^| adamw | adam |' "$tmp/two.out")" -eq 1
 r0=$(grep -c '^\[[0-9]/[0-9]\] .* (rank 0)$' "$tmp/two.err" || true)
 r1=$(grep -c '^\[[0-9]/[0-9]\] .* (rank 1)$' "$tmp/two.err" || true)
@@ -41,12 +46,7 @@ run_rc rc "${np2[@]}" "$prog" compare "${cmp[@]}" --stop-after-steps 2 --out "$t
 check "a stopped compare exits 130 (got $rc)" test "$rc" -eq 130
 check "no results.md after a stop" test ! -e "$tmp/stop/results.md"
 "${np2[@]}" "$prog" compare "${cmp[@]}" --out "$tmp/stop" >/dev/null 2>"$tmp/stop2.err"
-for s in 1 2; do
-    for m in adam-l2 adamw; do
-        check "resumed: seed $s $m as one process" \
-            cmp <(numbers "$tmp/one/seed$s/$m/result.txt") <(numbers "$tmp/stop/seed$s/$m/result.txt")
-    done
-done
+same_runs "resumed" "$tmp/stop"
 
 # A run that cannot write its folder (a file in its place) on rank 1.
 mkdir -p "$tmp/bad/seed1"
