@@ -10,6 +10,8 @@
  *     the halves (w_h = rows of h / B), and the running statistics the
  *     average (weight w_h) of what each half alone makes of them.
  *
+ * And tn_dist_split: every rank a group of its own, then the whole job.
+ *
  * Exits 0 when every case matches within TOL (relative, over the store). */
 #include <tenet.h>
 
@@ -162,6 +164,36 @@ static int check(const char *name, tn_resnet_variant v, mode ref, bool sync, lon
     return ok ? 0 : 1;
 }
 
+/* tn_dist_split(world rank): every rank a group of its own, where a sum
+ * is the rank's own value and data parallel training with synchronised
+ * batch norm is the one-process run bit for bit; tn_dist_unsplit: the
+ * whole job again.  Checked on every rank, reported by rank 0. */
+static int check_split(void)
+{
+    const int world = tn_dist_world_size();
+    if (tn_dist_split(tn_dist_world_rank()) != TN_OK) die("split");
+    long mine = 1 + tn_dist_world_rank(), start, count;
+    const bool alone = tn_dist_rank() == 0 && tn_dist_size() == 1 && tn_dist_sum_l(&mine, 1) == TN_OK &&
+                       mine == 1 + tn_dist_world_rank() && tn_dist_barrier() == TN_OK;
+    tn_dist_slice(9, &start, &count);
+    size_t n1, n2;
+    float *a = train(TN_RESNET_BN, REF_FULL, false, 8, &n1);
+    float *b = train(TN_RESNET_BN, DDP, true, 8, &n2);
+    const bool same = n1 == n2 && memcmp(a, b, n1 * sizeof *a) == 0;
+    free(a);
+    free(b);
+    if (tn_dist_unsplit() != TN_OK) die("unsplit");
+    long n = 1;
+    const bool back = tn_dist_sum_l(&n, 1) == TN_OK && n == world && tn_dist_size() == world &&
+                      tn_dist_rank() == tn_dist_world_rank();
+    const bool ok = tn_dist_all_ok(alone && start == 0 && count == 9 && same && back);
+    if (rank == 0)
+        printf("%-44s ranks %d: groups of one %s, sync-BN DDP alone == 1 x B bit for bit %s, "
+               "the whole job again %s: %s\n", "tn_dist_split per rank", world,
+               alone ? "ok" : "no", same ? "ok" : "no", back ? "ok" : "no", ok ? "ok" : "FAILED");
+    return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     if (tn_dist_init(&argc, &argv) != TN_OK) die("init");
@@ -189,6 +221,7 @@ int main(int argc, char **argv)
         free(a);
         free(b);
     }
+    failed += check_split();
     long f = failed;
     tn_dist_sum_l(&f, 1);
     tn_dist_finalize();
