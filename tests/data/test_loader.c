@@ -372,10 +372,13 @@ Test(loader, background_thread_hides_preparation_from_a_slow_consumer)
     double slept = (double)(TOTAL - 1) * sleep_s;
     cr_assert_geq(sync.total_s, slept);
     cr_assert_geq(bg.total_s, slept);
-    /* Synchronously every batch is prepared while the consumer waits. */
-    cr_assert_geq(sync.wait_s, 0.5 * TOTAL * prep_s,
-                  "synchronous wait %.3g s for %d batches of %.3g s", sync.wait_s, TOTAL,
-                  prep_s);
+    /* Synchronously every batch is prepared while the consumer waits: at
+     * least half the fastest calibration batch each (the median can be
+     * inflated by other work on the cores during the calibration). */
+    const double fastest = times[0];
+    cr_assert_geq(sync.wait_s, 0.5 * TOTAL * fastest,
+                  "synchronous wait %.3g s for %d batches of at least %.3g s", sync.wait_s, TOTAL,
+                  fastest);
     /* In the background most of that is hidden. */
     cr_assert_lt(bg.wait_fraction, 0.5 * sync.wait_fraction,
                  "background wait fraction %.3f is not well below the synchronous %.3f",
