@@ -29,9 +29,12 @@ int run_gnuplot(const char *script_path)
     return 0;
 }
 
-/* The L2 method of each pair first, its decoupled twin second. */
+/* The L2 (or proximal) method of each pair first, its decoupled twin second. */
 static const char *const PAIRS[][2] = {
-    {"sgd-l2", "sgdw"}, {"adam-l2", "adamw"}, {"adam-l2", "adamw-torch"}, {"adam-l2", "adamprox"}};
+    {"sgd-l2", "sgdw"},         {"adam-l2", "adamw"},         {"adam-l2", "adamw-torch"},
+    {"adam-l2", "adamprox"},    {"adam-l2", "adamc"},         {"lion-l2", "lion-w"},
+    {"lamb-l2", "lambw"},       {"adan-prox", "adanw"},       {"adabelief-l2", "adabeliefw"},
+    {"adam-l2", "sf-adamw"},    {"sgd-l2", "sf-sgd"}};
 
 static int find_entry(const compare_entry *e, int n, const char *name)
 {
