@@ -172,35 +172,17 @@ static tn_status sum_of(void *buf, size_t n, MPI_Datatype type, const char *who)
 }
 #endif
 
-tn_status tn_dist_sum_d(double *buf, size_t n)
-{
 #ifdef TENET_HAVE_MPI
-    return sum_of(buf, n, MPI_DOUBLE, "tn_dist_sum_d");
+#define DIST_SUM(name, type, mpi_type) \
+    tn_status name(type *buf, size_t n) { return sum_of(buf, n, mpi_type, #name); }
 #else
-    (void)buf, (void)n;
-    return TN_OK;
+#define DIST_SUM(name, type, mpi_type) \
+    tn_status name(type *buf, size_t n) { return (void)buf, (void)n, TN_OK; }
 #endif
-}
-
-tn_status tn_dist_sum_f(float *buf, size_t n)
-{
-#ifdef TENET_HAVE_MPI
-    return sum_of(buf, n, MPI_FLOAT, "tn_dist_sum_f");
-#else
-    (void)buf, (void)n;
-    return TN_OK;
-#endif
-}
-
-tn_status tn_dist_sum_l(long *buf, size_t n)
-{
-#ifdef TENET_HAVE_MPI
-    return sum_of(buf, n, MPI_LONG, "tn_dist_sum_l");
-#else
-    (void)buf, (void)n;
-    return TN_OK;
-#endif
-}
+DIST_SUM(tn_dist_sum_d, double, MPI_DOUBLE)
+DIST_SUM(tn_dist_sum_f, float, MPI_FLOAT)
+DIST_SUM(tn_dist_sum_l, long, MPI_LONG)
+#undef DIST_SUM
 
 tn_status tn_dist_broadcast(void *buf, size_t bytes, int root)
 {
