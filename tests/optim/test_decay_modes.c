@@ -73,11 +73,15 @@ static variant variant_at(size_t i)
 static bool has_closed_form(tn_reg r)
 {
     return r == TN_REG_DECOUPLED_LR || r == TN_REG_DECOUPLED || r == TN_REG_PROX_L2 ||
-           r == TN_REG_PROX_L1;
+           r == TN_REG_PROX_L1 || r == TN_REG_CORRECTED;
 }
 
-/* λ giving a per-step factor of 0.05·η_t: decoupled-lr decays by lr_t·λ. */
-static double lambda_for(tn_reg r, double lr0) { return r == TN_REG_DECOUPLED_LR ? 0.05 / lr0 : 0.05; }
+/* λ giving a per-step factor of 0.05·η_t: decoupled-lr decays by lr_t·λ,
+ * corrected by lr_t·η_t·λ. */
+static double lambda_for(tn_reg r, double lr0)
+{
+    return r == TN_REG_DECOUPLED_LR || r == TN_REG_CORRECTED ? 0.05 / lr0 : 0.05;
+}
 
 /* ------------------------------------------------------------ the runs
  * The store: body.weight (4, 6) in group 0 (base lr α), head.weight (4, 6)
@@ -150,6 +154,7 @@ static double closed_form(tn_reg reg, double x, double delta, double lr_g, doubl
     switch (reg) {
     case TN_REG_DECOUPLED_LR: return (1.0 - lr_g * lam) * x - delta;
     case TN_REG_DECOUPLED: return (1.0 - eta * lam) * x - delta;
+    case TN_REG_CORRECTED: return (1.0 - lr_g * eta * lam) * x - delta;
     case TN_REG_PROX_L2: return (x - delta) / (1.0 + eta * lam);
     case TN_REG_PROX_L1: {
         double u = x - delta, a = fabs(u) - eta * lam;
@@ -223,7 +228,7 @@ static void check_variant(size_t vi)
         cr_log_info("%s/%s: closed form met to %.3g relative (worst so far %.3g)", v.name,
                     tn_reg_name(reg), worst, worst_seen);
     }
-    cr_assert_eq(checked, 4, "%s: %d modes with a closed form", v.name, checked);
+    cr_assert_eq(checked, 5, "%s: %d modes with a closed form", v.name, checked);
     free(none);
     free(dec);
 }
