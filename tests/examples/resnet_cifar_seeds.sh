@@ -34,9 +34,11 @@ check "an interrupted compare exits 130 (got $rc)" test "$rc" -eq 130
 "$prog" compare "${cmp[@]}" --out "$tmp/c" >"$tmp/c.out" 2>>"$tmp/c.log"
 for s in 1 2; do
     for m in sgd-l2 sgdw; do check "seed $s $m finished" test -s "$tmp/c/seed$s/$m/result.txt"; done
+    # --init is recorded relative to the run folder: the seed's checkpoint.
     check "seed $s: both methods start from the seed's checkpoint" \
-        test "$(opt_init "$tmp/c/seed$s/sgd-l2")" = "$tmp/c/seed$s/init.safetensors" -a \
-             "$(opt_init "$tmp/c/seed$s/sgdw")" = "$tmp/c/seed$s/init.safetensors"
+        test "$(opt_init "$tmp/c/seed$s/sgd-l2")" = "../init.safetensors" -a \
+             "$(opt_init "$tmp/c/seed$s/sgdw")" = "../init.safetensors" -a \
+             -s "$tmp/c/seed$s/init.safetensors"
 done
 check "the seeds' initial weights differ" bash -c "! cmp -s '$tmp/c/seed1/init.safetensors' '$tmp/c/seed2/init.safetensors'"
 # The table's mean and the paired difference from the four result.txt files.
