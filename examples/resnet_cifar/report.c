@@ -95,7 +95,7 @@ void print_compare_tables(FILE *f, const compare_entry *e, int n)
                "Student-t interval mean ± t(0.975, n−1)·sd/√n:\n\n"
                "| pair | seeds | final test acc (points) | per seed | final train loss |\n"
                "|---|---|---|---|---|\n");
-    char words[4][900];
+    char words[sizeof PAIRS / sizeof PAIRS[0]][900]; /* one per pair at most */
     int n_words = 0;
     for (size_t p = 0; p < sizeof PAIRS / sizeof PAIRS[0]; p++) {
         int a = find_entry(e, n, PAIRS[p][0]), b = find_entry(e, n, PAIRS[p][1]);

@@ -69,5 +69,13 @@ check "each cell's RESULT is in its train.log" grep -q '^RESULT test_acc=' "$tmp
 check "the slope is printed" grep -q "^adamw: slope d log lambda\*/d log lr" "$tmp/s.out"
 check "the heat map is drawn" test -s "$tmp/s/heatmap_adam-l2_vs_adamw.png"
 
+# Every pair the table knows (more than four: the words of each pair once overflowed).
+all=adam-l2,adamw,adamw-torch,adamprox,adamc,lion-l2,lion-w
+"$prog" compare --methods "$all" --epochs 1 --seeds 1 "${common[@]}" --out "$tmp/all" >"$tmp/all.out" 2>"$tmp/all.log"
+rc=$?
+check "a compare of seven methods finishes (exit $rc)" test "$rc" -eq 0
+check "its table pairs lion-w with lion-l2" grep -q "^| lion-w − lion-l2 |" "$tmp/all.out"
+check "and says in words what one seed cannot tell" test "$(grep -c "with one seed, so no interval" "$tmp/all.out")" -eq 5
+
 echo "$passed passed, $failed failed"
 test "$failed" -eq 0
