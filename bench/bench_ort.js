@@ -7,7 +7,7 @@
 //
 // FILE: an export of resnet_cifar export-onnx with a dynamic batch or the
 // given one (bench/README.md: the weights of resnet_bench --save).  One
-// session, intra_op_num_threads = --threads, one inter-op thread,
+// one InferenceSession, intra_op_num_threads = --threads, one inter-op thread,
 // sequential execution, all graph optimisations; a fixed random input
 // (N, 3, 32, 32); --warmup untimed runs, then --steps timed ones.  Prints
 //   RESULT impl=ort model=resnet20 mode=eval batch=128 threads=2 steps=30 img_s=...
@@ -61,7 +61,7 @@ function loadOrt(modules) {
 async function main() {
     const o = parse(process.argv.slice(2));
     const ort = loadOrt(o.modules);
-    const session = await ort.InferenceSession.create(o.onnx, {
+    const model = await ort.InferenceSession.create(o.onnx, {
         intraOpNumThreads: o.threads, interOpNumThreads: 1, executionMode: 'sequential',
         graphOptimizationLevel: 'all'});
     // A fixed pseudo-random input (Box-Muller over a small LCG): N(0, 1).
@@ -69,12 +69,12 @@ async function main() {
     let s = 42;
     const u = () => ((s = (s * 1103515245 + 12345) % 2147483648) + 1) / 2147483649;
     for (let i = 0; i < n; i++) x[i] = Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-    const feeds = {[session.inputNames[0]]: new ort.Tensor('float32', x, [o.batch, 3, 32, 32])};
-    for (let i = 0; i < o.warmup; i++) await session.run(feeds);
+    const feeds = {[model.inputNames[0]]: new ort.Tensor('float32', x, [o.batch, 3, 32, 32])};
+    for (let i = 0; i < o.warmup; i++) await model.run(feeds);
     const times = [];
     for (let i = 0; i < o.steps; i++) {
         const t0 = process.hrtime.bigint();
-        await session.run(feeds);
+        await model.run(feeds);
         times.push(Number(process.hrtime.bigint() - t0) / 1e6);
     }
     const total = times.reduce((a, b) => a + b, 0);
