@@ -7,7 +7,7 @@
 //
 // FILE: an export of resnet_cifar export-onnx with a dynamic batch or the
 // given one (bench/README.md: the weights of resnet_bench --save).  One
-// one InferenceSession, intra_op_num_threads = --threads, one inter-op thread,
+// InferenceSession, intra_op_num_threads = --threads, one inter-op thread,
 // sequential execution, all graph optimisations; a fixed random input
 // (N, 3, 32, 32); --warmup untimed runs, then --steps timed ones.  Prints
 //   RESULT impl=ort model=resnet20 mode=eval batch=128 threads=2 steps=30 img_s=...
