@@ -57,7 +57,7 @@ copy_compare nobn-resnet56
 "$prog" sweep --lrs 5 --wds 5 --seeds 2 --wd-axis tau --tau-min 0.05 --tau-max 5 \
     --model resnet8 --subset 200 --test-subset 100 --batch 64 --epochs 30 --out "$out/sweep"
 mkdir -p "$dst/sweep"
-cp "$out"/sweep/heatmap_*.png "$dst/sweep/"
+cp "$out/sweep/"heatmap_*.png "$dst/sweep/"
 for m in sgd-l2 sgdw adam-l2 adamw; do cp "$out/sweep/$m/grid.csv" "$dst/sweep/$m.csv"; done
 
 "$prog" compare --full --seeds 3 --methods sgd-l2,sgdw,adam-l2,adamw --out "$out/compare-full"

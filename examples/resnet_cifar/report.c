@@ -29,6 +29,16 @@ int run_gnuplot(const char *script_path)
     return 0;
 }
 
+/* Open the gnuplot script out/<name>.gp for writing (its path in gp), or
+ * NULL with a message. */
+static FILE *open_script(const char *out, const char *name, char *gp, size_t size)
+{
+    snprintf(gp, size, "%s/%s.gp", out, name);
+    FILE *f = fopen(gp, "w");
+    if (!f) fail("cannot write %s: %s", gp, strerror(errno));
+    return f;
+}
+
 /* The L2 (or proximal) method of each pair first, its decoupled twin second. */
 static const char *const PAIRS[][2] = {
     {"sgd-l2", "sgdw"},         {"adam-l2", "adamw"},         {"adam-l2", "adamw-torch"},
@@ -209,9 +219,7 @@ int write_compare_report(const char *out, const compare_entry *e, int n, const c
                "![test error](test_error.png) ![train loss](train_loss.png)\n");
     if (fclose(f) != 0 || rename(tmp, path) != 0) return fail("cannot write %s", path);
 
-    snprintf(gp, sizeof gp, "%s/plots.gp", out);
-    f = fopen(gp, "w");
-    if (!f) return fail("cannot write %s: %s", gp, strerror(errno));
+    if (!(f = open_script(out, "plots", gp, sizeof gp))) return -1;
     fprintf(f, "set terminal pngcairo size 800,500 noenhanced font ',10'\n"
                "set datafile separator ','\nset key top right\nset grid\n"
                "set xlabel 'epoch'\nset style fill transparent solid 0.2 noborder\n");
@@ -237,12 +245,8 @@ int write_heatmap(const char *out, const char *png, const sweep_grid *const *gri
                   const char *title)
 {
     char gp[1100];
-    snprintf(gp, sizeof gp, "%s/%s.gp", out, png);
-    FILE *f = fopen(gp, "w");
-    if (!f) {
-        fprintf(stderr, "resnet_cifar: cannot write %s: %s\n", gp, strerror(errno));
-        return -1;
-    }
+    FILE *f = open_script(out, png, gp, sizeof gp);
+    if (!f) return -1;
     fprintf(f,
             "set terminal pngcairo size %d,520 noenhanced font ',10'\n"
             "set output '%s/%s'\nset datafile separator ','\n"
@@ -289,12 +293,8 @@ int write_heatmap(const char *out, const char *png, const sweep_grid *const *gri
 int write_layer_plot(const char *out)
 {
     char gp[1100];
-    snprintf(gp, sizeof gp, "%s/layers.gp", out);
-    FILE *f = fopen(gp, "w");
-    if (!f) {
-        fprintf(stderr, "resnet_cifar: cannot write %s: %s\n", gp, strerror(errno));
-        return -1;
-    }
+    FILE *f = open_script(out, "layers", gp, sizeof gp);
+    if (!f) return -1;
     /* One line per layer: gnuplot's pseudo-column -2 is the data block,
      * so the rows are read grouped by layer name. */
     fprintf(f,
