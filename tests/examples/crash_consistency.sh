@@ -16,20 +16,11 @@
 #      limit still ends equal to the uninterrupted run.
 set -euo pipefail
 prog=$1 ckpt_equal=$2 shared=$3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-ok() { echo "ok - $*"; passed=$((passed + 1)); }
-no() { echo "FAILED - $*"; failed=$((failed + 1)); }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else no "$what"; fi; }
-passed=0 failed=0
+# shellcheck source=common.sh
+source "$(dirname "$0")/common.sh"
 
 # The first 20 training and 10 test images of every class.
-for cls in "$shared"/datasets/cifar10-jpg/{train,test}/*/; do
-    dst=$tmp/data/${cls#"$shared"/datasets/cifar10-jpg/}
-    mkdir -p "$dst"
-    case $dst in */train/*) n=20 ;; *) n=10 ;; esac
-    find "$cls" -maxdepth 1 -type f | sort | sed -n "1,${n}p" | xargs cp -t "$dst"
-done
+tiny_data "$shared" "$tmp/data" 20 10
 common=(--data "$tmp/data" --no-cache --batch 40 --threads 1 --epochs 3)
 
 # The same run as the reference?  Model, optimizer, metrics and result.
