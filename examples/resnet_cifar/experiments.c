@@ -5,6 +5,7 @@
 
 #include "report.h"
 #include "runner.h"
+#include "sharpness.h"
 #include "stats.h"
 
 #include <math.h>
@@ -62,8 +63,8 @@ int experiment_parse_option(experiment_options *x, run_config *c, int argc, char
         if (!v || (!eq && strncmp(v, "--", 2) == 0)) return fail("%.*s: missing value", (int)klen, a); \
         if (!eq) ++*i; \
     } while (0)
-    if (KEY("--full")) {
-        x->full = true;
+    if (KEY("--full") || KEY("--sharpness")) {
+        if (KEY("--full")) x->full = true; else x->sharpness = true;
         return 1;
     }
     if (KEY("--methods")) {
@@ -162,6 +163,11 @@ void experiment_print_help(FILE *out, const char *cmd)
             "                         one after another per group (--jobs is not used);\n"
             "                         rank 0 writes the tables from every run's result.txt\n",
             sweep ? "1" : "3 for the quick comparison, 1 with --full", sweep ? "2" : "1: in this process");
+    if (!sweep)
+        fputs("  --sharpness            after training, each run's epsilon-sharpness (eps 1e-3,\n"
+              "                         10 ascent steps, 50 training images per class; see\n"
+              "                         `sharpness`) into its folder and a column of the tables\n",
+              out);
     if (sweep)
         fputs("  --wd-axis lambda|tau   the decay axis as lambda or as the decay timescale tau\n"
               "                         (Wang & Aitchison: tau_iter = 1/(lr*lambda) for adamw-torch,\n"
@@ -305,6 +311,24 @@ static int job_config(run_job *j, const run_config *base, const experiment_optio
     return config_finish(c);
 }
 
+/* The epsilon-sharpness of a finished run's final weights, measured once:
+ * kept in its folder (sharpness.txt) and read back on a rerun. */
+static int run_sharpness(run_job *j)
+{
+    const char *dir = j->config.out;
+    if (sharpness_read(dir, &j->sharpness) == 0) return 0;
+    run_config c = j->config;
+    c.subset = 50;
+    c.test_subset = 1;
+    c.batch = 128;
+    c.resume = false;
+    char ckpt[1200];
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", dir);
+    printf("sharpness of %s\n", j->label);
+    const sharp_options o = SHARP_DEFAULTS;
+    return checkpoint_model(&c, ckpt) || sharpness_measure(&c, ckpt, &o, dir, &j->sharpness) ? -1 : 0;
+}
+
 int run_compare(run_config *base, experiment_options *x)
 {
     apply_budget(base, x, &QUICK_COMPARE);
@@ -336,6 +360,8 @@ int run_compare(run_config *base, experiment_options *x)
             }
         rc = run_jobs(jobs, n, &d, x, at_once, at_once == 1);
     }
+    if (rc == 0 && x->sharpness && tn_dist_world_rank() == 0)
+        for (int k = 0; k < n && rc == 0; k++) rc = run_sharpness(&jobs[k]);
     if (rc == 0 && tn_dist_world_rank() == 0) {
         for (int i = 0; i < nm; i++) {
             method m = x->methods[i];
@@ -345,9 +371,11 @@ int run_compare(run_config *base, experiment_options *x)
             e[i].lr = jobs[i].config.lr;
             e[i].wd = jobs[i].config.wd;
             e[i].n_seeds = ns;
+            e[i].has_sharpness = x->sharpness;
             for (int k = 0; k < ns; k++) {
                 e[i].dir[k] = jobs[k * nm + i].config.out;
                 e[i].r[k] = jobs[k * nm + i].result;
+                e[i].sharpness[k] = jobs[k * nm + i].sharpness;
             }
         }
         char title[256];

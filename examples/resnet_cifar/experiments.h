@@ -17,6 +17,7 @@ typedef struct experiment_options {
     double lr_lo, lr_hi, wd_lo, wd_hi; /* sweep: ranges (0: defaults) */
     bool wd_axis_tau;            /* sweep: the decay axis as the timescale tau */
     double tau_lo, tau_hi;       /* sweep: tau range in run lengths (0: defaults) */
+    bool sharpness;              /* compare: measure each run's final epsilon-sharpness */
     bool set_subset, set_test_subset, set_epochs, set_model, set_batch; /* on the command line */
 } experiment_options;
 

@@ -63,20 +63,28 @@ static void put_mean_sd(FILE *f, const double *x, int n, const char *fmt)
     }
 }
 
-static void put_interval(FILE *f, stats_interval s, double scale)
+/* "+1.23 [+0.45, +2.01]": the mean and its interval, scaled, each in fmt. */
+static void put_interval(FILE *f, stats_interval s, double scale, const char *fmt)
 {
-    fprintf(f, "%+.2f", scale * s.mean);
-    if (isfinite(s.half))
-        fprintf(f, " [%+.2f, %+.2f]", scale * (s.mean - s.half), scale * (s.mean + s.half));
-    else
+    fprintf(f, fmt, scale * s.mean);
+    if (isfinite(s.half)) {
+        fprintf(f, " [");
+        fprintf(f, fmt, scale * (s.mean - s.half));
+        fprintf(f, ", ");
+        fprintf(f, fmt, scale * (s.mean + s.half));
+        fprintf(f, "]");
+    } else {
         fprintf(f, " (no interval)");
+    }
 }
 
 void print_compare_tables(FILE *f, const compare_entry *e, int n)
 {
+    const bool sharp = n > 0 && e[0].has_sharpness;
     fprintf(f, "| configuration | optimizer | regularisation | lr | λ | seeds | final test acc | "
-               "best test acc | final train loss | time per run (s) |\n"
-               "|---|---|---|---|---|---|---|---|---|---|\n");
+               "best test acc | final train loss |%s time per run (s) |\n"
+               "|---|---|---|---|---|---|---|---|---|%s---|\n",
+            sharp ? " ε-sharpness |" : "", sharp ? "---|" : "");
     for (int i = 0; i < n; i++) {
         double acc[MAX_SEEDS], best[MAX_SEEDS], loss[MAX_SEEDS], sec[MAX_SEEDS];
         const int k = e[i].n_seeds;
@@ -93,6 +101,10 @@ void print_compare_tables(FILE *f, const compare_entry *e, int n)
         put_mean_sd(f, best, k, "%.4f");
         fprintf(f, " | ");
         put_mean_sd(f, loss, k, "%.4f");
+        if (sharp) {
+            fprintf(f, " | ");
+            put_mean_sd(f, e[i].sharpness, k, "%.3f");
+        }
         fprintf(f, " | %.0f |\n", stats_mean(sec, k));
     }
 
@@ -103,28 +115,33 @@ void print_compare_tables(FILE *f, const compare_entry *e, int n)
     fprintf(f, "\nPaired differences, decoupled − L2, per seed (same initial weights and batch "
                "order), in points of accuracy and in train loss; mean over n seeds with its 95%% "
                "Student-t interval mean ± t(0.975, n−1)·sd/√n:\n\n"
-               "| pair | seeds | final test acc (points) | per seed | final train loss |\n"
-               "|---|---|---|---|---|\n");
+               "| pair | seeds | final test acc (points) | per seed | final train loss |%s\n"
+               "|---|---|---|---|---|%s\n",
+            sharp ? " ε-sharpness |" : "", sharp ? "---|" : "");
     char words[sizeof PAIRS / sizeof PAIRS[0]][900]; /* one per pair at most */
     int n_words = 0;
     for (size_t p = 0; p < sizeof PAIRS / sizeof PAIRS[0]; p++) {
         int a = find_entry(e, n, PAIRS[p][0]), b = find_entry(e, n, PAIRS[p][1]);
         if (a < 0 || b < 0) continue;
         const int k = e[a].n_seeds < e[b].n_seeds ? e[a].n_seeds : e[b].n_seeds;
-        double dacc[MAX_SEEDS], dloss[MAX_SEEDS];
+        double dacc[MAX_SEEDS], dloss[MAX_SEEDS], dsharp[MAX_SEEDS];
         for (int s = 0; s < k; s++) {
             dacc[s] = e[b].r[s].test_acc - e[a].r[s].test_acc;
             dloss[s] = e[b].r[s].train_loss - e[a].r[s].train_loss;
+            dsharp[s] = e[b].sharpness[s] - e[a].sharpness[s];
         }
-        stats_interval ia = stats_interval95(dacc, k), il = stats_interval95(dloss, k);
+        stats_interval ia = stats_interval95(dacc, k), il = stats_interval95(dloss, k),
+                       is = stats_interval95(dsharp, k);
         fprintf(f, "| %s − %s | %d | ", e[b].name, e[a].name, k);
-        put_interval(f, ia, 100);
+        put_interval(f, ia, 100, "%+.2f");
         fprintf(f, " | ");
         for (int s = 0; s < k; s++) fprintf(f, "%s%+.2f", s ? ", " : "", 100 * dacc[s]);
         fprintf(f, " | ");
-        fprintf(f, "%+.4f", il.mean);
-        if (isfinite(il.half))
-            fprintf(f, " [%+.4f, %+.4f]", il.mean - il.half, il.mean + il.half);
+        put_interval(f, il, 1, "%+.4f");
+        if (sharp) {
+            fprintf(f, " | ");
+            put_interval(f, is, 1, "%+.3f");
+        }
         fprintf(f, " |\n");
         char *w = words[n_words++];
         if (!isfinite(ia.half))
@@ -148,6 +165,13 @@ void print_compare_tables(FILE *f, const compare_entry *e, int n)
             snprintf(w + used, 900 - used, " Final train loss: %+.4f (95%% interval %+.4f to "
                      "%+.4f), %s.", il.mean, il.mean - il.half, il.mean + il.half,
                      stats_excludes_zero(il) ? "the interval excludes 0"
+                                             : "the interval includes 0");
+        }
+        if (sharp && isfinite(is.half)) {
+            const size_t used = strlen(w);
+            snprintf(w + used, 900 - used, " ε-sharpness: %+.3f (95%% interval %+.3f to "
+                     "%+.3f), %s.", is.mean, is.mean - is.half, is.mean + is.half,
+                     stats_excludes_zero(is) ? "the interval excludes 0"
                                              : "the interval includes 0");
         }
     }

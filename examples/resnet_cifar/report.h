@@ -16,6 +16,8 @@ typedef struct compare_entry {
     int n_seeds;
     const char *dir[MAX_SEEDS]; /* its run folder per seed (metrics.csv) */
     run_result r[MAX_SEEDS];
+    bool has_sharpness;         /* compare --sharpness */
+    double sharpness[MAX_SEEDS];
 } compare_entry;
 
 /* The tables of a comparison: per configuration the mean +- sd over seeds,

@@ -15,6 +15,7 @@ typedef struct run_job {
     run_result result;   /* valid when status == RUN_DONE */
     int status;          /* RUN_DONE, RUN_INTERRUPTED or RUN_ERROR */
     bool skipped;        /* finished earlier: result read from result.txt */
+    double sharpness;    /* compare --sharpness: of the final weights */
 } run_job;
 
 /* Runs every job of jobs[0..n-1] not finished earlier.  in_process: in

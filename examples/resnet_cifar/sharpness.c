@@ -100,12 +100,6 @@ static tn_status subset_loss(void *ctx, tn_params *ps, bool grad, double *loss)
     return TN_OK;
 }
 
-typedef struct sharp_options {
-    double eps;
-    int steps, points;
-    double range; /* alpha in [-range, range] */
-} sharp_options;
-
 /* Loss and accuracy at w + alpha d for `points` alphas into out/loss_direction.csv,
  * a gnuplot script and its plot. */
 static int direction_scan(subset_ctx *s, tn_params *ps, const sharp_options *o, uint64_t seed,
@@ -187,13 +181,60 @@ static const char SHARP_HELP[] =
     "  --points N             points along the direction (default 41)\n"
     "  --range X              alpha in [-X, X] (default 1)\n\n";
 
+int sharpness_measure(const run_config *c, const char *ckpt, const sharp_options *o,
+                      const char *out, double *sharpness)
+{
+    if (make_dirs(out)) return -1;
+    ckpt_model m;
+    int rc = -1;
+    if (ckpt_model_open(c, &m) == 0) {
+        tn_params *ps = m.ps;
+        const run_data *d = &m.d;
+        subset_ctx s = {.net = m.net, .g = m.g, .ds = d->train, .norm = &d->norm, .batch = c->batch};
+        tn_nn_sharpness_result r;
+        const double t0 = tn_clock_now();
+        if (tn_nn_sharpness(ps, o->eps, o->steps, subset_loss, &s, &r) != TN_OK) {
+            fail("sharpness: %s", tn_error_message());
+        } else {
+            char text[1600];
+            snprintf(text, sizeof text,
+                     "checkpoint %s: %d training images\nloss %.6f\nmax loss in the box %.6f "
+                     "(eps %g, %d steps)\nsharpness %.4f\nseconds %.1f\n",
+                     ckpt, d->train->n, r.loss, r.loss_max, o->eps, o->steps, r.sharpness,
+                     tn_clock_now() - t0);
+            char path[1200];
+            snprintf(path, sizeof path, "%s/sharpness.txt", out);
+            fputs(text, stdout);
+            *sharpness = r.sharpness;
+            if (tn_write_file_atomic(path, text, strlen(text)) != TN_OK)
+                fail("%s", tn_error_message());
+            else
+                rc = direction_scan(&s, ps, o, c->seed, out) ? -1 : 0;
+        }
+    }
+    ckpt_model_close(&m);
+    return rc;
+}
+
+int sharpness_read(const char *dir, double *sharpness)
+{
+    char path[1200], line[1600];
+    snprintf(path, sizeof path, "%s/sharpness.txt", dir);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f)) found = sscanf(line, "sharpness %lf", sharpness) == 1;
+    fclose(f);
+    return found ? 0 : -1;
+}
+
 int cmd_sharpness(int argc, char **argv)
 {
     run_config c;
     config_defaults(&c);
     c.subset = 50;
     snprintf(c.out, sizeof c.out, "runs/sharpness");
-    sharp_options o = {.eps = 1e-3, .steps = 10, .points = 41, .range = 1.0};
+    sharp_options o = SHARP_DEFAULTS;
     const char *ckpt = NULL;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -209,33 +250,7 @@ int cmd_sharpness(int argc, char **argv)
     }
     if (!ckpt) return fail("sharpness: --checkpoint FILE is required"), 2;
     if (config_finish(&c)) return 2;
-    if (checkpoint_model(&c, ckpt) || make_dirs(c.out)) return 1;
-    ckpt_model m;
-    int rc = 1;
-    if (ckpt_model_open(&c, &m) == 0) {
-        tn_params *ps = m.ps;
-        const run_data *d = &m.d;
-        subset_ctx s = {.net = m.net, .g = m.g, .ds = d->train, .norm = &d->norm, .batch = c.batch};
-        tn_nn_sharpness_result r;
-        const double t0 = tn_clock_now();
-        if (tn_nn_sharpness(ps, o.eps, o.steps, subset_loss, &s, &r) != TN_OK) {
-            fail("sharpness: %s", tn_error_message());
-        } else {
-            char text[512];
-            snprintf(text, sizeof text,
-                     "checkpoint %s: %d training images\nloss %.6f\nmax loss in the box %.6f "
-                     "(eps %g, %d steps)\nsharpness %.4f\nseconds %.1f\n",
-                     ckpt, d->train->n, r.loss, r.loss_max, o.eps, o.steps, r.sharpness,
-                     tn_clock_now() - t0);
-            char path[1200];
-            snprintf(path, sizeof path, "%s/sharpness.txt", c.out);
-            fputs(text, stdout);
-            if (tn_write_file_atomic(path, text, strlen(text)) != TN_OK)
-                fail("%s", tn_error_message());
-            else
-                rc = direction_scan(&s, ps, &o, c.seed, c.out) ? 1 : 0;
-        }
-    }
-    ckpt_model_close(&m);
-    return rc;
+    if (checkpoint_model(&c, ckpt)) return 1;
+    double sharp;
+    return sharpness_measure(&c, ckpt, &o, c.out, &sharp) ? 1 : 0;
 }

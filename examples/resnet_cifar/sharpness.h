@@ -26,6 +26,26 @@ typedef struct ckpt_model {
 int ckpt_model_open(const run_config *c, ckpt_model *m);
 void ckpt_model_close(ckpt_model *m);
 
+/* Keskar et al.'s measurement: the box's relative radius eps, projected
+ * ascent steps, and the 1-D scan of points alphas in [-range, range]. */
+typedef struct sharp_options {
+    double eps;
+    int steps, points;
+    double range;
+} sharp_options;
+#define SHARP_DEFAULTS ((sharp_options){.eps = 1e-3, .steps = 10, .points = 41, .range = 1.0})
+
+/* The epsilon-sharpness of checkpoint ckpt (c: its model, after
+ * checkpoint_model, and the data: the first c->subset training images per
+ * class) into *sharpness and out/sharpness.txt, and the loss along a random
+ * direction (seed c->seed) into out/loss_direction.{csv,png}.  0, or -1
+ * with a message. */
+int sharpness_measure(const run_config *c, const char *ckpt, const sharp_options *o,
+                      const char *out, double *sharpness);
+
+/* The sharpness recorded in dir/sharpness.txt: 0, or -1 if there is none. */
+int sharpness_read(const char *dir, double *sharpness);
+
 /* resnet_cifar sharpness --checkpoint FILE [options]: exit status. */
 int cmd_sharpness(int argc, char **argv);
 

@@ -3,7 +3,7 @@
 # compare and sweep over several seeds on a tiny copy of the shared CIFAR-10
 # folder: one initial checkpoint per seed shared by the methods, the table's
 # mean and paired difference against the runs' own result.txt, resuming an
-# interrupted comparison, and a sweep on the timescale axis run in child
+# interrupted comparison, its runs' sharpness, and a sweep on the timescale axis run in child
 # processes whose grid.csv holds the mean over seeds.
 set -euo pipefail
 prog=$1 shared=$2
@@ -53,6 +53,20 @@ check "results.md names the Student-t interval" grep -q "Student-t" "$tmp/c/resu
 check "mean curves per method" test "$(wc -l <"$tmp/c/curves/sgdw.csv")" -eq 3
 "$prog" compare "${cmp[@]}" --out "$tmp/c" >/dev/null 2>"$tmp/c2.log"
 check "a finished compare skips all 4 runs" test "$(grep -c 'finished earlier, skipped' "$tmp/c2.log")" -eq 4
+
+# --sharpness on the finished compare: measured once per run, into its folder
+# and the tables (the mean of the four sharpness.txt values), read back on a rerun.
+"$prog" compare "${cmp[@]}" --sharpness --out "$tmp/c" >"$tmp/c3.out" 2>"$tmp/c3.log"
+sharp() { sed -n 's/^sharpness \([0-9.]*\)$/\1/p' "$1/sharpness.txt"; }
+for s in 1 2; do
+    for m in sgd-l2 sgdw; do check "seed $s $m: sharpness measured" test -n "$(sharp "$tmp/c/seed$s/$m")"; done
+done
+m=$(awk -v a="$(sharp "$tmp/c/seed1/sgdw")" -v b="$(sharp "$tmp/c/seed2/sgdw")" 'BEGIN{printf "%.3f", (a + b) / 2}')
+check "the table gives sgdw's mean sharpness $m" grep -q "^| sgdw | .* | $m ± [0-9.]* | [0-9]* |$" "$tmp/c/results.md"
+check "the paired table has a sharpness column" grep -q "^| pair | .* | ε-sharpness |$" "$tmp/c/results.md"
+check "each run's loss along a direction is drawn" test -s "$tmp/c/seed2/sgdw/loss_direction.csv"
+"$prog" compare "${cmp[@]}" --sharpness --out "$tmp/c" >"$tmp/c4.out" 2>&1
+check "a rerun reads the sharpness back" bash -c "! grep -q '^sharpness of' '$tmp/c4.out' && grep -q '^| sgdw | .* | $m ± ' '$tmp/c4.out'"
 
 # sweep on the timescale axis, 2 seeds, in child processes.
 sw=(--methods adam-l2,adamw --lrs 2 --wds 3 --wd-axis tau --tau-min 0.5 --tau-max 50 --epochs 1 --seeds 2 --jobs 1)
