@@ -144,14 +144,15 @@ static void print_profile(int steps, int batch, double total_s, double optim_s,
     free(es);
 
     /* Categories (ops named by prefix, so fused variants land with their family). */
-    double conv_f = entry_s("conv2d", 0), conv_bd = entry_s("conv2d.bwd_data", 1);
+    /* Eval folds each batch norm into its conv: conv2d_relu is conv forward. */
+    double conv_f = entry_s("conv2d", 0) + entry_s("conv2d_relu", 0), conv_bd = entry_s("conv2d.bwd_data", 1);
     double conv_bw = entry_s("conv2d.bwd_weight", 1);
     double conv_b = entry_s("conv2d", 1), conv_bo = conv_b - conv_bd - conv_bw;
     double bn = 0, relu = 0, pool = 0, loss = 0, add = 0, other = 0;
     for (size_t i = 0; i < tn_profile_count(); i++) {
         const tn_profile_entry *e = tn_profile_at(i);
         double t = e->forward_s + e->backward_s;
-        if (strchr(e->name, '.') || strcmp(e->name, "conv2d") == 0) continue;
+        if (strchr(e->name, '.') || starts_with(e->name, "conv2d")) continue;
         if (starts_with(e->name, "batch_norm")) bn += t;
         else if (strcmp(e->name, "relu") == 0) relu += t;
         else if (strstr(e->name, "pool")) pool += t;

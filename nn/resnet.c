@@ -286,6 +286,41 @@ static tn_tensor *norm_relu(tn_graph *g, const tn_resnet *net, const tn_nn_batch
     return tn_relu(g, r ? tn_add(g, y, r) : y);
 }
 
+/* ------------------------------------------ inference: batch norm folded
+ * In eval mode without gradients a batch norm is an affine map per
+ * channel, s = gamma / sqrt(running_var + eps), t = beta - running_mean * s,
+ * folded into the convolution before it: w' = w * s (per output channel),
+ * b' = b * s + t.  conv, bias, residual and relu then take one output pass
+ * (tn_conv2d_relu) where conv + bn_relu took two, as ONNX Runtime and
+ * PyTorch's fuse_conv_bn_eval do.  The logits differ from the unfolded
+ * graph's by float rounding only (w * s is rounded once per weight). */
+
+static bool folds(const tn_graph *g, const tn_resnet *net)
+{
+    return net->cfg.variant == TN_RESNET_BN && !tn_graph_training(g) && !tn_graph_grad_enabled(g);
+}
+
+/* conv followed by bn, folded: relu(conv'(x) + r) with relu, else conv'(x). */
+static tn_tensor *conv_bn_folded(tn_graph *g, const tn_nn_conv2d *conv, const tn_nn_batch_norm *bn,
+                                 tn_tensor *x, tn_tensor *r, bool relu)
+{
+    const tn_tensor *w = conv->weight;
+    tn_tensor *wf = tn_empty(g, w->ndim, w->shape), *bf = tn_empty(g, 1, (int[]){conv->out});
+    if (!x || !wf || !bf) return NULL;
+    const size_t per = w->numel / (size_t)conv->out;
+    for (int o = 0; o < conv->out; o++) {
+        const double gamma = bn->weight ? bn->weight->data[o] : 1.0;
+        const double beta = bn->bias ? bn->bias->data[o] : 0.0;
+        const double s = gamma / sqrt((double)bn->running_var->data[o] + (double)bn->eps);
+        const double b0 = conv->bias ? conv->bias->data[o] : 0.0;
+        bf->data[o] = (float)(beta + (b0 - bn->running_mean->data[o]) * s);
+        for (size_t k = 0; k < per; k++)
+            wf->data[(size_t)o * per + k] = (float)(w->data[(size_t)o * per + k] * s);
+    }
+    if (relu) return tn_conv2d_relu(g, x, wf, bf, r, conv->stride, conv->padding);
+    return tn_conv2d(g, x, wf, bf, conv->stride, conv->padding, conv->dilation);
+}
+
 static tn_tensor *shortcut(tn_graph *g, const tn_resnet *net, const tn_resnet_block *b,
                            tn_tensor *x, tn_tensor *pre)
 {
@@ -294,6 +329,7 @@ static tn_tensor *shortcut(tn_graph *g, const tn_resnet *net, const tn_resnet_bl
         return tn_nn_shortcut_a(g, x, b->stride, b->planes / 4);
     switch (net->cfg.variant) {
     case TN_RESNET_BN:
+        if (folds(g, net)) return conv_bn_folded(g, &b->shortcut_conv, &b->shortcut_bn, x, NULL, false);
         return tn_nn_batch_norm_forward(g, &b->shortcut_bn, tn_nn_conv2d_forward(g, &b->shortcut_conv, x));
     case TN_RESNET_GN:
     case TN_RESNET_LN:
@@ -308,6 +344,10 @@ static tn_tensor *block_forward(tn_graph *g, const tn_resnet *net, const tn_resn
                                 tn_tensor *x)
 {
     tn_tensor *y, *pre = NULL;
+    if (folds(g, net)) {
+        y = conv_bn_folded(g, &b->conv1, &b->bn1, x, NULL, true);
+        return conv_bn_folded(g, &b->conv2, &b->bn2, y, shortcut(g, net, b, x, NULL), true);
+    }
     switch (net->cfg.variant) {
     case TN_RESNET_BN:
     case TN_RESNET_GN:
@@ -336,9 +376,14 @@ tn_tensor *tn_resnet_forward(tn_graph *g, const tn_resnet *net, tn_tensor *x)
         tn_misuse("tn_resnet_forward", "x must be (N, %d, H, W), got %s", net->cfg.in_channels,
                   tn_shape_str(x, buf, sizeof buf));
     }
-    tn_tensor *y = tn_nn_conv2d_forward(g, &net->conv1, x);
-    if (post_act(&net->cfg)) y = norm_relu(g, net, &net->bn1, &net->gn1, y, NULL);
-    else if (net->cfg.variant == TN_RESNET_NO_BN) y = tn_relu(g, y);
+    tn_tensor *y;
+    if (folds(g, net)) {
+        y = conv_bn_folded(g, &net->conv1, &net->bn1, x, NULL, true);
+    } else {
+        y = tn_nn_conv2d_forward(g, &net->conv1, x);
+        if (post_act(&net->cfg)) y = norm_relu(g, net, &net->bn1, &net->gn1, y, NULL);
+        else if (net->cfg.variant == TN_RESNET_NO_BN) y = tn_relu(g, y);
+    }
     for (int i = 0; i < net->n_blocks && y; i++) y = block_forward(g, net, &net->blocks[i], y);
     if (net->cfg.variant == TN_RESNET_PREACT)
         y = bn_relu(g, &net->bn_final, y, NULL);

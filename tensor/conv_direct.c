@@ -281,12 +281,13 @@ bool tn_conv_direct_plan(const conv_geom *gm, conv_direct_plan *plan)
 bool tn_conv_direct_data_fits(const conv_direct_plan *plan) { return dc_fits(&plan->bwd); }
 
 void tn_conv_direct_forward(tn_graph *g, tn_tensor *out, const conv_geom *gm,
-                            const conv_direct_plan *plan, double *moments)
+                            const conv_direct_plan *plan, double *moments,
+                            const conv_epilogue *ep)
 {
     const dc_geom *d = &plan->fwd;
     const dc_kernels *kern = dc_kernels_of(d);
     const float *x = out->in[0]->data, *w = out->in[1]->data;
-    const float *b = out->n_in == 3 ? out->in[2]->data : NULL;
+    const float *b = out->n_in >= 3 ? out->in[2]->data : NULL;
     const int nthr = conv_threads(gm->n);
     const size_t wk_n = line_up((size_t)gm->o * gm->ckk), xp_n = line_up(d->size);
     float *scratch = tn_graph_scratch(g, wk_n + xp_n * (size_t)nthr);
@@ -305,6 +306,7 @@ void tn_conv_direct_forward(tn_graph *g, tn_tensor *out, const conv_geom *gm,
                 for (int o = 0; o < gm->o; o++)
                     tn_bn_plane_moments(y + (size_t)o * gm->p, gm->p,
                                         moments + 2 * ((size_t)n * gm->o + o));
+            if (ep) tn_conv_epilogue(ep, out->data, (size_t)n * ohw, ohw);
         }
     });
 }
@@ -413,9 +415,10 @@ bool tn_conv_direct_data_fits(const conv_direct_plan *plan)
 }
 
 void tn_conv_direct_forward(tn_graph *g, tn_tensor *out, const conv_geom *gm,
-                            const conv_direct_plan *plan, double *moments)
+                            const conv_direct_plan *plan, double *moments,
+                            const conv_epilogue *ep)
 {
-    (void)g, (void)out, (void)gm, (void)plan, (void)moments;
+    (void)g, (void)out, (void)gm, (void)plan, (void)moments, (void)ep;
 }
 
 void tn_conv_direct_backward(tn_graph *g, tn_tensor *out, const conv_geom *gm,

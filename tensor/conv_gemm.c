@@ -238,7 +238,7 @@ static const float *tile_gy(const conv_geom *gm, const float *gy0, int m, float 
 void tn_conv_gemm_forward(tn_graph *g, tn_tensor *out, const conv_geom *gm)
 {
     const float *x = out->in[0]->data, *w = out->in[1]->data;
-    const float *b = out->n_in == 3 ? out->in[2]->data : NULL;
+    const float *b = out->n_in >= 3 ? out->in[2]->data : NULL;
     const bool pointwise = conv_is_pointwise(gm);
     const conv_tiles tl = conv_tiling(gm, pointwise ? 0 : gm->ckk, pointwise);
     const int nthr = conv_threads(tl.count);

@@ -196,6 +196,16 @@ bool tn_bn_dsums_begin(tn_graph *g, const tn_tensor *y);
 /* The sums of images [n0, n0 + m) of y->grad, which is final there. */
 void tn_bn_dsums_images(const tn_tensor *y, int n0, int m);
 
+/* ------------------------------------------------ conv2d_relu's epilogue */
+
+/* y = relu(y + r) over the output (r NULL: relu(y)), in place. */
+typedef struct conv_epilogue {
+    const float *res; /* the residual, out's shape, or NULL */
+} conv_epilogue;
+
+/* The epilogue over out->data[off, off + n). */
+void tn_conv_epilogue(const conv_epilogue *ep, float *y, size_t off, size_t n);
+
 /* ----------------------------------------------------------- the paths */
 
 /* im2col + sgemm: y (N, O, OH, OW) = conv(x, w) + b; the gradients. */
@@ -240,9 +250,12 @@ bool tn_conv_direct_plan(const conv_geom *gm, conv_direct_plan *plan);
 /* Whether they also run its data gradient. */
 bool tn_conv_direct_data_fits(const conv_direct_plan *plan);
 
-/* moments: NULL, or (N, O, 2) for each output plane's tn_bn_plane_moments. */
+/* moments: NULL, or (N, O, 2) for each output plane's tn_bn_plane_moments;
+ * ep: NULL, or conv2d_relu's epilogue, applied per image while it is in
+ * cache. */
 void tn_conv_direct_forward(tn_graph *g, tn_tensor *out, const conv_geom *gm,
-                            const conv_direct_plan *plan, double *moments);
+                            const conv_direct_plan *plan, double *moments,
+                            const conv_epilogue *ep);
 /* gr->gx NULL: the weight and bias gradients only. */
 void tn_conv_direct_backward(tn_graph *g, tn_tensor *out, const conv_geom *gm,
                              const conv_direct_plan *plan, const conv_grads *gr);

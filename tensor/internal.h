@@ -91,7 +91,7 @@ void tn_check_same_shape(tn_tensor *out); /* out gets in[0]'s shape */
 #define TN_OPS_LINALG(X) X(matmul) X(linear)
 #define TN_OPS_REDUCE(X) X(sum) X(mean) X(sum_axis) X(mean_axis) X(sum_squares) X(sum_abs)
 #define TN_OPS_SHAPE(X) X(reshape) X(flatten) X(transpose) X(permute) X(concat)
-#define TN_OPS_CONV(X) X(conv2d) X(max_pool2d) X(avg_pool2d) X(global_avg_pool)
+#define TN_OPS_CONV(X) X(conv2d) X(conv2d_relu) X(max_pool2d) X(avg_pool2d) X(global_avg_pool)
 #define TN_OPS_NORM(X) X(batch_norm) X(batch_norm_relu) X(dropout) X(group_norm) X(layer_norm)
 #define TN_OPS_LOSS(X) X(cross_entropy) X(cross_entropy_soft) X(nll_loss) X(mse_loss)
 

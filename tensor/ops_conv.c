@@ -17,6 +17,7 @@ typedef struct conv_attr {
      * gradient (conv_internal.h). */
     double *moments;
     bool first_use;
+    bool relu; /* conv2d_relu: relu(conv + b + r), inputs x, w, b and an optional r */
 } conv_attr;
 
 static conv_geom conv_geometry(const tn_tensor *out)
@@ -39,14 +40,17 @@ static void conv_check(tn_tensor *out)
 {
     const conv_attr *at = out->attr;
     const tn_tensor *x = out->in[0], *w = out->in[1];
-    TN_REQUIRE(out, out->n_in == 2 || out->n_in == 3, "takes x, w and an optional b");
+    if (at->relu)
+        TN_REQUIRE(out, out->n_in == 3 || out->n_in == 4, "takes x, w, b and an optional r");
+    else
+        TN_REQUIRE(out, out->n_in == 2 || out->n_in == 3, "takes x, w and an optional b");
     TN_REQUIRE(out, at->stride >= 1 && at->padding >= 0 && at->dilation >= 1,
                "stride %d, padding %d, dilation %d: need stride >= 1, padding >= 0, "
                "dilation >= 1", at->stride, at->padding, at->dilation);
     TN_REQUIRE(out, x->ndim == 4, "x must be (N, C, H, W)");
     TN_REQUIRE(out, w->ndim == 4 && w->shape[1] == x->shape[1],
                "w must be (O, C, KH, KW) with x's C = %d", x->shape[1]);
-    if (out->n_in == 3)
+    if (out->n_in >= 3)
         TN_REQUIRE(out, out->in[2]->ndim == 1 && out->in[2]->shape[0] == w->shape[0],
                    "b must be (O) = (%d)", w->shape[0]);
     conv_geom gm = conv_geometry(out);
@@ -59,7 +63,27 @@ static void conv_check(tn_tensor *out)
                         rows * big <= SIZE_MAX / 64,
                "the im2col matrix (%zu, %zu) of an image is too large for one sgemm", gm.ckk,
                gm.p);
+    if (out->n_in == 4) {
+        const tn_tensor *r = out->in[3];
+        TN_REQUIRE(out, r->ndim == 4 && r->shape[0] == gm.n && r->shape[1] == gm.o &&
+                            r->shape[2] == gm.oh && r->shape[3] == gm.ow,
+                   "r must have the output's shape (%d, %d, %d, %d)", gm.n, gm.o, gm.oh, gm.ow);
+    }
     tn_set_shape(out, 4, (int[]){gm.n, gm.o, gm.oh, gm.ow});
+}
+
+void tn_conv_epilogue(const conv_epilogue *ep, float *y, size_t off, size_t n)
+{
+    y += off;
+    if (ep->res) {
+        const float *r = ep->res + off;
+        for (size_t i = 0; i < n; i++) {
+            const float v = y[i] + r[i];
+            y[i] = v > 0.0f ? v : 0.0f;
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+    }
 }
 
 static void conv_forward(tn_graph *g, tn_tensor *out)
@@ -71,14 +95,16 @@ static void conv_forward(tn_graph *g, tn_tensor *out)
     at->moments = NULL;
     at->first_use = out->requires_grad && tape > 0 && tn_graph_tape_node(g, tape - 1) == x &&
                     (x->op == &tn_op_batch_norm || x->op == &tn_op_batch_norm_relu);
+    const conv_epilogue ep = {.res = out->n_in == 4 ? out->in[3]->data : NULL};
     conv_direct_plan plan;
     if (tn_conv_direct_plan(&gm, &plan)) {
-        if (tn_graph_training(g) &&
+        if (tn_graph_training(g) && !at->relu &&
             !(at->moments = tn_graph_alloc(g, 2 * (size_t)gm.n * gm.o * sizeof(double))))
             return;
-        tn_conv_direct_forward(g, out, &gm, &plan, at->moments);
+        tn_conv_direct_forward(g, out, &gm, &plan, at->moments, at->relu ? &ep : NULL);
     } else {
         tn_conv_gemm_forward(g, out, &gm);
+        if (at->relu) tn_conv_epilogue(&ep, out->data, 0, out->numel);
     }
 }
 
@@ -106,7 +132,7 @@ static void conv_backward(tn_graph *g, tn_tensor *out)
         gr.gx = tn_grad(g, x);
     }
     gr.gw = tn_grad(g, out->in[1]);
-    gr.gb = out->n_in == 3 ? tn_grad(g, out->in[2]) : NULL;
+    gr.gb = out->n_in >= 3 ? tn_grad(g, out->in[2]) : NULL;
     if (tn_graph_status(g) != TN_OK) return;
     if (!gr.gx && !gr.gw && !gr.gb) return;
     const conv_attr *at = out->attr;
@@ -129,14 +155,41 @@ static void conv_backward(tn_graph *g, tn_tensor *out)
     tn_conv_gemm_backward(g, out, &gm, &gr);
 }
 
+/* conv2d_relu: the gradient through the relu (zero where the output is),
+ * into r's gradient as well, then conv2d's backward. */
+static void conv_relu_backward(tn_graph *g, tn_tensor *out)
+{
+    float *gy = out->grad;
+    const float *y = out->data;
+    for (size_t i = 0; i < out->numel; i++)
+        if (!(y[i] > 0.0f)) gy[i] = 0.0f;
+    if (out->n_in == 4 && out->in[3]->requires_grad) {
+        float *gr = tn_grad(g, out->in[3]);
+        if (!gr) return;
+        for (size_t i = 0; i < out->numel; i++) gr[i] += gy[i];
+    }
+    conv_backward(g, out);
+}
+
 const tn_op tn_op_conv2d = {.name = "conv2d", .check = conv_check, .forward = conv_forward,
                             .backward = conv_backward};
+const tn_op tn_op_conv2d_relu = {.name = "conv2d_relu", .check = conv_check,
+                                 .forward = conv_forward, .backward = conv_relu_backward};
 
 tn_tensor *tn_conv2d(tn_graph *g, tn_tensor *x, tn_tensor *w, tn_tensor *b, int stride,
                      int padding, int dilation)
 {
     conv_attr at = {.stride = stride, .padding = padding, .dilation = dilation};
     return tn_op_apply(g, &tn_op_conv2d, b ? 3 : 2, (tn_tensor *[]){x, w, b}, &at, sizeof at);
+}
+
+tn_tensor *tn_conv2d_relu(tn_graph *g, tn_tensor *x, tn_tensor *w, tn_tensor *b, tn_tensor *r,
+                          int stride, int padding)
+{
+    if (!b) tn_misuse("conv2d_relu", "b is required (the folded batch norm's shift)");
+    conv_attr at = {.stride = stride, .padding = padding, .dilation = 1, .relu = true};
+    return tn_op_apply(g, &tn_op_conv2d_relu, r ? 4 : 3, (tn_tensor *[]){x, w, b, r}, &at,
+                       sizeof at);
 }
 
 /* ------------------------------------------- the backward's shared parts */

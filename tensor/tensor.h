@@ -280,6 +280,11 @@ tn_tensor *tn_concat(tn_graph *g, int n, tn_tensor *const *ts, int axis);
  * global_avg_pool: (N, C, H, W) -> (N, C). */
 tn_tensor *tn_conv2d(tn_graph *g, tn_tensor *x, tn_tensor *w, tn_tensor *b, int stride,
                      int padding, int dilation);
+/* relu(conv2d(x, w, b) + r), r (the output's shape) or NULL, in one output
+ * pass (per image while it is in cache on the direct path): the eval-mode
+ * form of conv + batch norm (folded into w and b) + residual + relu. */
+tn_tensor *tn_conv2d_relu(tn_graph *g, tn_tensor *x, tn_tensor *w, tn_tensor *b, tn_tensor *r,
+                          int stride, int padding);
 tn_tensor *tn_max_pool2d(tn_graph *g, tn_tensor *x, int kernel, int stride, int padding);
 tn_tensor *tn_avg_pool2d(tn_graph *g, tn_tensor *x, int kernel, int stride, int padding);
 tn_tensor *tn_global_avg_pool(tn_graph *g, tn_tensor *x);

@@ -31,6 +31,26 @@ static tn_tensor *b_conv(tn_graph *g, tn_tensor **in, const void *arg)
     return tn_conv2d(g, in[0], in[1], a->bias ? in[2] : NULL, a->stride, a->padding, a->dilation);
 }
 
+/* relu(conv2d(x, w, b)), all outputs positive (the inputs' ranges). */
+static tn_tensor *b_conv_relu(tn_graph *g, tn_tensor **in, const void *arg)
+{
+    const conv_arg *a = arg;
+    return tn_conv2d_relu(g, in[0], in[1], in[2], NULL, a->stride, a->padding);
+}
+
+/* relu(conv2d(x, w, b) + r), r = in[3] + a pattern of +-1.5: with |conv2d|
+ * below 1 by the inputs' ranges, the pattern decides the sign of every
+ * output and keeps it at least 0.4 from relu's kink. */
+static tn_tensor *b_conv_relu_res(tn_graph *g, tn_tensor **in, const void *arg)
+{
+    const conv_arg *a = arg;
+    tn_tensor *r = in[3];
+    float sign[512];
+    for (size_t i = 0; i < r->numel && i < 512; i++) sign[i] = (i * 7) % 3 ? 1.5f : -1.5f;
+    r = tn_add(g, r, tn_from_data(g, r->ndim, r->shape, sign));
+    return tn_conv2d_relu(g, in[0], in[1], in[2], r, a->stride, a->padding);
+}
+
 static const conv_arg conv_s1p0_bias = {.stride = 1, .padding = 0, .dilation = 1, .bias = true};
 static const conv_arg conv_s1p1 = {.stride = 1, .padding = 1, .dilation = 1};
 static const conv_arg conv_s2p1_bias = {.stride = 2, .padding = 1, .dilation = 1, .bias = true};
@@ -232,6 +252,14 @@ const gc_case gc_cases_nn[] = {
     {.name = "conv2d stride 1 pad 3 > K-1 (col2im backward)", .op = "conv2d", .build = b_conv,
      .eps = GC_EPS_LINEAR, .arg = &conv_s1p3, .n_in = 2,
      .in = {IN(-1, 1, 2, 2, 4, 3), IN(-1, 1, 3, 2, 3, 3)}},
+
+    {.name = "conv2d_relu stride 1 pad 1, all positive", .op = "conv2d_relu",
+     .eps = GC_EPS_LINEAR, .build = b_conv_relu, .arg = &conv_s1p1, .n_in = 3,
+     .in = {IN(0.1f, 0.5f, 2, 2, 5, 4), IN(0.1f, 0.5f, 3, 2, 3, 3), IN(0.5f, 1, 3)}},
+    {.name = "conv2d_relu stride 2 pad 1 with a residual, mixed signs", .op = "conv2d_relu",
+     .eps = GC_EPS_LINEAR, .build = b_conv_relu_res, .arg = &conv_s2p1_bias, .n_in = 4,
+     .in = {IN(-0.5f, 0.5f, 2, 2, 6, 5), IN(-0.1f, 0.1f, 3, 2, 3, 3), IN(-0.1f, 0.1f, 3),
+            IN(-0.1f, 0.1f, 2, 3, 3, 3)}},
 
     {.name = "max_pool2d k3 s2 p1", .op = "max_pool2d", .build = b_max_pool,
      .arg = &pool_k3s2p1, .n_in = 1, .in = {IN(-0.01f, 0.01f, 2, 2, 7, 6)}},

@@ -103,3 +103,72 @@ Test(conv_bn, fused_on_the_gemm_path)
     setenv("TENET_MAX_ISA", "generic", 1);
     check((bn_case){.n = 5, .c = 8, .hw = 16, .o = 16, .stride = 1, .residual = true}, 2, false);
 }
+
+/* conv2d_relu(x, w, b, r) against relu(conv2d(x, w, b) + r): the same
+ * convolution and the same float additions, so the output and every
+ * gradient (x, w, b and r) are bit-identical; on each path, 2 threads. */
+typedef struct relu_run {
+    float *y, *gx, *gw, *gb, *gr;
+} relu_run;
+
+static relu_run run_relu(bn_case bc, bool fused)
+{
+    tn_set_threads(2);
+    tn_rng rng;
+    tn_rng_seed(&rng, 9, 1);
+    tn_graph *g = tn_graph_new();
+    tn_tensor *x = tn_requires_grad(g, tn_uniform(g, 4, (int[]){bc.n, bc.c, bc.hw, bc.hw}, -1, 1, &rng));
+    tn_tensor *w = tn_requires_grad(g, tn_uniform(g, 4, (int[]){bc.o, bc.c, 3, 3}, -1, 1, &rng));
+    tn_tensor *b = tn_requires_grad(g, tn_uniform(g, 1, (int[]){bc.o}, -1, 1, &rng));
+    const int oh = bc.stride == 1 ? bc.hw : bc.hw / 2;
+    tn_tensor *r = bc.residual
+                       ? tn_requires_grad(g, tn_uniform(g, 4, (int[]){bc.n, bc.o, oh, oh}, -2, 2, &rng))
+                       : NULL;
+    tn_tensor *y;
+    if (fused) {
+        y = tn_conv2d_relu(g, x, w, b, r, bc.stride, 1);
+    } else {
+        y = tn_conv2d(g, x, w, b, bc.stride, 1, 1);
+        y = tn_relu(g, r ? tn_add(g, y, r) : y);
+    }
+    tn_tensor *loss = gc_dot(g, y, tn_uniform(g, 4, y->shape, -1, 1, &rng));
+    cr_assert_eq(tn_backward(g, loss), TN_OK);
+    relu_run out = {.y = gc_copy(y->data, y->numel), .gx = gc_copy(x->grad, x->numel),
+                    .gw = gc_copy(w->grad, w->numel), .gb = gc_copy(b->grad, b->numel),
+                    .gr = r ? gc_copy(r->grad, r->numel) : NULL};
+    tn_graph_free(g);
+    return out;
+}
+
+static void check_relu(bn_case bc)
+{
+    relu_run f = run_relu(bc, true), u = run_relu(bc, false);
+    const int oh = bc.stride == 1 ? bc.hw : bc.hw / 2;
+    const size_t ny = (size_t)bc.n * bc.o * oh * oh;
+    SAME(f.y, u.y, ny, "output");
+    SAME(f.gx, u.gx, (size_t)bc.n * bc.c * bc.hw * bc.hw, "grad x");
+    SAME(f.gw, u.gw, (size_t)bc.o * bc.c * 9, "grad w");
+    SAME(f.gb, u.gb, (size_t)bc.o, "grad b");
+    if (bc.residual) SAME(f.gr, u.gr, ny, "grad r");
+    float *p[] = {f.y, f.gx, f.gw, f.gb, f.gr, u.y, u.gx, u.gw, u.gb, u.gr};
+    for (size_t i = 0; i < sizeof p / sizeof *p; i++) free(p[i]);
+}
+
+Test(conv_bn, conv2d_relu_equals_conv_add_relu)
+{
+    check_relu((bn_case){.n = 4, .c = 16, .hw = 32, .o = 16, .stride = 1, .residual = true});
+    check_relu((bn_case){.n = 3, .c = 16, .hw = 32, .o = 32, .stride = 2});
+}
+
+Test(conv_bn, conv2d_relu_on_the_avx2_path)
+{
+    setenv("TENET_MAX_ISA", "avx2", 1);
+    check_relu((bn_case){.n = 4, .c = 16, .hw = 16, .o = 16, .stride = 1, .residual = true});
+    check_relu((bn_case){.n = 3, .c = 16, .hw = 16, .o = 32, .stride = 2, .residual = true});
+}
+
+Test(conv_bn, conv2d_relu_on_the_gemm_path)
+{
+    setenv("TENET_MAX_ISA", "generic", 1);
+    check_relu((bn_case){.n = 3, .c = 8, .hw = 16, .o = 16, .stride = 1, .residual = true});
+}
