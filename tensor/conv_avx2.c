@@ -19,7 +19,7 @@
  * starting at output offsets pix[v] (multiples of 8 in the (oh, ow) plane). */
 static inline __attribute__((always_inline)) DC_TARGET void
 dc_fwd_block(const dc_geom *d, const float *xp, const float *wk, float *y, const int *pix, int V,
-             bool add, const float *bias)
+             const dc_store *st)
 {
     __m256 acc[4][3];
     size_t base[3];
@@ -51,30 +51,35 @@ dc_fwd_block(const dc_geom *d, const float *xp, const float *wk, float *y, const
         for (int v = 0; v < V; v++) {
             float *dst = y + (size_t)b * p + pix[v];
             __m256 r = acc[b][v];
-            if (bias) r = _mm256_add_ps(r, _mm256_broadcast_ss(bias + b));
-            if (add) r = _mm256_add_ps(r, _mm256_loadu_ps(dst));
+            if (st->bias) r = _mm256_add_ps(r, _mm256_broadcast_ss(st->bias + b));
+            if (st->add) r = _mm256_add_ps(r, _mm256_loadu_ps(dst));
+            if (st->res) r = _mm256_add_ps(r, _mm256_loadu_ps(st->res + (size_t)b * p + pix[v]));
+            if (st->relu) r = _mm256_max_ps(r, _mm256_setzero_ps());
             _mm256_storeu_ps(dst, r);
         }
 }
 
-/* One image: y (co, oh, ow) (+)= conv(xp); wk packed by dc_pack (conv_direct.c). */
+/* One image: y (co, oh, ow) = conv(xp), finished as st says; wk packed by
+ * dc_pack (conv_direct.c). */
 DC_TARGET static void dc_forward_img(const dc_geom *d, const float *xp, const float *wk, float *y,
-                                     bool add, const float *bias)
+                                     const dc_store *st)
 {
     const int nv = d->oh * d->ow / 8;
     const size_t p = (size_t)d->oh * d->ow;
     int v = 0;
     for (; v + 2 <= nv; v += 2) {
         const int pix[3] = {v * 8, v * 8 + 8, 0};
-        for (int ob = 0; ob < d->co / 4; ob++)
-            dc_fwd_block(d, xp, wk + (size_t)ob * d->ci * 36, y + (size_t)ob * 4 * p, pix, 2, add,
-                         bias ? bias + ob * 4 : NULL);
+        for (int ob = 0; ob < d->co / 4; ob++) {
+            const dc_store sb = dc_store_block(st, ob, p);
+            dc_fwd_block(d, xp, wk + (size_t)ob * d->ci * 36, y + (size_t)ob * 4 * p, pix, 2, &sb);
+        }
     }
     for (; v < nv; v++) {
         const int pix[3] = {v * 8, 0, 0};
-        for (int ob = 0; ob < d->co / 4; ob++)
-            dc_fwd_block(d, xp, wk + (size_t)ob * d->ci * 36, y + (size_t)ob * 4 * p, pix, 1, add,
-                         bias ? bias + ob * 4 : NULL);
+        for (int ob = 0; ob < d->co / 4; ob++) {
+            const dc_store sb = dc_store_block(st, ob, p);
+            dc_fwd_block(d, xp, wk + (size_t)ob * d->ci * 36, y + (size_t)ob * 4 * p, pix, 1, &sb);
+        }
     }
 }
 

@@ -49,21 +49,22 @@ dz_tap(__m512 acc[4][4], const float *xr, const float *w4, const __mmask16 *mk, 
     }
 }
 
-/* The block to y (4 planes of p floats, V vectors from q0): (+ y if add)
- * (+ bias[b] if bias). */
+/* The block to y (4 planes of p floats, V vectors from q0), finished as st
+ * says (st's bias and res at the block's first channel). */
 static inline __attribute__((always_inline)) DZ_TARGET void
-dz_block_store(__m512 acc[4][4], float *y, size_t p, size_t q0, int V, bool add,
-               const float *bias)
+dz_block_store(__m512 acc[4][4], float *y, size_t p, size_t q0, int V, const dc_store *st)
 {
 #pragma GCC unroll 4
     for (int b = 0; b < 4; b++)
 #pragma GCC unroll 4
         for (int v = 0; v < V; v++) {
-            float *dst = y + (size_t)b * p + q0 + 16 * (size_t)v;
+            const size_t at = (size_t)b * p + q0 + 16 * (size_t)v;
             __m512 r = acc[b][v];
-            if (bias) r = _mm512_add_ps(r, _mm512_set1_ps(bias[b]));
-            if (add) r = _mm512_add_ps(r, _mm512_loadu_ps(dst));
-            _mm512_storeu_ps(dst, r);
+            if (st->bias) r = _mm512_add_ps(r, _mm512_set1_ps(st->bias[b]));
+            if (st->add) r = _mm512_add_ps(r, _mm512_loadu_ps(y + at));
+            if (st->res) r = _mm512_add_ps(r, _mm512_loadu_ps(st->res + at));
+            if (st->relu) r = _mm512_max_ps(r, _mm512_setzero_ps());
+            _mm512_storeu_ps(y + at, r);
         }
 }
 
@@ -73,7 +74,7 @@ dz_block_store(__m512 acc[4][4], float *y, size_t p, size_t q0, int V, bool add,
 
 static inline __attribute__((always_inline)) DZ_TARGET void
 dz_fwd_block(const dc_geom *d, const float *xs, const float *wk, float *y, size_t q0, int V,
-             int S, const __mmask16 *lm, const __mmask16 *rm, bool add, const float *bias)
+             int S, const __mmask16 *lm, const __mmask16 *rm, const dc_store *st)
 {
     __m512 acc[4][4]; /* loops over it unrolled: kept in registers */
 #pragma GCC unroll 4
@@ -96,14 +97,15 @@ dz_fwd_block(const dc_geom *d, const float *xs, const float *wk, float *y, size_
             dz_tap(acc, xr, wc + k * 4, mk, V);
         }
     }
-    dz_block_store(acc, y, (size_t)d->oh * d->ow, q0, V, add, bias);
+    dz_block_store(acc, y, (size_t)d->oh * d->ow, q0, V, st);
 }
 
-/* One image: y (co, oh, ow) (+)= conv(xs); xs in the wide layout, wk packed
- * by dc_pack (conv_direct.c).  Blocks of 64 pixels outside, output channels inside, so a
- * block's inputs stay in L1 over all the output channels. */
+/* One image: y (co, oh, ow) = conv(xs), finished as st says; xs in the wide
+ * layout, wk packed by dc_pack (conv_direct.c).  Blocks of 64 pixels
+ * outside, output channels inside, so a block's inputs stay in L1 over all
+ * the output channels. */
 DZ_TARGET static void dz_forward_img(const dc_geom *d, const float *xs, const float *wk, float *y,
-                                     bool add, const float *bias)
+                                     const dc_store *st)
 {
     const size_t p = (size_t)d->oh * d->ow;
     const int nv = (int)(p / 16);
@@ -118,12 +120,13 @@ DZ_TARGET static void dz_forward_img(const dc_geom *d, const float *xs, const fl
             rm[u] = m[2];
         }
         for (int ob = 0; ob < d->co / 4; ob++) {
-            const float *w = wk + (size_t)ob * d->ci * 36, *bb = bias ? bias + ob * 4 : NULL;
+            const float *w = wk + (size_t)ob * d->ci * 36;
+            const dc_store sb = dc_store_block(st, ob, p);
             float *yb = y + (size_t)ob * 4 * p;
             /* Constant V and stride: accumulators and masks in registers. */
 #define DZ_FWD(V_)                                                                         \
-    (d->stride == 1 ? dz_fwd_block(d, xs, w, yb, q0, V_, 1, lm, rm, add, bb)               \
-                    : dz_fwd_block(d, xs, w, yb, q0, V_, 2, lm, rm, add, bb))
+    (d->stride == 1 ? dz_fwd_block(d, xs, w, yb, q0, V_, 1, lm, rm, &sb)                   \
+                    : dz_fwd_block(d, xs, w, yb, q0, V_, 2, lm, rm, &sb))
             if (V == 4)
                 DZ_FWD(4);
             else if (V == 3)
@@ -258,7 +261,7 @@ dz_up2_block(const dc_geom *d, const float *gs, const float *wk, float *ph, size
                 dz_tap(acc, xr, wo + k * 4, mk, V);
             }
     }
-    dz_block_store(acc, ph, (size_t)d->oh * d->ow, q0, V, false, NULL);
+    dz_block_store(acc, ph, (size_t)d->oh * d->ow, q0, V, &(const dc_store){.bias = NULL});
 }
 
 /* dst[2j] (+)= e[j], dst[2j + 1] (+)= o[j] for j < n. */

@@ -301,12 +301,13 @@ void tn_conv_direct_forward(tn_graph *g, tn_tensor *out, const conv_geom *gm,
         for (int n = n0; n < n1; n++) {
             dc_pad(d, x + (size_t)n * chw, xp);
             float *y = out->data + (size_t)n * ohw;
-            kern->forward_img(d, xp, scratch, y, false, b);
+            const dc_store st = {.bias = b, .res = ep && ep->res ? ep->res + (size_t)n * ohw : NULL,
+                                 .relu = ep != NULL};
+            kern->forward_img(d, xp, scratch, y, &st);
             if (moments) /* while the image is in cache */
                 for (int o = 0; o < gm->o; o++)
                     tn_bn_plane_moments(y + (size_t)o * gm->p, gm->p,
                                         moments + 2 * ((size_t)n * gm->o + o));
-            if (ep) tn_conv_epilogue(ep, out->data, (size_t)n * ohw, ohw);
         }
     });
 }
@@ -369,8 +370,8 @@ static void dc_backward_data(const void *ctx, int tid)
             (db->wide ? tn_conv_avx512_up2_img : tn_conv_avx2_up2_img)(
                 db, gyp, c->s->shared, gx + (size_t)n * chw, add, gyp + line_up(db->size));
         else
-            dc_kernels_of(db)->forward_img(db, gyp, c->s->shared, gx + (size_t)n * chw, add,
-                                           NULL);
+            dc_kernels_of(db)->forward_img(db, gyp, c->s->shared, gx + (size_t)n * chw,
+                                           &(const dc_store){.add = add});
         if (c->gr->bn_y) tn_bn_dsums_images(c->gr->bn_y, n, 1);
     }
 }

@@ -251,8 +251,7 @@ bool tn_conv_direct_plan(const conv_geom *gm, conv_direct_plan *plan);
 bool tn_conv_direct_data_fits(const conv_direct_plan *plan);
 
 /* moments: NULL, or (N, O, 2) for each output plane's tn_bn_plane_moments;
- * ep: NULL, or conv2d_relu's epilogue, applied per image while it is in
- * cache. */
+ * ep: NULL, or conv2d_relu's epilogue, applied in the kernels' stores. */
 void tn_conv_direct_forward(tn_graph *g, tn_tensor *out, const conv_geom *gm,
                             const conv_direct_plan *plan, double *moments,
                             const conv_epilogue *ep);
@@ -268,11 +267,28 @@ void tn_conv_direct_backward(tn_graph *g, tn_tensor *out, const conv_geom *gm,
  * (into masked lanes) stay inside the buffer. */
 #define DZ_GUARD 16
 
+/* What a forward kernel does to each output vector before storing it, in
+ * this order: + bias[o], + the old y (add), + res (an image of y's shape),
+ * relu.  The same float additions as separate ops would make. */
+typedef struct dc_store {
+    const float *bias, *res; /* or NULL */
+    bool add, relu;
+} dc_store;
+
+/* st moved to the block of output channels 4 ob .. 4 ob + 3 (planes of p). */
+static inline dc_store dc_store_block(const dc_store *st, int ob, size_t p)
+{
+    dc_store s = *st;
+    if (s.bias) s.bias += (size_t)ob * 4;
+    if (s.res) s.res += (size_t)ob * 4 * p;
+    return s;
+}
+
 typedef struct dc_kernels {
-    /* One image: y (co, oh, ow) (+)= conv(xp) (+ bias); xp laid out by
-     * conv_direct.c, wk packed in blocks of 4 output channels. */
-    void (*forward_img)(const dc_geom *d, const float *xp, const float *wk, float *y, bool add,
-                        const float *bias);
+    /* One image: y (co, oh, ow) = conv(xp), finished as st says; xp laid
+     * out by conv_direct.c, wk packed in blocks of 4 output channels. */
+    void (*forward_img)(const dc_geom *d, const float *xp, const float *wk, float *y,
+                        const dc_store *st);
     /* gw (co, ci, 3, 3) += sum over the m images of a tile of gy (co, oh,
      * ow) times the laid-out inputs xps[i]. */
     void (*weight_tile)(const dc_geom *d, const float *const *xps, const float *const *gys,
