@@ -3,7 +3,8 @@
 # inference throughput (img/s) and peak RSS on this machine; for inference
 # ONNX Runtime too, as the anchor.
 #
-#   bench/compare.sh [--quick] [--pairs N] [--build DIR] [--case "MODEL MODE BATCH THREADS"]...
+#   bench/compare.sh [--quick] [--pairs N] [--build DIR] [--eval-chunk N]
+#                    [--case "MODEL MODE BATCH THREADS"]...
 #
 # Runs bench/resnet_bench (tenet) and bench/bench_torch.py (PyTorch 1.13,
 # /usr/bin/python3) alternately, N pairs per case (default 5; --quick: 3
@@ -13,6 +14,11 @@
 # supports them (the state a user evaluates in; PyTorch's eval is several
 # times slower before any training step), and the CASE line says how many
 # each side ran.
+#
+# tenet's eval runs as a deployment would: batch-parallel inference
+# (tn_nn_infer, resnet_bench --chunk), each thread taking N images at a time
+# through the whole network (--eval-chunk N, default 8; 0: one graph, every
+# op over the whole batch on all threads).
 #
 # Eval cases also run ONNX Runtime (bench/bench_ort.js, node +
 # onnxruntime-node, installed into BUILD/node_modules by
@@ -33,6 +39,7 @@
 #        ratio_best=<best/best> tenet_spread=<fraction> pytorch_spread=<fraction>
 #        spread_tenet=<0|1> spread_pytorch=<0|1> runs=<N> steps=<timed steps>
 #        warmup=<steps> tenet_train_warmup=<steps> pytorch_train_warmup=<steps>
+#        tenet_eval_chunk=<images a thread takes at a time; 0: one graph; - in train>
 #        ort=<median img/s> ort_best=<img/s> ratio_ort=<tenet/ort median/median>
 #        ratio_ort_best=<best/best> ort_spread=<fraction> spread_ort=<0|1>
 # (one line each; the ort fields '-' in train cases or without ONNX Runtime).  The build directory defaults to build/ (made by
@@ -48,6 +55,7 @@ PAIRS=
 QUICK=0
 WARMUP=2
 TRAIN_WARMUP=3
+EVAL_CHUNK=8
 SPREAD_MAX=0.20
 BUILD=build
 CASES=()
@@ -56,6 +64,7 @@ while [ $# -gt 0 ]; do
         --quick) QUICK=1 ;;
         --pairs) PAIRS="$2"; shift ;;
         --build) BUILD="$2"; shift ;;
+        --eval-chunk) EVAL_CHUNK="$2"; shift ;;
         --case) CASES+=("$2"); shift ;;
         -h|--help) awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0"; exit 0 ;;
         *) echo "compare.sh: unknown argument '$1'" >&2; exit 2 ;;
@@ -152,8 +161,13 @@ T_TW_ARGS=(); T_TW=0
 if { "$TENET" --help 2>&1 || true; } | grep -q -- '--train-warmup'; then
     T_TW_ARGS=(--train-warmup "$TRAIN_WARMUP"); T_TW=$TRAIN_WARMUP
 fi
+# Batch-parallel inference, where the build has it.
+T_CHUNK_ARGS=(); T_CHUNK=0
+if [ "$EVAL_CHUNK" -gt 0 ] 2>/dev/null && { "$TENET" --help 2>&1 || true; } | grep -q -- '--chunk'; then
+    T_CHUNK_ARGS=(--chunk "$EVAL_CHUNK"); T_CHUNK=$EVAL_CHUNK
+fi
 
-echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)}; $PAIRS runs per side per case; SPREAD: (max - min) / median > $(pct "$SPREAD_MAX")"
+echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)}; $PAIRS runs per side per case; SPREAD: (max - min) / median > $(pct "$SPREAD_MAX"); tenet eval: $([ "$T_CHUNK" -gt 0 ] && echo "tn_nn_infer, chunks of $T_CHUNK images a thread" || echo "one graph over the batch")"
 printf '%-9s %-5s %5s %3s | %-17s | %-17s | %-11s | %-17s | %-11s | %-17s | %s\n' "" "" "" "" \
     "tenet img/s" "torch img/s" "tenet/torch" "ort img/s" "tenet/ort" "peak RSS MB" "spread"
 printf '%-9s %-5s %5s %3s | %8s %8s | %8s %8s | %5s %5s | %8s %8s | %5s %5s | %8s %8s | %s\n' \
@@ -166,7 +180,7 @@ for c in "${CASES[@]}"; do
     args=(--model "$model" --mode "$mode" --batch "$batch" --threads "$threads" --steps "$steps" --warmup "$WARMUP")
     t_tw=0; p_tw=0; t_extra=(); p_extra=()
     if [ "$mode" = eval ]; then
-        t_tw=$T_TW; t_extra=("${T_TW_ARGS[@]}")
+        t_tw=$T_TW; t_extra=("${T_TW_ARGS[@]}" "${T_CHUNK_ARGS[@]}")
         p_tw=$TRAIN_WARMUP; p_extra=(--train-warmup "$TRAIN_WARMUP")
     fi
     sides=(tenet torch)
@@ -211,7 +225,7 @@ for c in "${CASES[@]}"; do
     printf '%-9s %-5s %5s %3s | %8s %8s | %8s %8s | %5s %5s | %8s %8s | %5s %5s | %8s %8s | %s\n' \
         "$model" "$mode" "$batch" "$threads" "$tm" "$tb" "$pm" "$pb" "$rm_" "$rb" "$om" "$ob" "$ro" \
         "$rob" "$tr" "$pr" "$flag"
-    LINES+=("CASE model=$model mode=$mode batch=$batch threads=$threads tenet=$tm pytorch=$pm ratio=$rm_ tenet_rss_mb=$tr pytorch_rss_mb=$pr tenet_best=$tb pytorch_best=$pb ratio_best=$rb tenet_spread=$ts pytorch_spread=$ps spread_tenet=$st spread_pytorch=$sp runs=$PAIRS steps=$steps warmup=$WARMUP tenet_train_warmup=$t_tw pytorch_train_warmup=$p_tw ort=$om ort_best=$ob ratio_ort=$ro ratio_ort_best=$rob ort_spread=$os spread_ort=$so")
+    LINES+=("CASE model=$model mode=$mode batch=$batch threads=$threads tenet=$tm pytorch=$pm ratio=$rm_ tenet_rss_mb=$tr pytorch_rss_mb=$pr tenet_best=$tb pytorch_best=$pb ratio_best=$rb tenet_spread=$ts pytorch_spread=$ps spread_tenet=$st spread_pytorch=$sp runs=$PAIRS steps=$steps warmup=$WARMUP tenet_train_warmup=$t_tw pytorch_train_warmup=$p_tw tenet_eval_chunk=$([ "$mode" = eval ] && echo "$T_CHUNK" || echo -) ort=$om ort_best=$ob ratio_ort=$ro ratio_ort_best=$rob ort_spread=$os spread_ort=$so")
 done
 echo
 printf '%s\n' "${LINES[@]}"

@@ -368,6 +368,25 @@ void tn_resnet_free(tn_resnet *net);
 /* x (N, in_channels, H, W) -> logits (N, num_classes). */
 tn_tensor *tn_resnet_forward(tn_graph *g, const tn_resnet *net, tn_tensor *x);
 
+/* ------------------------------------------------- batch-parallel inference
+ * Many images through a model's eval-mode forward (no gradients), each
+ * thread taking whole chunks of `chunk` images through the whole network on
+ * a graph of its own: a chunk's activations stay in its core's cache from
+ * layer to layer and no op waits for the other threads, where one graph
+ * runs every op over the whole batch on all threads.  The outputs are the
+ * forward's (N, k) rows, in order, as one forward over the batch gives
+ * them up to rounding in the last bits (an sgemm that spans several images,
+ * as a 1x1 convolution's does, may round them otherwise). */
+typedef tn_tensor *(*tn_nn_forward_fn)(tn_graph *g, const void *model, tn_tensor *x);
+typedef struct tn_nn_infer tn_nn_infer;
+tn_nn_infer *tn_nn_infer_new(tn_nn_forward_fn forward, const void *model, int chunk);
+/* x: n images (c, h, w); out: n rows of k.  On tn_threads() threads at most. */
+tn_status tn_nn_infer_run(tn_nn_infer *inf, const float *x, int n, int c, int h, int w,
+                          float *out, int k);
+void tn_nn_infer_free(tn_nn_infer *inf);
+/* tn_resnet_forward as a tn_nn_forward_fn (model: a tn_resnet). */
+tn_tensor *tn_resnet_forward_fn(tn_graph *g, const void *net, tn_tensor *x);
+
 /* Describe the architecture in a checkpoint's metadata ("tenet.arch" =
  * "cifar_resnet", "resnet.depth", "resnet.variant" = bn | preact | nobn | gn
  * | ln, "resnet.shortcut" = A | B, "resnet.width", "resnet.num_classes",

@@ -392,6 +392,11 @@ tn_tensor *tn_resnet_forward(tn_graph *g, const tn_resnet *net, tn_tensor *x)
     return tn_nn_linear_forward(g, &net->linear, y);
 }
 
+tn_tensor *tn_resnet_forward_fn(tn_graph *g, const void *net, tn_tensor *x)
+{
+    return tn_resnet_forward(g, net, x);
+}
+
 /* ---------------------------------------------------------------- metadata */
 
 static const char *const variant_names[] = {"bn", "preact", "nobn", "gn", "ln"};

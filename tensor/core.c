@@ -244,6 +244,23 @@ void tn_set_threads(int n)
 #endif
 }
 
+void tn_parallel(int nthr, void (*fn)(void *ctx, int tid, int nthr), void *ctx)
+{
+    if (nthr <= 0) nthr = tn_threads();
+    const bool profiling = tn_profile_enabled();
+    const int blas = openblas_get_num_threads();
+    tn_profile_enable(false);
+    openblas_set_num_threads(1);
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nthr)
+    fn(ctx, omp_get_thread_num(), omp_get_num_threads());
+#else
+    fn(ctx, 0, 1);
+#endif
+    openblas_set_num_threads(blas);
+    tn_profile_enable(profiling);
+}
+
 int tn_threads(void)
 {
     if (n_threads > 0) return n_threads;

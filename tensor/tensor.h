@@ -50,6 +50,12 @@ char *tn_shape_str(const tn_tensor *t, char *buf, size_t size);
 void tn_set_threads(int n);
 int tn_threads(void);
 
+/* fn(ctx, tid, nthr) on nthr threads (tid 0 .. nthr - 1; nthr <= 0: the
+ * thread count), each running its ops on one thread (OpenBLAS too), so
+ * that independent work (one graph per thread) runs side by side with no
+ * synchronisation per op.  Profiling records nothing meanwhile. */
+void tn_parallel(int nthr, void (*fn)(void *ctx, int tid, int nthr), void *ctx);
+
 /* ---------------------------------------------------------------- tensor */
 
 struct tn_tensor {

@@ -195,6 +195,55 @@ Test(resnet, golden_resnet20_option_b) { golden("resnet20_B.safetensors", 20, TN
 Test(resnet, golden_resnet8_group_norm_option_b) { golden("resnet8_gn_B.safetensors", 8, TN_RESNET_GN, TN_RESNET_SHORTCUT_B); }
 Test(resnet, golden_resnet8_layer_norm_option_a) { golden("resnet8_ln_A.safetensors", 8, TN_RESNET_LN, TN_RESNET_SHORTCUT_A); }
 
+/* tn_nn_infer: 13 images in chunks of 4 on 2 threads give the rows of one
+ * eval forward over all 13, with batch norm folded (option B: the
+ * projection's too) and with group norm (nothing folded); every image is computed apart, but a 1x1
+ * convolution's sgemm spans the images of its tile, so the rows may differ
+ * by rounding in the last bits. */
+static void infer_matches(tn_resnet_variant v)
+{
+    tn_set_threads(2);
+    tn_params *ps = tn_params_new();
+    tn_resnet *net = build(ps, 8, v, TN_RESNET_SHORTCUT_B, 5);
+    tn_rng rng;
+    tn_rng_seed(&rng, 6, 0);
+    tn_graph *g = tn_graph_new();
+    tn_resnet_forward(g, net, tn_normal(g, TN_SHAPE(8, 3, 16, 16), 0.3f, 1.5f, &rng)); /* running stats */
+    enum { N = 13 };
+    float x[N * 3 * 16 * 16], out[N * 10];
+    tn_fill_normal(x, sizeof x / sizeof *x, 0.0f, 1.0f, &rng);
+    tn_graph_reset(g);
+    tn_graph_set_training(g, false);
+    tn_graph_set_grad(g, false);
+    tn_tensor *want = tn_resnet_forward(g, net, tn_from_data(g, TN_SHAPE(N, 3, 16, 16), x));
+    cr_assert_not_null(want);
+    tn_nn_infer *inf = tn_nn_infer_new(tn_resnet_forward_fn, net, 4);
+    cr_assert_not_null(inf);
+    for (int run = 0; run < 2; run++) { /* the second on the graphs of the first */
+        for (int i = 0; i < N * 10; i++) out[i] = NAN;
+        cr_assert_eq(tn_nn_infer_run(inf, x, N, 3, 16, 16, out, 10), TN_OK, "%s", tn_error_message());
+        double err, ref;
+        max_err(out, want->data, N * 10, &err, &ref);
+        fprintf(stderr, "tn_nn_infer, variant %d, run %d: max err %.3g (max |ref| %.3g)\n", v, run,
+                err, ref);
+        cr_assert_gt(ref, 0.01, "the logits are not all zero");
+        cr_expect_leq(err, 1e-6 * ref, "variant %d, run %d: max err %g", v, run, err);
+    }
+    /* The wrong row length is an error naming the shapes, not a silent copy. */
+    cr_assert_eq(tn_nn_infer_run(inf, x, N, 3, 16, 16, out, 7), TN_ERR_ARG);
+    cr_expect(strstr(tn_error_message(), "not (") != NULL, "%s", tn_error_message());
+    tn_nn_infer_free(inf);
+    tn_graph_free(g);
+    tn_resnet_free(net);
+    tn_params_free(ps);
+}
+
+Test(resnet, batch_parallel_inference_equals_one_forward)
+{
+    infer_matches(TN_RESNET_BN);
+    infer_matches(TN_RESNET_GN);
+}
+
 Test(resnet, save_load_bit_exact)
 {
     const char *dir = nt_tmpdir();
