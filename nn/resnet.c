@@ -293,7 +293,7 @@ static tn_tensor *norm_relu(tn_graph *g, const tn_resnet *net, const tn_nn_batch
  * b' = b * s + t.  conv, bias, residual and relu then take one output pass
  * (tn_conv2d_relu) where conv + bn_relu took two, as ONNX Runtime and
  * PyTorch's fuse_conv_bn_eval do.  The logits differ from the unfolded
- * graph's by float rounding only (w * s is rounded once per weight). */
+ * graph's by float rounding only (w * s, s rounded to float, per weight). */
 
 static bool folds(const tn_graph *g, const tn_resnet *net)
 {
@@ -314,8 +314,9 @@ static tn_tensor *conv_bn_folded(tn_graph *g, const tn_nn_conv2d *conv, const tn
         const double s = gamma / sqrt((double)bn->running_var->data[o] + (double)bn->eps);
         const double b0 = conv->bias ? conv->bias->data[o] : 0.0;
         bf->data[o] = (float)(beta + (b0 - bn->running_mean->data[o]) * s);
-        for (size_t k = 0; k < per; k++)
-            wf->data[(size_t)o * per + k] = (float)(w->data[(size_t)o * per + k] * s);
+        const float sf = (float)s, *wo = w->data + (size_t)o * per;
+        float *fo = wf->data + (size_t)o * per;
+        for (size_t k = 0; k < per; k++) fo[k] = wo[k] * sf;
     }
     if (relu) return tn_conv2d_relu(g, x, wf, bf, r, conv->stride, conv->padding);
     return tn_conv2d(g, x, wf, bf, conv->stride, conv->padding, conv->dilation);
