@@ -12,7 +12,11 @@
 #   6. ResNet-20, full CIFAR-10, 15 epochs, cosine, 3 seeds: SGD+L2, SGDW,
 #      Adam+L2, AdamW
 #   7. ResNet-56 without batch norm again, 30 epochs, cosine: Adam+L2 vs AdamW
-#   scripts/results.sh [RUN_DIR]   (default runs/results; ~8 h on 2 cores)
+#   8. normalization: ResNet-20 with batch norm, group norm and none, Adam+L2
+#      vs AdamW, 3 seeds, a 5,000-image subset, 15 epochs of batch 64
+#   9. batch size: batch 32 vs 512 (lr and SGDW's lambda scaled linearly,
+#      2 warm-up epochs), SGD+L2 vs SGDW, 3 seeds, with each run's sharpness
+#   scripts/results.sh [RUN_DIR]   (default runs/results; ~9 h on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-runs/results}
@@ -66,5 +70,22 @@ copy_compare compare-full
 "$prog" compare --model resnet56 --variant nobn --methods adam-l2,adamw --schedule cosine \
     --subset 500 --test-subset 200 --epochs 30 --out "$out/nobn-resnet56-30ep"
 copy_compare nobn-resnet56-30ep
+
+for v in bn gn nobn; do
+    "$prog" compare --model resnet20 --variant "$v" --methods adam-l2,adamw --seeds 3 \
+        --subset 500 --test-subset 100 --batch 64 --epochs 15 --out "$out/norm-$v"
+    copy_compare "norm-$v"
+done
+
+batch=(--model resnet20 --methods sgd-l2,sgdw --seeds 3 --subset 500 --test-subset 100
+       --epochs 20 --warmup 2 --sharpness)
+"$prog" compare "${batch[@]}" --batch 32 --lr-sgd 0.025 --wd-sgdw 1.25e-4 --out "$out/batch32"
+"$prog" compare "${batch[@]}" --batch 512 --lr-sgd 0.4 --wd-sgdw 2e-3 --out "$out/batch512"
+for b in batch32 batch512; do
+    copy_compare "$b"
+    (cd "$out/$b" && find . -name sharpness.txt -printf '%h\n') | while read -r run; do
+        cp "$out/$b/$run"/{sharpness.txt,loss_direction.csv} "$dst/$b/$run/"
+    done
+done
 
 echo "results copied to $dst/"
