@@ -11,6 +11,7 @@
 #include "experiments.h"
 #include "export.h"
 #include "export_onnx.h"
+#include "pair.h"
 #include "sharpness.h"
 
 #include <math.h>
@@ -28,7 +29,8 @@ static void usage(FILE *out)
           "  eval      accuracy, loss, per-class accuracy and confusion matrix of a checkpoint\n"
           "  export    the model of a checkpoint alone, in PyTorch's state_dict names\n"
           "  export-onnx  a checkpoint as an ONNX model (eval mode) for inference runtimes\n"
-          "  sharpness epsilon-sharpness of a checkpoint and its loss along a random direction\n\n"
+          "  sharpness epsilon-sharpness of a checkpoint and its loss along a random direction\n"
+          "  pair      two comparisons with one setting changed: paired differences per method\n\n"
           "resnet_cifar <command> --help lists the options of a command.\n",
           out);
 }
@@ -227,6 +229,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "export")) return cmd_export(argc, argv);
     if (!strcmp(cmd, "export-onnx")) return cmd_export_onnx(argc, argv);
     if (!strcmp(cmd, "sharpness")) return cmd_sharpness(argc, argv);
-    fail("unknown command '%s' (train, compare, sweep, eval, sharpness, export, export-onnx)", cmd);
+    if (!strcmp(cmd, "pair")) return cmd_pair(argc, argv);
+    fail("unknown command '%s' (train, compare, sweep, pair, eval, sharpness, export, export-onnx)", cmd);
     return 2;
 }

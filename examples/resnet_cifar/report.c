@@ -63,8 +63,7 @@ static void put_mean_sd(FILE *f, const double *x, int n, const char *fmt)
     }
 }
 
-/* "+1.23 [+0.45, +2.01]": the mean and its interval, scaled, each in fmt. */
-static void put_interval(FILE *f, stats_interval s, double scale, const char *fmt)
+void put_interval(FILE *f, stats_interval s, double scale, const char *fmt)
 {
     fprintf(f, fmt, scale * s.mean);
     if (isfinite(s.half)) {

@@ -3,6 +3,7 @@
 #define RESNET_CIFAR_REPORT_H
 
 #include "run.h"
+#include "stats.h"
 
 #include <math.h>
 
@@ -25,6 +26,10 @@ typedef struct compare_entry {
  * 95% Student-t interval, and a sentence per pair saying whether the
  * interval excludes 0.  Markdown for results.md and the terminal alike. */
 void print_compare_tables(FILE *f, const compare_entry *e, int n);
+
+/* "+1.23 [+0.45, +2.01]": a mean and its 95% interval, scaled, each number
+ * in fmt; "(no interval)" after the mean when there is none. */
+void put_interval(FILE *f, stats_interval s, double scale, const char *fmt);
 
 /* results.md, plus test_error.png and train_loss.png (per configuration the
  * mean over seeds with a +-1 sd band, curves in out/curves/). */

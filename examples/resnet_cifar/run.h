@@ -37,8 +37,8 @@ enum { RUN_DONE = 0, RUN_INTERRUPTED = 1, RUN_DIVERGED = 2, RUN_ERROR = -1 };
 int train_run(const run_config *c, const run_data *d, run_result *r);
 
 /* Read result.txt of a finished run: 0 if present, complete and made with
- * these options (config_fingerprint), 1 (message printed) if made with
- * others, -1 if absent or incomplete. */
+ * these options (config_fingerprint; NULL: any), 1 (message printed) if
+ * made with others, -1 if absent or incomplete. */
 int result_read(const char *out_dir, const char *options, run_result *r);
 void result_print(FILE *f, const run_result *r);
 

@@ -494,7 +494,7 @@ int result_read(const char *out_dir, const char *options, run_result *r)
     fclose(f);
     if (!have || strncmp(line, "options=", 8) != 0) return -1;
     line[strcspn(line, "\n")] = 0;
-    if (strcmp(line + 8, options) != 0)
+    if (options && strcmp(line + 8, options) != 0)
         return fail("%s holds the result of other options: use another --out (it has '%s')", path,
                     line + 8),
                1;

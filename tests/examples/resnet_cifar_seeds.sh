@@ -3,7 +3,8 @@
 # compare and sweep over several seeds on a tiny copy of the shared CIFAR-10
 # folder: one initial checkpoint per seed shared by the methods, the table's
 # mean and paired difference against the runs' own result.txt, resuming an
-# interrupted comparison, its runs' sharpness, and a sweep on the timescale axis run in child
+# interrupted comparison, its runs' sharpness, two comparisons paired by
+# `pair`, and a sweep on the timescale axis run in child
 # processes whose grid.csv holds the mean over seeds.
 set -euo pipefail
 prog=$1 shared=$2
@@ -67,6 +68,20 @@ check "the paired table has a sharpness column" grep -q "^| pair | .* | ε-sharp
 check "each run's loss along a direction is drawn" test -s "$tmp/c/seed2/sgdw/loss_direction.csv"
 "$prog" compare "${cmp[@]}" --sharpness --out "$tmp/c" >"$tmp/c4.out" 2>&1
 check "a rerun reads the sharpness back" bash -c "! grep -q '^sharpness of' '$tmp/c4.out' && grep -q '^| sgdw | .* | $m ± ' '$tmp/c4.out'"
+
+# pair: the same comparison with batch 10 against batch 20, method by method
+# over the 2 seeds: the difference from the runs' own result.txt files.
+"$prog" compare "${cmp[@]}" --batch 10 --out "$tmp/c10" >/dev/null 2>&1
+"$prog" pair "$tmp/c" "$tmp/c10" >"$tmp/pair.out"
+d=$(awk -v a1="$(acc "$tmp/c/seed1/sgdw")" -v a2="$(acc "$tmp/c/seed2/sgdw")" \
+        -v b1="$(acc "$tmp/c10/seed1/sgdw")" -v b2="$(acc "$tmp/c10/seed2/sgdw")" \
+        'BEGIN{d = 100 * ((b1 - a1) + (b2 - a2)) / 2; printf "%+.2f", d == 0 ? 0 : d}')
+check "pair gives sgdw's paired difference $d points" grep -q "^| sgdw | 2 | .* | $d " "$tmp/pair.out"
+check "and says in words whether it exceeds the spread" grep -q "^- \*\*sgdw\*\*: test accuracy $d points (\(within\|beyond\) the seed-to-seed spread)" "$tmp/pair.out"
+rc=0
+"$prog" pair "$tmp/c" "$tmp/none" >/dev/null 2>"$tmp/pair.err" || rc=$?
+check "pair of a missing folder exits 1 (got $rc)" test "$rc" -eq 1
+check "and names the folder" grep -q "cannot open $tmp/none" "$tmp/pair.err"
 
 # sweep on the timescale axis, 2 seeds, in child processes.
 sw=(--methods adam-l2,adamw --lrs 2 --wds 3 --wd-axis tau --tau-min 0.5 --tau-max 50 --epochs 1 --seeds 2 --jobs 1)
