@@ -13,7 +13,7 @@
 #      Adam+L2, AdamW
 #   7. ResNet-56 without batch norm again, 30 epochs, cosine: Adam+L2 vs AdamW
 #   8. normalization: ResNet-20 with batch norm, group norm and none, Adam+L2
-#      vs AdamW, 3 seeds, a 5,000-image subset, 15 epochs of batch 64
+#      vs AdamW, 3 seeds, a 4,000-image subset, 12 epochs of batch 64
 #   9. batch size: batch 32 vs 512 (lr and SGDW's lambda scaled linearly,
 #      2 warm-up epochs), SGD+L2 vs SGDW, 3 seeds, with each run's sharpness
 #   scripts/results.sh [RUN_DIR]   (default runs/results; ~9 h on 2 cores)
@@ -73,12 +73,12 @@ copy_compare nobn-resnet56-30ep
 
 for v in bn gn nobn; do
     "$prog" compare --model resnet20 --variant "$v" --methods adam-l2,adamw --seeds 3 \
-        --subset 500 --test-subset 100 --batch 64 --epochs 15 --out "$out/norm-$v"
+        --subset 400 --test-subset 100 --batch 64 --epochs 12 --out "$out/norm-$v"
     copy_compare "norm-$v"
 done
 
-batch=(--model resnet20 --methods sgd-l2,sgdw --seeds 3 --subset 500 --test-subset 100
-       --epochs 20 --warmup 2 --sharpness)
+batch=(--model resnet20 --methods sgd-l2,sgdw --seeds 3 --subset 400 --test-subset 100
+       --epochs 16 --warmup 2 --sharpness)
 "$prog" compare "${batch[@]}" --batch 32 --lr-sgd 0.025 --wd-sgdw 1.25e-4 --out "$out/batch32"
 "$prog" compare "${batch[@]}" --batch 512 --lr-sgd 0.4 --wd-sgdw 2e-3 --out "$out/batch512"
 for b in batch32 batch512; do
