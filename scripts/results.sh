@@ -88,4 +88,6 @@ for b in batch32 batch512; do
     done
 done
 
+"$prog" pair "$out/batch32" "$out/batch512" > "$dst/batch-pair.md"
+
 echo "results copied to $dst/"
