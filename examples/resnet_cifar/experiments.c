@@ -378,10 +378,14 @@ int run_compare(run_config *base, experiment_options *x)
                 e[i].sharpness[k] = jobs[k * nm + i].sharpness;
             }
         }
+        static const char *const norm[] = {[TN_RESNET_BN] = "", [TN_RESNET_PREACT] = " (pre-activation)",
+                                           [TN_RESNET_NO_BN] = " (no BN)",
+                                           [TN_RESNET_GN] = " (group norm)",
+                                           [TN_RESNET_LN] = " (layer norm)"};
         char title[256];
         snprintf(title, sizeof title, "ResNet-%d%s on %s: L2 in the loss vs decoupled decay, %d seed%s",
-                 base->depth, base->variant == TN_RESNET_NO_BN ? " (no BN)" : "",
-                 x->full ? "CIFAR-10" : "a CIFAR-10 subset", ns, ns > 1 ? "s" : "");
+                 base->depth, norm[base->variant], x->full ? "CIFAR-10" : "a CIFAR-10 subset", ns,
+                 ns > 1 ? "s" : "");
         if (write_compare_report(base->out, e, nm, title)) rc = -1;
         printf("\n");
         print_compare_tables(stdout, e, nm);
