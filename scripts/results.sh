@@ -14,6 +14,7 @@
 #   7. ResNet-56 without batch norm again, 30 epochs, cosine: Adam+L2 vs AdamW
 #   8. normalization: ResNet-20 with batch norm, group norm and none, Adam+L2
 #      vs AdamW, 3 seeds, a 4,000-image subset, 12 epochs of batch 64
+#      and the quick comparison's ResNet-32 with batch norm and group norm
 #   9. batch size: batch 32 vs 512 (lr and SGDW's lambda scaled linearly,
 #      2 warm-up epochs), SGD+L2 vs SGDW, 3 seeds, with each run's sharpness
 #   scripts/results.sh [RUN_DIR]   (default runs/results; ~9 h on 2 cores)
@@ -75,6 +76,11 @@ for v in bn gn nobn; do
     "$prog" compare --model resnet20 --variant "$v" --methods adam-l2,adamw --seeds 3 \
         --subset 400 --test-subset 100 --batch 64 --epochs 12 --out "$out/norm-$v"
     copy_compare "norm-$v"
+done
+
+for v in bn gn; do   # the quick comparison's setting with a normalization
+    "$prog" compare --model resnet32 --variant "$v" --out "$out/quick-$v"
+    copy_compare "quick-$v"
 done
 
 batch=(--model resnet20 --methods sgd-l2,sgdw --seeds 3 --subset 400 --test-subset 100
