@@ -73,6 +73,7 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$PAIRS" ] || PAIRS=$([ "$QUICK" -eq 1 ] && echo 3 || echo 5)
 [ "$PAIRS" -ge 1 ] 2>/dev/null || { echo "compare.sh: --pairs takes a whole number >= 1" >&2; exit 2; }
+[ "$EVAL_CHUNK" -ge 0 ] 2>/dev/null || { echo "compare.sh: --eval-chunk takes a whole number >= 0" >&2; exit 2; }
 if [ ${#CASES[@]} -eq 0 ]; then
     CASES=("resnet20 train 128 2" "resnet20 eval 128 2" "resnet56 train 128 2"
            "resnet20 train 32 2" "resnet20 eval 32 2" "resnet20 train 128 1"
@@ -163,7 +164,7 @@ if { "$TENET" --help 2>&1 || true; } | grep -q -- '--train-warmup'; then
 fi
 # Batch-parallel inference, where the build has it.
 T_CHUNK_ARGS=(); T_CHUNK=0
-if [ "$EVAL_CHUNK" -gt 0 ] 2>/dev/null && { "$TENET" --help 2>&1 || true; } | grep -q -- '--chunk'; then
+if [ "$EVAL_CHUNK" -gt 0 ] && { "$TENET" --help 2>&1 || true; } | grep -q -- '--chunk'; then
     T_CHUNK_ARGS=(--chunk "$EVAL_CHUNK"); T_CHUNK=$EVAL_CHUNK
 fi
 

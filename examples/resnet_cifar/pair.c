@@ -100,8 +100,10 @@ int cmd_pair(int argc, char **argv)
     if (argc != 4) return fail("pair: expected two comparison folders A B (see --help)"), 2;
     const char *a = argv[2], *b = argv[3];
     int sa[MAX_SEEDS], sb[MAX_SEEDS];
-    const int na = list_seeds(a, sa, MAX_SEEDS), nb = na > 0 ? list_seeds(b, sb, MAX_SEEDS) : -1;
-    if (na < 0 || nb < 0) return 1;
+    const int na = list_seeds(a, sa, MAX_SEEDS);
+    if (na < 0) return 1;
+    const int nb = list_seeds(b, sb, MAX_SEEDS);
+    if (nb < 0) return 1;
     char (*methods)[64] = calloc(PAIR_METHODS, sizeof *methods);
     if (!methods) return fail("pair: out of memory"), 1;
     const int nm = list_methods(a, sa[0], methods, PAIR_METHODS);
